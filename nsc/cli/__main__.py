@@ -1,0 +1,5 @@
+import sys
+
+from nsc.cli import main
+
+sys.exit(main())

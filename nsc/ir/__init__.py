@@ -1,0 +1,45 @@
+"""The nsc graph IR: nodes, graph container, reference interpreter."""
+
+from .graph import Graph
+from .nodes import (
+    NODE_TYPES,
+    AxonSynapses,
+    Core,
+    CoreInput,
+    CoreOutput,
+    ElmanRNN,
+    Input,
+    Linear,
+    Neurons,
+    Node,
+    Output,
+    QLinear,
+    ReLU,
+    Span,
+    SpikeCount,
+    Synapses,
+    attribute_fields,
+    operand_fields,
+)
+
+__all__ = [
+    "NODE_TYPES",
+    "AxonSynapses",
+    "Core",
+    "CoreInput",
+    "CoreOutput",
+    "ElmanRNN",
+    "Graph",
+    "Input",
+    "Linear",
+    "Neurons",
+    "Node",
+    "Output",
+    "QLinear",
+    "ReLU",
+    "Span",
+    "SpikeCount",
+    "Synapses",
+    "attribute_fields",
+    "operand_fields",
+]

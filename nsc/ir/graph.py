@@ -1,0 +1,99 @@
+"""The graph container: named nodes in order, edges given by operands; cycles are legal."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from ..errors import IRVerifyError
+from .nodes import Core, Node
+
+
+@dataclass(eq=False)
+class Graph:
+    """An ordered set of uniquely named nodes plus graph attributes.
+
+    Attributes (``attrs``): ``window`` (ticks per sequence step, default 15) and any other
+    integer or string settings a pass records (``levels``, ``max_fanin``...). Node order is
+    the order of definition; it is kept by the printer, so a text file round-trips.
+    """
+
+    name: str = "main"
+    nodes: dict[str, Node] = field(default_factory=dict)
+    attrs: dict[str, int | str] = field(default_factory=dict)
+
+    # -- building -----------------------------------------------------------------------
+    def add(self, node: Node) -> Node:
+        if node.name in self.nodes:
+            raise IRVerifyError(node.name, "a node with this name already exists", node.span)
+        self.nodes[node.name] = node
+        return node
+
+    def fresh_name(self, base: str) -> str:
+        """``base`` if unused, else ``base_1``, ``base_2``..."""
+        if base not in self.nodes:
+            return base
+        i = 1
+        while f"{base}_{i}" in self.nodes:
+            i += 1
+        return f"{base}_{i}"
+
+    def copy(self) -> Graph:
+        """A shallow copy: a new node dict (passes replace nodes, never mutate them)."""
+        return Graph(self.name, dict(self.nodes), dict(self.attrs))
+
+    # -- reading ------------------------------------------------------------------------
+    def __getitem__(self, name: str) -> Node:
+        try:
+            return self.nodes[name]
+        except KeyError:
+            raise IRVerifyError(name, "no node of this name in the graph") from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.nodes
+
+    def __iter__(self) -> Iterator[Node]:
+        return iter(list(self.nodes.values()))
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def of_type(self, cls: type[Node]) -> list:  # type: ignore[type-arg]
+        return [n for n in self.nodes.values() if isinstance(n, cls)]
+
+    def users(self, name: str) -> list[Node]:
+        return [n for n in self.nodes.values() if name in n.operands()]
+
+    @property
+    def window(self) -> int:
+        return int(self.attrs.get("window", 15))
+
+    def cores(self) -> list[Core]:
+        return self.of_type(Core)
+
+    # -- checking -----------------------------------------------------------------------
+    def verify(self) -> None:
+        """Check every node's operands exist, then each node's own rules."""
+        for node in self.nodes.values():
+            for ref in node.operands():
+                if ref not in self.nodes:
+                    raise node.fail(f"operand %{ref} is not defined in this graph")
+        for node in self.nodes.values():
+            node.verify(self)
+        n_cores = len(self.cores())
+        for idx, core in enumerate(self.cores()):
+            bad = (core.dest_core >= n_cores) | (core.dest_core < -1)
+            if bad.any():
+                j = int(bad.argmax())
+                raise core.fail(
+                    f"neuron {j} targets core {int(core.dest_core[j])}, "
+                    f"but the graph has {n_cores} cores (core {idx} is this one)"
+                )
+
+    def same_as(self, other: Graph) -> bool:
+        """Structural equality (names, order, attributes and every node field)."""
+        if self.name != other.name or self.attrs != other.attrs:
+            return False
+        if list(self.nodes) != list(other.nodes):
+            return False
+        return all(a.same_as(b) for a, b in zip(self.nodes.values(), other.nodes.values()))

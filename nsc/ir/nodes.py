@@ -1,0 +1,598 @@
+"""IR nodes: small typed dataclasses, one per operation, from trained network down to cores.
+
+Every node has a ``name`` (unique in its graph, printed ``%name``), zero or more *operands*
+(names of other nodes, the graph's edges), and *attributes*. The text printer and parser are
+derived from the dataclass fields declared here (see :func:`operand` and :func:`attr`), so a
+field is declared once. Each class docstring states the node's discrete-time equation.
+
+Levels of the IR (one graph may mix them; passes move nodes down):
+
+- network level (float, what a user trained): :class:`Input`, :class:`Linear`, :class:`ReLU`,
+  :class:`ElmanRNN`, :class:`Output`;
+- integer level: :class:`QLinear` (host side, closed form), :class:`Neurons` populations of
+  TrueNorth-class neurons, :class:`Synapses` (integer weights), :class:`AxonSynapses` (weights
+  encoded on axon types and crossbar bits), :class:`SpikeCount` (spikes per window);
+- core level: :class:`Core` (256 axons x 256 neurons), :class:`CoreInput`, :class:`CoreOutput`.
+
+Time: one *step* of a sequence (one word) is a *window* of ``W`` ticks (the graph attribute
+``window``). A host activity ``a`` in ``[0, levels)`` for step ``t`` is sent as a burst: one
+spike at each tick ``t*W + k`` for ``k < a``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from nsc_runtime import hw
+
+from ..errors import IRVerifyError
+
+# ---------------------------------------------------------------------------------------------
+# field declarations (the printer/parser/equality derive from these)
+
+
+def operand(*, optional: bool = False) -> Any:
+    """A reference to another node by name (an edge of the graph)."""
+    default = None if optional else dataclasses.MISSING
+    return field(default=default, metadata={"kind": "operand", "optional": optional})
+
+
+def attr(kind: str, *, dtype: str | None = None, default: Any = dataclasses.MISSING) -> Any:
+    """An attribute. ``kind`` is ``int``, ``float``, ``str`` or ``array`` (with ``dtype`` one
+    of ``i8 i16 i32 i64 u8 bool f32 f64``); ``default=None`` makes an array optional."""
+    return field(default=default, metadata={"kind": kind, "dtype": dtype})
+
+
+NUMPY_DTYPES: dict[str, type] = {
+    "i8": np.int8,
+    "i16": np.int16,
+    "i32": np.int32,
+    "i64": np.int64,
+    "u8": np.uint8,
+    "bool": np.bool_,
+    "f32": np.float32,
+    "f64": np.float64,
+}
+
+
+@dataclass(frozen=True)
+class Span:
+    """Where a node came from: ``path:line:col`` of its definition in a text file."""
+
+    path: str | None
+    line: int
+    col: int
+
+    def __str__(self) -> str:
+        return f"{self.path or '<string>'}:{self.line}:{self.col}"
+
+
+@dataclass(eq=False)
+class Node:
+    """Base of every node. Subclasses set ``op`` (the text keyword)."""
+
+    op: ClassVar[str] = ""
+    name: str
+
+    def __post_init__(self) -> None:
+        self.span: Span | None = None
+        for f in attribute_fields(type(self)):
+            value = getattr(self, f.name)
+            if f.metadata["kind"] == "array" and value is not None:
+                setattr(self, f.name, np.asarray(value, dtype=NUMPY_DTYPES[f.metadata["dtype"]]))
+
+    # -- derived views --------------------------------------------------------------------
+    def operands(self) -> list[str]:
+        """Names of the nodes this node reads (present operands only)."""
+        out = []
+        for f in operand_fields(type(self)):
+            value = getattr(self, f.name)
+            if value is not None:
+                out.append(value)
+        return out
+
+    def size(self, graph: Any) -> int:
+        """Number of output channels (features, neurons, lines)."""
+        raise NotImplementedError
+
+    def verify(self, graph: Any) -> None:
+        """Raise :class:`IRVerifyError` if this node breaks a rule. Operands exist already."""
+
+    def fail(self, rule: str) -> IRVerifyError:
+        return IRVerifyError(self.name, rule, self.span)
+
+    def same_as(self, other: object) -> bool:
+        """Structural equality: same class and every field equal (arrays: dtype and values)."""
+        if type(self) is not type(other):
+            return False
+        for f in dataclasses.fields(self):
+            a, b = getattr(self, f.name), getattr(other, f.name)
+            if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+                if a is None or b is None or a.dtype != b.dtype or a.shape != b.shape:
+                    return False
+                if not np.array_equal(a, b, equal_nan=a.dtype.kind == "f"):
+                    return False
+            elif a != b:
+                return False
+        return True
+
+    def replace(self, **changes: Any) -> Node:
+        """A copy with some fields changed; keeps the source span."""
+        new = dataclasses.replace(self, **changes)
+        new.span = self.span
+        return new
+
+
+def operand_fields(cls: type) -> list[dataclasses.Field[Any]]:
+    return [f for f in dataclasses.fields(cls) if f.metadata.get("kind") == "operand"]
+
+
+def attribute_fields(cls: type) -> list[dataclasses.Field[Any]]:
+    return [
+        f
+        for f in dataclasses.fields(cls)
+        if f.metadata.get("kind") in ("int", "float", "str", "array")
+    ]
+
+
+def _check_shape(node: Node, field_name: str, shape: tuple[int, ...]) -> None:
+    value = getattr(node, field_name)
+    if value is None:
+        return
+    if value.shape != shape:
+        raise node.fail(f"{field_name} has shape {value.shape}, expected {shape}")
+    if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+        raise node.fail(f"{field_name} holds NaN or infinite values")
+
+
+def _check_range(node: Node, field_name: str, lo: int, hi: int) -> None:
+    value = getattr(node, field_name)
+    if value is None or value.size == 0:
+        return
+    bad = np.flatnonzero((value < lo) | (value > hi))
+    if bad.size:
+        i = int(bad[0])
+        v = value.reshape(-1)[i]
+        raise node.fail(f"{field_name}[{i}] = {v} is outside [{lo}, {hi}]")
+
+
+# ---------------------------------------------------------------------------------------------
+# network level
+
+
+@dataclass(eq=False)
+class Input(Node):
+    """External input: ``x[t] in R^size`` per step, or integer activities in ``[0, levels)``
+    when ``levels > 0`` (then sent to cores as bursts of ``x[t]`` spikes per window)."""
+
+    op: ClassVar[str] = "input"
+    features: int = attr("int")
+    levels: int = attr("int", default=0)
+
+    def size(self, graph: Any) -> int:
+        return self.features
+
+    def verify(self, graph: Any) -> None:
+        if self.features < 1:
+            raise self.fail(f"features must be >= 1, got {self.features}")
+        if self.levels < 0 or self.levels == 1:
+            raise self.fail(f"levels must be 0 (float) or >= 2, got {self.levels}")
+
+
+@dataclass(eq=False)
+class Linear(Node):
+    """Affine map per step: ``y[t] = weight @ x[t] + bias`` (float)."""
+
+    op: ClassVar[str] = "linear"
+    source: str = operand()
+    weight: np.ndarray = attr("array", dtype="f64")
+    bias: np.ndarray | None = attr("array", dtype="f64", default=None)
+
+    def size(self, graph: Any) -> int:
+        return int(self.weight.shape[0])
+
+    def verify(self, graph: Any) -> None:
+        n_in = graph[self.source].size(graph)
+        if self.weight.ndim != 2:
+            raise self.fail(f"weight must be 2-D, got shape {self.weight.shape}")
+        _check_shape(self, "weight", (self.weight.shape[0], n_in))
+        _check_shape(self, "bias", (self.weight.shape[0],))
+
+
+@dataclass(eq=False)
+class ReLU(Node):
+    """Elementwise ``y[t] = max(x[t], 0)``."""
+
+    op: ClassVar[str] = "relu"
+    source: str = operand()
+
+    def size(self, graph: Any) -> int:
+        return int(graph[self.source].size(graph))
+
+
+@dataclass(eq=False)
+class ElmanRNN(Node):
+    """Elman recurrent layer: ``h[t] = f(w_ih @ x[t] + w_hh @ h[t-1] + bias)``, ``h[-1] = 0``,
+    ``f`` = ``nonlinearity`` (``relu``; ``tanh`` is rejected by quantize)."""
+
+    op: ClassVar[str] = "rnn"
+    source: str = operand()
+    w_ih: np.ndarray = attr("array", dtype="f64")
+    w_hh: np.ndarray = attr("array", dtype="f64")
+    bias: np.ndarray | None = attr("array", dtype="f64", default=None)
+    nonlinearity: str = attr("str", default="relu")
+
+    def size(self, graph: Any) -> int:
+        return int(self.w_hh.shape[0])
+
+    def verify(self, graph: Any) -> None:
+        n_in = graph[self.source].size(graph)
+        h = self.w_hh.shape[0] if self.w_hh.ndim == 2 else -1
+        if h < 1:
+            raise self.fail(f"w_hh must be a square 2-D matrix, got shape {self.w_hh.shape}")
+        _check_shape(self, "w_hh", (h, h))
+        _check_shape(self, "w_ih", (h, n_in))
+        _check_shape(self, "bias", (h,))
+        if self.nonlinearity not in ("relu", "tanh"):
+            raise self.fail(f"nonlinearity must be 'relu' or 'tanh', got {self.nonlinearity!r}")
+
+
+@dataclass(eq=False)
+class Output(Node):
+    """A graph output: ``y[t] = x[t]`` for every step (the caller picks the last step)."""
+
+    op: ClassVar[str] = "output"
+    source: str = operand()
+
+    def size(self, graph: Any) -> int:
+        return int(graph[self.source].size(graph))
+
+
+# ---------------------------------------------------------------------------------------------
+# integer level
+
+
+@dataclass(eq=False)
+class QLinear(Node):
+    """Integer affine map computed on the host (off-chip), exact:
+    ``z[t] = weight @ x[t] + bias``; if ``levels > 0``: ``y[t] = clip(floor(z / divisor), 0,
+    levels - 1)`` (a quantized ReLU), else ``y[t] = z`` (raw integer logits)."""
+
+    op: ClassVar[str] = "qlinear"
+    source: str = operand()
+    weight: np.ndarray = attr("array", dtype="i32")
+    bias: np.ndarray = attr("array", dtype="i32")
+    divisor: int = attr("int", default=1)
+    levels: int = attr("int", default=0)
+
+    def size(self, graph: Any) -> int:
+        return int(self.weight.shape[0])
+
+    def verify(self, graph: Any) -> None:
+        n_in = graph[self.source].size(graph)
+        if self.weight.ndim != 2:
+            raise self.fail(f"weight must be 2-D, got shape {self.weight.shape}")
+        _check_shape(self, "weight", (self.weight.shape[0], n_in))
+        _check_shape(self, "bias", (self.weight.shape[0],))
+        if self.divisor < 1:
+            raise self.fail(f"divisor must be >= 1, got {self.divisor}")
+        if self.levels < 0 or self.levels == 1:
+            raise self.fail(f"levels must be 0 (raw) or >= 2, got {self.levels}")
+
+
+NEURON_ARRAYS: dict[str, tuple[str, int, int]] = {
+    # field: (dtype, min, max) -- one value per neuron; ranges from nsc_runtime.hw
+    "alpha": ("i32", 1, hw.ALPHA_MAX),
+    "leak": ("i32", hw.LEAK_MIN, hw.LEAK_MAX),
+    "beta": ("i32", 0, hw.BETA_MAX),
+    "kappa": ("u8", 0, 1),
+    "reset_mode": ("u8", 0, 2),
+    "reset": ("i32", hw.RESET_MIN, hw.RESET_MAX),
+    "v0": ("i32", hw.V_MIN, hw.V_MAX),
+    "tm": ("u8", 0, hw.TM_MAX),
+    "leak_reversal": ("u8", 0, 1),
+    "stoch_leak": ("u8", 0, 1),
+    "stoch_synapse": ("u8", 0, 15),
+}
+
+
+@dataclass(eq=False)
+class Neurons(Node):
+    """A population of ``count`` TrueNorth-class neurons. Per tick, for each neuron ``j``
+    (truenorth.md; deterministic unless the stochastic flags are set):
+
+    1. integrate ``V += sum of synaptic inputs due now`` (from :class:`Synapses` /
+       :class:`AxonSynapses` whose target is this node);
+    2. leak ``V += Omega * leak`` with ``Omega = 1 - e + e*sgn(V)``, ``e = leak_reversal``;
+    3. threshold: if ``V >= alpha``: spike and reset (``reset_mode`` 0: ``V = reset``,
+       1: ``V -= alpha``, 2: unchanged); elif ``V < -beta`` (``kappa=1``: ``V = -beta``;
+       else mode 0: ``V = -reset``, 1: ``V += beta``, 2: unchanged);
+    4. clamp ``V`` to the 20-bit register range. ``V`` starts at ``v0``.
+
+    ``type_weights`` (``count x 4``, set by encode-weights) are the per-neuron weights of the 4
+    axon types. ``core`` (set from a placement) is the core index of each neuron, -1 = unplaced.
+    """
+
+    op: ClassVar[str] = "neurons"
+    count: int = attr("int")
+    alpha: np.ndarray = attr("array", dtype="i32")
+    leak: np.ndarray = attr("array", dtype="i32")
+    beta: np.ndarray = attr("array", dtype="i32")
+    kappa: np.ndarray = attr("array", dtype="u8")
+    reset_mode: np.ndarray = attr("array", dtype="u8")
+    reset: np.ndarray = attr("array", dtype="i32")
+    v0: np.ndarray = attr("array", dtype="i32")
+    tm: np.ndarray = attr("array", dtype="u8")
+    leak_reversal: np.ndarray = attr("array", dtype="u8")
+    stoch_leak: np.ndarray = attr("array", dtype="u8")
+    stoch_synapse: np.ndarray = attr("array", dtype="u8")
+    type_weights: np.ndarray | None = attr("array", dtype="i32", default=None)
+    core: np.ndarray | None = attr("array", dtype="i32", default=None)
+
+    @classmethod
+    def relu(cls, name: str, alpha: Any, leak: Any, floor: int = 0) -> Neurons:
+        """The ReLU-like unit nsc uses: linear reset, leak as bias, saturating floor ``-floor``."""
+        alpha = np.asarray(alpha, np.int32)
+        n = int(alpha.shape[0])
+
+        def full(v: int) -> np.ndarray:
+            return np.full(n, v)
+
+        return cls(
+            name=name,
+            count=n,
+            alpha=alpha,
+            leak=np.asarray(leak),
+            beta=full(floor),
+            kappa=full(1),
+            reset_mode=full(hw.RESET_LINEAR),
+            reset=full(0),
+            v0=full(0),
+            tm=full(0),
+            leak_reversal=full(0),
+            stoch_leak=full(0),
+            stoch_synapse=full(0),
+        )
+
+    def size(self, graph: Any) -> int:
+        return self.count
+
+    def verify(self, graph: Any) -> None:
+        if self.count < 1:
+            raise self.fail(f"count must be >= 1, got {self.count}")
+        for name, (_, lo, hi) in NEURON_ARRAYS.items():
+            _check_shape(self, name, (self.count,))
+            _check_range(self, name, lo, hi)
+        _check_shape(self, "type_weights", (self.count, hw.AXON_TYPES))
+        _check_range(self, "type_weights", hw.WEIGHT_MIN, hw.WEIGHT_MAX)
+        _check_shape(self, "core", (self.count,))
+
+
+@dataclass(eq=False)
+class Synapses(Node):
+    """Integer synapses ``source -> target``: a spike of source ``i`` at tick ``t`` adds
+    ``weight[j, i]`` to target neuron ``j`` at tick ``t + delay[i]``. A host source
+    (:class:`Input` with levels, :class:`QLinear` with levels) sends bursts; its delay may be 0."""
+
+    op: ClassVar[str] = "synapses"
+    source: str = operand()
+    target: str = operand()
+    weight: np.ndarray = attr("array", dtype="i32")
+    delay: np.ndarray = attr("array", dtype="i32")
+
+    def size(self, graph: Any) -> int:
+        return int(graph[self.target].size(graph))
+
+    def verify(self, graph: Any) -> None:
+        _verify_edge(self, graph)
+        n_src, n_tgt = graph[self.source].size(graph), graph[self.target].size(graph)
+        _check_shape(self, "weight", (n_tgt, n_src))
+        _check_shape(self, "delay", (n_src,))
+        _check_delay(self, graph)
+
+
+@dataclass(eq=False)
+class AxonSynapses(Node):
+    """Synapses encoded for the crossbar. Source neuron ``i`` drives the axons ``a`` with
+    ``axon_source[a] == i``; axon ``a`` has type ``axon_type[a]``; a spike of ``i`` at tick
+    ``t`` adds ``sum_a crossbar[j, a] * type_weights[j, axon_type[a]]`` to target neuron ``j``
+    at tick ``t + delay[i]``. Equal, as a function, to :class:`Synapses` with that weight."""
+
+    op: ClassVar[str] = "axon_synapses"
+    source: str = operand()
+    target: str = operand()
+    axon_source: np.ndarray = attr("array", dtype="i32")
+    axon_type: np.ndarray = attr("array", dtype="u8")
+    crossbar: np.ndarray = attr("array", dtype="bool")
+    delay: np.ndarray = attr("array", dtype="i32")
+
+    def size(self, graph: Any) -> int:
+        return int(graph[self.target].size(graph))
+
+    def verify(self, graph: Any) -> None:
+        _verify_edge(self, graph)
+        n_src, n_tgt = graph[self.source].size(graph), graph[self.target].size(graph)
+        n_ax = int(self.axon_source.shape[0]) if self.axon_source.ndim == 1 else -1
+        if n_ax < 0:
+            raise self.fail(f"axon_source must be 1-D, got shape {self.axon_source.shape}")
+        _check_shape(self, "axon_type", (n_ax,))
+        _check_shape(self, "crossbar", (n_tgt, n_ax))
+        _check_shape(self, "delay", (n_src,))
+        _check_range(self, "axon_source", 0, n_src - 1)
+        _check_range(self, "axon_type", 0, hw.AXON_TYPES - 1)
+        _check_delay(self, graph)
+        if graph[self.target].type_weights is None:
+            raise self.fail(f"target %{self.target} has no type_weights (run encode-weights)")
+
+    def weight(self, graph: Any) -> np.ndarray:
+        """The equivalent integer weight matrix ``(n_target, n_source)``."""
+        tw = graph[self.target].type_weights  # (n_tgt, 4)
+        per_axon = self.crossbar * tw[:, self.axon_type]  # (n_tgt, n_ax)
+        n_src = graph[self.source].size(graph)
+        w = np.zeros((per_axon.shape[0], n_src), np.int64)
+        np.add.at(w.T, self.axon_source, per_axon.T)
+        return w
+
+
+def _verify_edge(node: Synapses | AxonSynapses, graph: Any) -> None:
+    if not isinstance(graph[node.target], Neurons):
+        raise node.fail(f"target %{node.target} must be a neurons node")
+    src = graph[node.source]
+    if isinstance(src, Neurons):
+        return
+    if isinstance(src, (Input, QLinear)) and src.levels >= 2:
+        return
+    raise node.fail(
+        f"source %{node.source} must be a neurons node or an integer host node "
+        "(input or qlinear with levels >= 2)"
+    )
+
+
+def _check_delay(node: Synapses | AxonSynapses, graph: Any) -> None:
+    lo = hw.DELAY_MIN if isinstance(graph[node.source], Neurons) else 0
+    _check_range(node, "delay", lo, hw.DELAY_MAX)
+
+
+@dataclass(eq=False)
+class SpikeCount(Node):
+    """Spikes of each ``source`` neuron counted per window, shifted by ``offset`` ticks:
+    ``y[t, j] = sum_{k<W} s_j(t*W + offset + k)``."""
+
+    op: ClassVar[str] = "spike_count"
+    source: str = operand()
+    offset: int = attr("int", default=0)
+
+    def size(self, graph: Any) -> int:
+        return int(graph[self.source].size(graph))
+
+    def verify(self, graph: Any) -> None:
+        if not isinstance(graph[self.source], Neurons):
+            raise self.fail(f"source %{self.source} must be a neurons node")
+        if self.offset < 0:
+            raise self.fail(f"offset must be >= 0, got {self.offset}")
+
+
+# ---------------------------------------------------------------------------------------------
+# core level
+
+
+CORE_NEURON_ARRAYS: dict[str, tuple[str, int, int]] = {
+    **NEURON_ARRAYS,
+    "dest_core": ("i32", -1, 1 << 30),
+    "dest_axon": ("i32", 0, hw.AXONS_PER_CORE - 1),
+    "delay": ("i32", hw.DELAY_MIN, hw.DELAY_MAX),
+}
+
+
+@dataclass(eq=False)
+class Core(Node):
+    """One core: 256 axons x 256 neurons. Axon ``a`` has type ``axon_types[a]``; neuron ``j``
+    sees axon ``a`` iff ``crossbar[a, j]``; per-neuron parameters follow :class:`Neurons`
+    (``weights`` = type weights, 256 x 4). Neuron ``j``'s spike at tick ``t`` reaches axon
+    ``dest_axon[j]`` of core number ``dest_core[j]`` (-1: none) at ``t + delay[j]``. The core
+    sits at mesh position ``(x, y)``; ``seed`` seeds its pseudo-random generator."""
+
+    op: ClassVar[str] = "core"
+    x: int = attr("int")
+    y: int = attr("int")
+    axon_types: np.ndarray = attr("array", dtype="u8")
+    crossbar: np.ndarray = attr("array", dtype="bool")
+    weights: np.ndarray = attr("array", dtype="i32")
+    alpha: np.ndarray = attr("array", dtype="i32")
+    leak: np.ndarray = attr("array", dtype="i32")
+    beta: np.ndarray = attr("array", dtype="i32")
+    kappa: np.ndarray = attr("array", dtype="u8")
+    reset_mode: np.ndarray = attr("array", dtype="u8")
+    reset: np.ndarray = attr("array", dtype="i32")
+    v0: np.ndarray = attr("array", dtype="i32")
+    tm: np.ndarray = attr("array", dtype="u8")
+    leak_reversal: np.ndarray = attr("array", dtype="u8")
+    stoch_leak: np.ndarray = attr("array", dtype="u8")
+    stoch_synapse: np.ndarray = attr("array", dtype="u8")
+    dest_core: np.ndarray = attr("array", dtype="i32")
+    dest_axon: np.ndarray = attr("array", dtype="i32")
+    delay: np.ndarray = attr("array", dtype="i32")
+    seed: int = attr("int", default=1)
+
+    def size(self, graph: Any) -> int:
+        return hw.NEURONS_PER_CORE
+
+    def verify(self, graph: Any) -> None:
+        n, a = hw.NEURONS_PER_CORE, hw.AXONS_PER_CORE
+        _check_shape(self, "axon_types", (a,))
+        _check_range(self, "axon_types", 0, hw.AXON_TYPES - 1)
+        _check_shape(self, "crossbar", (a, n))
+        _check_shape(self, "weights", (n, hw.AXON_TYPES))
+        _check_range(self, "weights", hw.WEIGHT_MIN, hw.WEIGHT_MAX)
+        for name, (_, lo, hi) in CORE_NEURON_ARRAYS.items():
+            _check_shape(self, name, (n,))
+            _check_range(self, name, lo, hi)
+        if self.x < 0 or self.y < 0:
+            raise self.fail(f"position ({self.x}, {self.y}) must be non-negative")
+
+
+@dataclass(eq=False)
+class CoreInput(Node):
+    """Host activities of ``source`` (an integer host node) sent into cores as bursts: for
+    every row ``(k, core, axon)`` of ``lines``, activity ``x[t, k]`` puts one spike on that axon
+    of that core (core number = position of the core node in the graph) at each tick
+    ``t*W + delay + i``, ``i < x[t, k]``."""
+
+    op: ClassVar[str] = "core_input"
+    source: str = operand()
+    lines: np.ndarray = attr("array", dtype="i32")
+    delay: int = attr("int", default=0)
+
+    def size(self, graph: Any) -> int:
+        return int(graph[self.source].size(graph))
+
+    def verify(self, graph: Any) -> None:
+        if self.lines.ndim != 2 or self.lines.shape[1] != 3:
+            raise self.fail(f"lines must have shape (m, 3), got {self.lines.shape}")
+        _check_range(self, "lines", 0, 1 << 30)
+        if self.lines.size and int(self.lines[:, 0].max()) >= self.size(graph):
+            raise self.fail(f"a line refers to feature >= {self.size(graph)}")
+
+
+@dataclass(eq=False)
+class CoreOutput(Node):
+    """Spikes of neurons ``(core, neuron)`` = ``lines[k]`` counted per window, shifted by
+    ``offset`` ticks: ``y[t, k] = sum_{i<W} s_k(t*W + offset + i)``."""
+
+    op: ClassVar[str] = "core_output"
+    lines: np.ndarray = attr("array", dtype="i32")
+    offset: int = attr("int", default=0)
+
+    def size(self, graph: Any) -> int:
+        return int(self.lines.shape[0])
+
+    def verify(self, graph: Any) -> None:
+        if self.lines.ndim != 2 or self.lines.shape[1] != 2:
+            raise self.fail(f"lines must have shape (n, 2), got {self.lines.shape}")
+        _check_range(self, "lines", 0, 1 << 30)
+        if self.offset < 0:
+            raise self.fail(f"offset must be >= 0, got {self.offset}")
+
+
+NODE_TYPES: dict[str, type[Node]] = {
+    cls.op: cls
+    for cls in (
+        Input,
+        Linear,
+        ReLU,
+        ElmanRNN,
+        Output,
+        QLinear,
+        Neurons,
+        Synapses,
+        AxonSynapses,
+        SpikeCount,
+        Core,
+        CoreInput,
+        CoreOutput,
+    )
+}
