@@ -48,7 +48,7 @@ def print_ir(graph: Any) -> str:
     return _print(graph)
 
 
-def compile(model: Any, example_input: Any = None, **options: Any) -> Any:  # noqa: A001
+def compile(model: Any, example_input: Any = None, **options: Any) -> Any:
     """Compile a trained PyTorch model (or an IR graph) into a :class:`nsc.Compiled`."""
     from .compiler import compile as _compile
 

@@ -1,0 +1,51 @@
+"""Backend: core-level IR <-> :class:`nsc_runtime.Corelet` (the binary is nsc_runtime.format).
+
+The corelet holds the on-chip part; the host part (input, host layers, output, and the port
+wiring) travels inside it as IR text in ``metadata["host_ir"]`` so a saved corelet can be
+verified and run on its own.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from nsc_runtime import NEURON_FIELDS, Corelet, Port, hw
+
+from ..errors import PassError
+from ..ir import Core, CoreInput, CoreOutput, Graph
+
+_NEURON_ATTR = {"weights": "weights"}  # corelet field -> Core attribute (same names otherwise)
+
+
+def to_corelet(graph: Graph, chips: tuple[int, int] = (1, 1)) -> Corelet:
+    """Build the corelet of a core-level graph (deterministic: same graph, same corelet)."""
+    cores = graph.of_type(Core)
+    if not cores:
+        raise PassError("the graph has no cores: run the pipeline through lower-to-cores")
+    corelet = Corelet.empty(len(cores), chips=chips)
+    for c, core in enumerate(cores):
+        corelet.axon_types[c] = core.axon_types
+        corelet.crossbar[c] = core.crossbar
+        for name, dtype in NEURON_FIELDS.items():
+            corelet.neurons[name][c] = getattr(core, _NEURON_ATTR.get(name, name)).astype(dtype)
+        corelet.position[c] = (core.x, core.y)
+        corelet.seeds[c] = core.seed
+    for node in graph.of_type(CoreInput):
+        n_lines = node.size(graph)
+        lines = [node.lines[node.lines[:, 0] == k][:, 1:].astype(np.int32) for k in range(n_lines)]
+        corelet.inputs.append(Port(node.name, lines))
+    for node in graph.of_type(CoreOutput):
+        corelet.outputs.append(Port(node.name, [row.reshape(1, 2) for row in node.lines]))
+    side = hw.CORES_PER_CHIP_SIDE
+    rows = int(corelet.position[:, 1].max()) // side + 1
+    cols = int(corelet.position[:, 0].max()) // side + 1
+    corelet.chips = (max(chips[0], rows), max(chips[1], cols))
+    return corelet
+
+
+def host_graph(graph: Graph) -> Graph:
+    """The graph without its cores: what the host computes around the corelet."""
+    host = Graph(graph.name, attrs=dict(graph.attrs))
+    for node in graph:
+        if not isinstance(node, Core):
+            host.add(node)
+    return host

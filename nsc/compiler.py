@@ -1,0 +1,317 @@
+"""``nsc.compile`` and ``nsc.verify``: the short path from a trained model to a checked corelet.
+
+frontend (model -> IR) -> passes (quantize ... lower-to-cores, verified after each) ->
+backend (core-level IR -> corelet) -> runtime (Cython, tick by tick).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from nsc_runtime import Corelet
+
+from .backend import host_graph, to_corelet
+from .errors import NscError, VerifyMismatchError
+from .ir import Core, CoreInput, CoreOutput, ElmanRNN, Graph, Linear, Neurons, Output, Synapses
+from .ir.interpret import _bind_inputs, _evaluate, interpret, run_trace
+from .passes import Context, parse_pipeline, run_pipeline
+
+NETWORK_PIPELINE = "quantize{levels=%d},insert-delays"
+NEURON_PIPELINE = "split-fanin{max=%d},encode-weights"
+PLACED_PIPELINE = "place,replicate-fanout,lower-to-cores"
+
+
+def pipeline_for(graph: Graph, levels: int = 16, max_fanin: int = 64) -> str:
+    """The passes that still apply to ``graph``, judged by the nodes it holds."""
+    nodes = list(graph)
+    if any(isinstance(n, Core) for n in nodes):
+        return ""
+    if any(isinstance(n, (Linear, ElmanRNN)) for n in nodes):
+        steps = [NETWORK_PIPELINE % levels, NEURON_PIPELINE % max_fanin, PLACED_PIPELINE]
+    elif any(isinstance(n, Synapses) for n in nodes):
+        steps = [NEURON_PIPELINE % max_fanin, PLACED_PIPELINE]
+    elif any(isinstance(n, Neurons) and n.core is not None for n in nodes):
+        steps = ["replicate-fanout,lower-to-cores"]
+    else:
+        steps = [PLACED_PIPELINE]
+    return ",".join(steps)
+
+
+@dataclass
+class RunStats:
+    """Counters of one runtime run (summed over the batch)."""
+
+    ticks: int = 0
+    synaptic_events: int = 0
+    neuron_spikes: int = 0
+    cross_core_spikes: int = 0
+    mesh_hops: int = 0
+
+
+@dataclass
+class VerifyReport:
+    """What ``nsc.verify`` found: agreement in [0, 1] and, per input, the first divergence."""
+
+    agreement: float
+    outputs_compared: int
+    mismatches: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def exact(self) -> bool:
+        return self.agreement == 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "agreement": self.agreement,
+            "outputs_compared": self.outputs_compared,
+            "mismatches": self.mismatches,
+        }
+
+
+class Compiled:
+    """A compiled network: the IR of every stage, the corelet, and ways to run both."""
+
+    def __init__(self, stages: dict[str, Graph], corelet: Corelet, host: Graph) -> None:
+        self.stages = stages
+        self.corelet = corelet
+        self.host = host
+
+    # -- views ----------------------------------------------------------------------------
+    @property
+    def n_cores(self) -> int:
+        return self.corelet.n_cores
+
+    @property
+    def integer_graph(self) -> Graph:
+        """The integer network the runtime must reproduce: the last stage before placement."""
+        for name in reversed(list(self.stages)):
+            g = self.stages[name]
+            if not any(isinstance(n, Core) for n in g) and not any(
+                isinstance(n, Neurons) and n.core is not None for n in g
+            ):
+                return g
+        return self.stages[next(iter(self.stages))]
+
+    def ir(self, stage: str | None = None) -> str:
+        """The IR text after ``stage`` (a pass name, or ``input``); default: the last stage."""
+        from .text import print_ir
+
+        if stage is None:
+            stage = list(self.stages)[-1]
+        if stage not in self.stages:
+            raise NscError(f"no stage {stage!r}; stages: {', '.join(self.stages)}")
+        return print_ir(self.stages[stage])
+
+    # -- running --------------------------------------------------------------------------
+    def reference(self, x: Any) -> np.ndarray:
+        """Outputs of the integer network (the oracle), shape (batch, steps, outputs)."""
+        outs = interpret(self.integer_graph, _as_batch(x))
+        return _single_output(outs)
+
+    def run(self, x: Any, *, stats: bool = False, threads: int = 1) -> Any:
+        """Outputs of the spiking run through the Cython runtime, same shape as reference."""
+        y, run_stats = _run_host(self.host, self.corelet, _as_batch(x), threads)
+        return (y, run_stats) if stats else y
+
+    def raster(self, x1: Any) -> np.ndarray:
+        """Spikes of every neuron of the integer graph for one sequence: (ticks, neurons)."""
+        trace = run_trace(self.integer_graph, _as_batch(x1)[:1], keep_spikes=True)
+        assert trace.spikes is not None
+        return trace.spikes[0]
+
+    def save(self, path: str | Path) -> None:
+        """Write the corelet (with its host program) atomically."""
+        from nsc_runtime import format as fmt
+
+        from .text import print_ir
+
+        self.corelet.metadata["host_ir"] = print_ir(self.host)
+        fmt.save(self.corelet, path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Compiled:
+        """Read a corelet written by :meth:`save`."""
+        from nsc_runtime import format as fmt
+
+        from .text import parse_ir
+
+        corelet = fmt.load(path)
+        text = corelet.metadata.get("host_ir")
+        if text is None:
+            raise NscError(
+                f"{path}: this corelet has no host program (host_ir); it was not "
+                "written by nsc compile, run it with 'nsc run' instead"
+            )
+        host = parse_ir(text, f"{path}#host_ir")
+        return cls({"host": host}, corelet, host)
+
+
+def compile(
+    model: Any,
+    example_input: Any = None,
+    *,
+    levels: int = 16,
+    max_fanin: int = 64,
+    pipeline: str | None = None,
+    chips: tuple[int, int] = (1, 1),
+    time_limit: float = 10.0,
+    print_ir_after_all: bool = False,
+) -> Compiled:
+    """Compile ``model`` (a torch module, an exported integer-parameter dict, or a Graph)."""
+    from .frontend import to_graph
+
+    graph = to_graph(model, example_input)
+    graph.verify()
+    spec = pipeline if pipeline is not None else pipeline_for(graph, levels, max_fanin)
+    from .place import Hardware
+
+    ctx = Context(
+        example_input=example_input, hardware=Hardware(chips=chips), time_limit=time_limit
+    )
+    stages: dict[str, Graph] = {"input": graph}
+
+    def record(p: Any, g: Graph) -> None:
+        stages[p.name] = g
+        if print_ir_after_all:
+            from .text import print_ir
+
+            print(f"// ----- IR after {p.spec()} -----")
+            print(print_ir(g), end="")
+
+    final = run_pipeline(graph, parse_pipeline(spec), ctx, after_each=record) if spec else graph
+    corelet = to_corelet(final, chips)
+    compiled = Compiled(stages, corelet, host_graph(final))
+    compiled.placement = ctx.placement  # type: ignore[attr-defined]
+    return compiled
+
+
+def verify(compiled: Compiled, x: Any) -> VerifyReport:
+    """Run the integer reference and the runtime on ``x``; compare every output of every input.
+
+    On a mismatch, the report names for each diverging input the stage that first differs
+    (the core-level IR interpreted vs the integer network, or the runtime vs the core-level
+    IR), and the first step and output where the values differ.
+    """
+    xb = _as_batch(x)
+    ref = compiled.reference(xb)
+    got = compiled.run(xb)
+    if ref.shape != got.shape:
+        raise VerifyMismatchError(
+            f"output shapes differ: reference {ref.shape}, runtime {got.shape}"
+        )
+    equal = ref == got
+    report = VerifyReport(float(equal.mean()) if equal.size else 1.0, int(equal.size))
+    bad = np.flatnonzero(~equal.reshape(equal.shape[0], -1).all(axis=1))
+    if bad.size:
+        lowered = compiled.stages.get("lower-to-cores")
+        core_level = interpret(lowered, xb[bad]) if lowered is not None else None
+        for n, b in enumerate(bad[:20]):
+            steps, outs = np.nonzero(~equal[b])
+            stage = "runtime"
+            if core_level is not None and not np.array_equal(_single_output(core_level)[n], ref[b]):
+                stage = "lower-to-cores"
+            report.mismatches.append(
+                {
+                    "input": int(b),
+                    "stage": stage,
+                    "step": int(steps[0]),
+                    "tick": int(steps[0]) * compiled.host.window,
+                    "output": int(outs[0]),
+                    "reference": int(ref[b, steps[0], outs[0]]),
+                    "runtime": int(got[b, steps[0], outs[0]]),
+                }
+            )
+    return report
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _as_batch(x: Any) -> np.ndarray:
+    arr = np.asarray(x.detach().numpy() if hasattr(x, "detach") else x)
+    if arr.ndim == 2:
+        arr = arr[None]
+    if arr.ndim != 3:
+        raise NscError(f"inputs must have shape (batch, steps, features), got {arr.shape}")
+    return arr
+
+
+def _single_output(outs: dict[str, np.ndarray]) -> np.ndarray:
+    if len(outs) != 1:
+        raise NscError(f"expected one output, the graph has {len(outs)}")
+    return next(iter(outs.values()))
+
+
+def _run_host(host: Graph, corelet: Corelet, x: np.ndarray, threads: int) -> tuple[Any, RunStats]:
+    """Host layers in numpy, the cores in the Cython runtime, glued by burst-coded ports."""
+    from nsc_runtime import sim
+
+    feeds = _bind_inputs(host, x)
+    batch, steps = x.shape[:2]
+    window = host.window
+    values: dict[str, np.ndarray] = {}
+    outputs = host.of_type(CoreOutput)
+    ticks = steps * window + max((o.offset for o in outputs), default=0)
+    ports: dict[str, np.ndarray] = {}
+    stats = RunStats(ticks=ticks * batch)
+    pending = list(host)
+    ran = False
+    while pending:
+        progressed = False
+        for node in list(pending):
+            if isinstance(node, CoreInput):
+                if node.source not in values:
+                    continue
+                ports[node.name] = _bursts(values[node.source], window, node.delay, ticks)
+                values[node.name] = values[node.source]
+            elif isinstance(node, CoreOutput):
+                needed = [n for n in host.of_type(CoreInput) if n.source not in values]
+                if needed:
+                    continue
+                if not ran:
+                    result = sim.run_batch(corelet, ports, ticks, threads=threads)
+                    for key in (
+                        "synaptic_events",
+                        "neuron_spikes",
+                        "cross_core_spikes",
+                        "mesh_hops",
+                    ):
+                        setattr(stats, key, int(np.sum(result.counters[key])))
+                    spikes = result.spikes
+                    ran = True
+                values[node.name] = _windows(spikes[node.name], window, node.offset, steps)
+            elif all(ref in values for ref in node.operands()):
+                values[node.name] = _evaluate(node, host, values, feeds)
+            else:
+                continue
+            pending.remove(node)
+            progressed = True
+        if not progressed:
+            raise NscError("the host program cannot be evaluated (a cycle through the host)")
+    outs = {o.name: values[o.name] for o in host.of_type(Output)}
+    return _single_output(outs), stats
+
+
+def _bursts(activity: np.ndarray, window: int, delay: int, ticks: int) -> np.ndarray:
+    """(batch, steps, lines) activities -> (batch, ticks, lines) burst spike trains."""
+    a = np.asarray(activity, np.int64)
+    batch, steps, lines = a.shape
+    if a.size and (a.min() < 0 or a.max() > window):
+        raise NscError(f"activities must lie in [0, {window}] to fit a {window}-tick window")
+    out = np.zeros((batch, ticks, lines), np.uint8)
+    phase = np.arange(window)[None, None, :, None]  # (1, 1, W, 1)
+    on = (phase < a[:, :, None, :]).astype(np.uint8)  # (batch, steps, W, lines)
+    flat = on.reshape(batch, steps * window, lines)
+    end = min(ticks, delay + steps * window)
+    out[:, delay:end] = flat[:, : end - delay]
+    return out
+
+
+def _windows(spikes: np.ndarray, window: int, offset: int, steps: int) -> np.ndarray:
+    """(batch, ticks, lines) spikes -> (batch, steps, lines) counts per window."""
+    s = np.asarray(spikes, np.int64)[:, offset : offset + steps * window]
+    batch, _, lines = s.shape
+    return s.reshape(batch, steps, window, lines).sum(axis=2)

@@ -1,0 +1,231 @@
+"""quantize: float network -> integer spiking network (the one lossy step; see docs/conversion.md).
+
+Before: a chain ``input -> (linear [relu] | rnn [relu])* -> [linear] -> output`` of float
+network-level nodes. After: the input takes integer activities in ``[0, levels)``; every
+``linear+relu`` and every ``rnn`` is a :class:`Neurons` population of ReLU-like spiking units
+(linear reset, floor at 0, leak as bias) fed by :class:`Synapses` with weights in
+``[-levels/2, levels/2)``; a trailing ``linear`` (the readout) becomes a host
+:class:`QLinear` on the last population's :class:`SpikeCount`. Graph attributes ``levels`` and
+``window = levels - 1`` are set. Delays are placeholders until insert-delays.
+
+Scales: activities are calibrated on ``ctx.example_input`` (the float model's inputs are taken
+to be in activity units already); per layer the potential unit ``u`` maps the largest float
+weight contribution to the top weight level; the threshold ``alpha = s_out / u`` and the
+per-tick leak ``bias / (u * window)`` follow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from nsc_runtime import hw
+
+from ..errors import PassError
+from ..ir import (
+    ElmanRNN,
+    Graph,
+    Input,
+    Linear,
+    Neurons,
+    Output,
+    QLinear,
+    ReLU,
+    SpikeCount,
+    Synapses,
+)
+from ..ir.interpret import run_trace
+from .pipeline import Context, Pass, register
+
+
+@dataclass
+class _Layer:
+    """One spiking layer in float terms before quantization."""
+
+    name: str
+    w_in: np.ndarray
+    w_rec: np.ndarray | None
+    bias: np.ndarray
+    out_node: str  # the float node whose values calibrate this layer's output scale
+    span: Any
+
+
+@register
+@dataclass(frozen=True)
+class Quantize(Pass):
+    """Float network -> integer spiking network with ``levels`` activity and weight levels."""
+
+    name = "quantize"
+    levels: int = 16
+
+    def apply(self, graph: Graph, ctx: Context) -> Graph:
+        if not 3 <= self.levels <= 16:
+            raise PassError(
+                f"quantize: levels must be in [3, 16] (a window of levels-1 <= 15 ticks "
+                f"carries one activity), got {self.levels}"
+            )
+        inputs = graph.of_type(Input)
+        outputs = graph.of_type(Output)
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise PassError("quantize: the network must have exactly one input and one output")
+        if not any(isinstance(n, (Linear, ElmanRNN)) for n in graph):
+            raise PassError("quantize: nothing to quantize (no linear or rnn node)")
+        chain = _chain(graph, inputs[0], outputs[0])
+        layers, readout = _layers(chain)
+        scales = _calibrate(graph, ctx, layers, self.levels)
+        return _build(graph, inputs[0], outputs[0], layers, readout, scales, self.levels)
+
+
+def _chain(graph: Graph, start: Input, end: Output) -> list[Any]:
+    chain: list[Any] = []
+    node: Any = end
+    while not isinstance(node, Input):
+        chain.append(node)
+        if len(graph.users(node.source)) != 1:
+            raise PassError(
+                f"quantize: %{node.source} feeds several nodes; only chains are supported"
+            )
+        node = graph[node.source]
+    if node is not start:
+        raise PassError("quantize: the output is not reached from the input")
+    return chain[::-1][:-1]  # drop the Output
+
+
+def _layers(chain: list[Any]) -> tuple[list[_Layer], Linear | None]:
+    """Group the chain into spiking layers; fold bare linears into what follows."""
+    layers: list[_Layer] = []
+    pending: tuple[np.ndarray, np.ndarray] | None = None  # a bare linear awaiting a consumer
+    readout: Linear | None = None
+    i = 0
+    while i < len(chain):
+        node = chain[i]
+        nxt = chain[i + 1] if i + 1 < len(chain) else None
+        if isinstance(node, ElmanRNN):
+            if node.nonlinearity != "relu":
+                raise node.fail(
+                    f"nonlinearity {node.nonlinearity!r} cannot run on spiking units, which "
+                    "compute a clipped ReLU; train with nn.RNN(nonlinearity='relu')"
+                )
+            w_in, bias = node.w_ih, _bias(node.bias, node.w_hh.shape[0])
+            if pending is not None:
+                w_in, bias = w_in @ pending[0], bias + w_in @ pending[1]
+                pending = None
+            layers.append(_Layer(node.name, w_in, node.w_hh, bias, node.name, node.span))
+            i += 2 if isinstance(nxt, ReLU) else 1
+        elif isinstance(node, Linear):
+            w, b = node.weight, _bias(node.bias, node.weight.shape[0])
+            if pending is not None:
+                w, b = w @ pending[0], b + w @ pending[1]
+                pending = None
+            if isinstance(nxt, ReLU):
+                layers.append(_Layer(node.name, w, None, b, nxt.name, node.span))
+                i += 2
+            elif nxt is None:
+                readout = node.replace(weight=w, bias=b)  # type: ignore[assignment]
+                i += 1
+            else:
+                pending = (w, b)
+                i += 1
+        elif isinstance(node, ReLU):
+            raise node.fail("a relu must follow a linear or rnn node to be quantized")
+        else:
+            raise node.fail(f"quantize does not support {node.op!r} nodes")
+    if pending is not None:
+        raise PassError("quantize: internal error, a linear was left unconsumed")
+    if not layers:
+        raise PassError(
+            "quantize: the network has no spiking layer (linear+relu or rnn); "
+            "a lone linear readout needs no neuromorphic cores"
+        )
+    return layers, readout
+
+
+def _bias(bias: np.ndarray | None, n: int) -> np.ndarray:
+    return bias if bias is not None else np.zeros(n)
+
+
+def _calibrate(graph: Graph, ctx: Context, layers: list[_Layer], levels: int) -> list[float]:
+    """Per layer, the float value of one activity level (from the example input)."""
+    if ctx.example_input is None:
+        raise PassError("quantize needs an example input to calibrate activity scales")
+    x = np.asarray(ctx.example_input, np.float64)
+    if x.ndim == 2:
+        x = x[None]
+    values = run_trace(graph, x).values
+    scales = []
+    for layer in layers:
+        top = float(np.max(values[layer.out_node], initial=0.0))
+        scales.append(top / (levels - 1) if top > 0 else 1.0)
+    return scales
+
+
+def _build(
+    graph: Graph,
+    inp: Input,
+    out: Output,
+    layers: list[_Layer],
+    readout: Linear | None,
+    scales: list[float],
+    levels: int,
+) -> Graph:
+    window = levels - 1
+    wmin, wmax = -(levels // 2), levels // 2 - 1
+    g = Graph(graph.name, attrs={**graph.attrs, "levels": levels, "window": window})
+    new_in = g.add(Input(inp.name, features=inp.features, levels=levels))
+    new_in.span = inp.span
+    source, s_in = inp.name, 1.0
+    for layer, s_out in zip(layers, scales):
+        contrib = [np.max(np.abs(layer.w_in), initial=0.0) * s_in]
+        if layer.w_rec is not None:
+            contrib.append(np.max(np.abs(layer.w_rec), initial=0.0) * s_out)
+        unit = max(contrib) / wmax if max(contrib) > 0 else s_out
+        w_in = np.clip(np.rint(layer.w_in * s_in / unit), wmin, wmax)
+        alpha = np.full(layer.bias.shape[0], np.clip(round(s_out / unit), 1, hw.ALPHA_MAX))
+        leak = np.clip(np.rint(layer.bias / (unit * window)), hw.LEAK_MIN, hw.LEAK_MAX)
+        pop = g.add(Neurons.relu(layer.name, alpha=alpha, leak=leak))
+        pop.span = layer.span
+        n_src = w_in.shape[1]
+        host = not isinstance(g[source], Neurons)
+        syn = g.add(
+            Synapses(
+                g.fresh_name(f"{layer.name}_in"),
+                source=source,
+                target=layer.name,
+                weight=w_in,
+                delay=np.full(n_src, 0 if host else hw.DELAY_MIN),
+            )
+        )
+        syn.span = layer.span
+        if layer.w_rec is not None:
+            w_rec = np.clip(np.rint(layer.w_rec * s_out / unit), wmin, wmax)
+            rec = g.add(
+                Synapses(
+                    g.fresh_name(f"{layer.name}_rec"),
+                    source=layer.name,
+                    target=layer.name,
+                    weight=w_rec,
+                    delay=np.full(w_rec.shape[0], hw.DELAY_MIN),
+                )
+            )
+            rec.span = layer.span
+        source, s_in = layer.name, s_out
+    count = g.add(SpikeCount(g.fresh_name(f"{source}_count"), source=source))
+    final = count.name
+    if readout is not None:
+        w = readout.weight * s_in
+        top = float(np.max(np.abs(w), initial=0.0))
+        scale = 127.0 / top if top > 0 else 1.0
+        q = g.add(
+            QLinear(
+                readout.name,
+                source=count.name,
+                weight=np.rint(w * scale),
+                bias=np.rint(_bias(readout.bias, w.shape[0]) * scale),
+            )
+        )
+        q.span = readout.span
+        final = q.name
+    o = g.add(Output(out.name, source=final))
+    o.span = out.span
+    return g

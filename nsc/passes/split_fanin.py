@@ -1,0 +1,113 @@
+"""split-fanin: bound every neuron's fan-in so its axons fit one core.
+
+Before: integer :class:`Synapses`. After: no neuron has more than ``max`` distinct inputs
+(source neurons or host lines with a non-zero weight).
+
+A population whose neurons see more than ``max`` inputs gets a tree: each neuron's inputs are
+cut into chunks of at most ``max``; chunk ``k`` of neuron ``j`` feeds neuron ``j`` of a new
+population ``<name>_part<k>`` of the same size (ReLU-like units with the target's
+threshold; chunk 0 also takes the leak); each part neuron feeds its target neuron with
+weight 1 and delay 1, and the target becomes a unit with threshold 1 and no leak that
+re-emits the parts' spikes. The spike count of the target is
+then ``sum_k relu_k``, not ``relu(sum_k)``: splitting changes the integer function, and the
+reference interpreter models the tree exactly (docs/conversion.md). Counts of a split
+population are read one tick later (its :class:`SpikeCount` offset grows by 1).
+Trees deeper than one level are built by repeating the split until every fan-in fits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import PassError
+from ..ir import Graph, Neurons, SpikeCount, Synapses
+from .pipeline import Context, Pass, register
+
+
+@register
+@dataclass(frozen=True)
+class SplitFanin(Pass):
+    """Split populations whose neurons have more than ``max`` inputs into trees."""
+
+    name = "split-fanin"
+    max: int = 64
+
+    def apply(self, graph: Graph, ctx: Context) -> Graph:
+        if self.max < 2:
+            raise PassError(f"split-fanin: max must be >= 2, got {self.max}")
+        g = graph.copy()
+        for _ in range(64):
+            wide = [p for p in g.of_type(Neurons) if _fanin(g, p.name) > self.max]
+            if not wide:
+                return g
+            for pop in wide:
+                _split(g, pop, self.max)
+        raise PassError("split-fanin: fan-in did not converge after 64 rounds")
+
+
+def _incoming(g: Graph, target: str) -> list[Synapses]:
+    out = []
+    for n in g:
+        if isinstance(n, Synapses) and n.target == target:
+            out.append(n)
+        elif getattr(n, "target", None) == target:
+            raise n.fail("split-fanin runs before encode-weights (found encoded synapses)")
+    return out
+
+
+def _fanin(g: Graph, target: str) -> int:
+    incoming = _incoming(g, target)
+    if not incoming:
+        return 0
+    nonzero = np.concatenate([s.weight != 0 for s in incoming], axis=1)
+    return int(nonzero.sum(axis=1).max())
+
+
+def _split(g: Graph, pop: Neurons, limit: int) -> None:
+    incoming = _incoming(g, pop.name)
+    # per target neuron, its inputs in order: (synapse node index, source index)
+    lists = []
+    for j in range(pop.count):
+        lists.append(
+            [(n, int(i)) for n, s in enumerate(incoming) for i in np.flatnonzero(s.weight[j])]
+        )
+    n_parts = -(-max(len(x) for x in lists) // limit)
+    for s in incoming:
+        del g.nodes[s.name]
+    for k in range(n_parts):
+        part_name = g.fresh_name(f"{pop.name}_part{k}")
+        leak = pop.leak if k == 0 else np.zeros_like(pop.leak)
+        part = Neurons.relu(part_name, alpha=pop.alpha, leak=leak)
+        part.span = pop.span
+        g.add(part)
+        weights = [np.zeros_like(s.weight) for s in incoming]
+        for j, inputs in enumerate(lists):
+            for n, i in inputs[k * limit : (k + 1) * limit]:
+                weights[n][j, i] = incoming[n].weight[j, i]
+        for s, w in zip(incoming, weights):
+            if not w.any():
+                continue
+            piece = Synapses(
+                g.fresh_name(f"{s.name}_{k}"),
+                source=s.source,
+                target=part_name,
+                weight=w,
+                delay=s.delay,
+            )
+            piece.span = s.span
+            g.add(piece)
+        relay = Synapses(
+            g.fresh_name(f"{part_name}_out"),
+            source=part_name,
+            target=pop.name,
+            weight=np.eye(pop.count, dtype=np.int32),
+            delay=np.ones(pop.count, np.int32),
+        )
+        relay.span = pop.span
+        g.add(relay)
+    g.nodes[pop.name] = pop.replace(alpha=np.ones_like(pop.alpha), leak=np.zeros_like(pop.leak))
+    for c in g.of_type(SpikeCount):
+        if c.source == pop.name:
+            g.nodes[c.name] = c.replace(offset=c.offset + 1)
