@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from nsc_runtime import Corelet
 
-from .backend import host_graph, to_corelet
+from .backend import from_corelet, host_graph, to_corelet
 from .errors import NscError, VerifyMismatchError
 from .ir import Core, CoreInput, CoreOutput, ElmanRNN, Graph, Linear, Neurons, Output, Synapses
 from .ir.interpret import _bind_inputs, _evaluate, interpret, run_trace
@@ -86,14 +86,14 @@ class Compiled:
 
     @property
     def integer_graph(self) -> Graph:
-        """The integer network the runtime must reproduce: the last stage before placement."""
-        for name in reversed(list(self.stages)):
-            g = self.stages[name]
-            if not any(isinstance(n, Core) for n in g) and not any(
-                isinstance(n, Neurons) and n.core is not None for n in g
+        """The integer network the runtime must reproduce: the last stage before placement
+        (for a corelet loaded from a file: its core-level graph, run by the interpreter)."""
+        for g in reversed(list(self.stages.values())):
+            if not _is_float(g) and not any(
+                isinstance(n, Core) or (isinstance(n, Neurons) and n.core is not None) for n in g
             ):
                 return g
-        return self.stages[next(iter(self.stages))]
+        return list(self.stages.values())[-1]
 
     def ir(self, stage: str | None = None) -> str:
         """The IR text after ``stage`` (a pass name, or ``input``); default: the last stage."""
@@ -146,7 +146,7 @@ class Compiled:
                 "written by nsc compile, run it with 'nsc run' instead"
             )
         host = parse_ir(text, f"{path}#host_ir")
-        return cls({"host": host}, corelet, host)
+        return cls({"lower-to-cores": from_corelet(corelet, host)}, corelet, host)
 
 
 def compile(
@@ -228,6 +228,10 @@ def verify(compiled: Compiled, x: Any) -> VerifyReport:
 
 
 # ---------------------------------------------------------------------------------------------
+
+
+def _is_float(g: Graph) -> bool:
+    return any(isinstance(n, (Linear, ElmanRNN)) for n in g)
 
 
 def _as_batch(x: Any) -> np.ndarray:

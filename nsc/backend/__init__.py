@@ -49,3 +49,24 @@ def host_graph(graph: Graph) -> Graph:
         if not isinstance(node, Core):
             host.add(node)
     return host
+
+
+def from_corelet(corelet: Corelet, host: Graph) -> Graph:
+    """The core-level graph of a corelet plus its host program (inverse of :func:`to_corelet`)."""
+    graph = Graph(host.name, attrs=dict(host.attrs))
+    for c in range(corelet.n_cores):
+        neuron = {_NEURON_ATTR.get(name, name): corelet.neurons[name][c] for name in NEURON_FIELDS}
+        graph.add(
+            Core(
+                f"core{c}",
+                x=int(corelet.position[c, 0]),
+                y=int(corelet.position[c, 1]),
+                seed=int(corelet.seeds[c]),
+                axon_types=corelet.axon_types[c],
+                crossbar=corelet.crossbar[c],
+                **neuron,
+            )
+        )
+    for node in host:
+        graph.add(node)
+    return graph
