@@ -104,7 +104,9 @@ def _replicate(
         copy = e.replace(crossbar=e.crossbar[idx], target=fan_name)
         copy.name = g.fresh_name(f"{e.name}_fan")
         g.add(copy)
-    # outgoing synapses: one axon per (driver, key), split by driving population
+    # outgoing synapses (now including the copies' own recurrent inputs): one axon per
+    # (driver, key), split by driving population
+    out_edges = [e for e in g.of_type(AxonSynapses) if e.source == pop.name]
     for e in out_edges:
         per_driver: dict[str, tuple[list[int], list[int], list[np.ndarray]]] = {
             pop.name: ([], [], []),
