@@ -33,8 +33,8 @@ def to_corelet(graph: Graph, chips: tuple[int, int] = (1, 1)) -> Corelet:
         n_lines = node.size(graph)
         lines = [node.lines[node.lines[:, 0] == k][:, 1:].astype(np.int32) for k in range(n_lines)]
         corelet.inputs.append(Port(node.name, lines))
-    for node in graph.of_type(CoreOutput):
-        corelet.outputs.append(Port(node.name, [row.reshape(1, 2) for row in node.lines]))
+    for out in graph.of_type(CoreOutput):
+        corelet.outputs.append(Port(out.name, [row.reshape(1, 2) for row in out.lines]))
     side = hw.CORES_PER_CHIP_SIDE
     rows = int(corelet.position[:, 1].max()) // side + 1
     cols = int(corelet.position[:, 0].max()) // side + 1

@@ -28,7 +28,7 @@ examples:
 """
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "compile",
         help="compile a trained model or IR file into a corelet",

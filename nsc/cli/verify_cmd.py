@@ -13,7 +13,7 @@ from ._util import write_text_atomic
 from .compile_cmd import example_input, load_model, parse_chips
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "verify",
         help="check that the spiking runtime equals the integer reference",

@@ -46,7 +46,7 @@ def from_torch(model: Any, example_input: Any = None) -> Graph:
     n_features = _features(model, example_input)
 
     def seq(arg: Any, where: str) -> str:
-        value = env.get(getattr(arg, "name", None))
+        value = env.get(str(getattr(arg, "name", "")))
         if value is None or value[0] != "seq":
             raise FrontendError(f"{where}: expects a tensor produced by a supported layer")
         return value[1]

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from ..errors import IRVerifyError
-from .nodes import Core, Node
+from .nodes import Core, Neurons, Node, attribute_fields
+
+N = TypeVar("N", bound=Node)
 
 
 @dataclass(eq=False)
@@ -58,8 +61,15 @@ class Graph:
     def __len__(self) -> int:
         return len(self.nodes)
 
-    def of_type(self, cls: type[Node]) -> list:  # type: ignore[type-arg]
+    def of_type(self, cls: type[N]) -> list[N]:
         return [n for n in self.nodes.values() if isinstance(n, cls)]
+
+    def neurons(self, name: str) -> Neurons:
+        """The :class:`Neurons` node ``name`` (raises :class:`IRVerifyError` otherwise)."""
+        node = self[name]
+        if not isinstance(node, Neurons):
+            raise node.fail("expected a neurons node here")
+        return node
 
     def users(self, name: str) -> list[Node]:
         return [n for n in self.nodes.values() if name in n.operands()]
@@ -78,8 +88,17 @@ class Graph:
             for ref in node.operands():
                 if ref not in self.nodes:
                     raise node.fail(f"operand %{ref} is not defined in this graph")
+            for f in attribute_fields(type(node)):  # sizes read shape[0] of these arrays
+                value = getattr(node, f.name)
+                if f.metadata["kind"] == "array" and value is not None and value.ndim == 0:
+                    raise node.fail(f"{f.name} must have at least one dimension")
         for node in self.nodes.values():
-            node.verify(self)
+            try:
+                node.verify(self)
+            except RecursionError:
+                raise node.fail(
+                    "the sizes of its operands depend on each other (a cycle needs a neurons node)"
+                ) from None
         n_cores = len(self.cores())
         for idx, core in enumerate(self.cores()):
             bad = (core.dest_core >= n_cores) | (core.dest_core < -1)

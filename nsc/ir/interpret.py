@@ -233,8 +233,8 @@ PARAM_NAMES = tuple(NEURON_ARRAYS)
 
 def _flatten(graph: Graph) -> _Flat:
     flat = _Flat()
-    for node in graph.of_type(Neurons):
-        flat.add_population(node.name, {k: getattr(node, k) for k in PARAM_NAMES}, node.count)
+    for pop in graph.of_type(Neurons):
+        flat.add_population(pop.name, {k: getattr(pop, k) for k in PARAM_NAMES}, pop.count)
     for node in graph:
         if isinstance(node, (Synapses, AxonSynapses)):
             weight = node.weight if isinstance(node, Synapses) else node.weight(graph)
@@ -251,32 +251,31 @@ def _flatten(graph: Graph) -> _Flat:
         arrays = {k: getattr(core, k) for k in PARAM_NAMES}
         flat.add_population(core.name, arrays, hw.NEURONS_PER_CORE)
     for core in cores:
-        src = np.flatnonzero(core.dest_core >= 0)
-        for j in src:
-            dc, da = int(core.dest_core[j]), int(core.dest_axon[j])
+        for src_neuron in np.flatnonzero(core.dest_core >= 0):
+            dc, da = int(core.dest_core[src_neuron]), int(core.dest_axon[src_neuron])
             target = cores[dc]
             cols = np.flatnonzero(target.crossbar[da])
             w = target.weights[cols, target.axon_types[da]]
             dlo, _ = flat.index[target.name]
             flat.add_edges(
-                np.full(cols.size, flat.index[core.name][0] + j),
+                np.full(cols.size, flat.index[core.name][0] + src_neuron),
                 dlo + cols,
                 w,
-                np.full(cols.size, int(core.delay[j])),
+                np.full(cols.size, int(core.delay[src_neuron])),
             )
-    for node in graph.of_type(CoreInput):
-        for feature, c, axon in node.lines:
+    for ci in graph.of_type(CoreInput):
+        for feature, c, axon in ci.lines:
             target = cores[int(c)]
             cols = np.flatnonzero(target.crossbar[int(axon)])
             w = target.weights[cols, target.axon_types[int(axon)]]
             dlo, _ = flat.index[target.name]
             flat.host.append(
                 (
-                    node.source,
+                    ci.source,
                     np.full(cols.size, int(feature)),
                     dlo + cols,
                     w,
-                    np.full(cols.size, node.delay),
+                    np.full(cols.size, ci.delay),
                 )
             )
     return flat

@@ -44,8 +44,8 @@ class InsertDelays(Pass):
             host = not isinstance(g[node.source], Neurons)
             g.nodes[node.name] = node.replace(delay=np.full_like(node.delay, 0 if host else window))
         depth = _depths(g, edges)
-        for node in g.of_type(SpikeCount):
-            g.nodes[node.name] = node.replace(offset=depth[node.source] * window)
+        for count in g.of_type(SpikeCount):
+            g.nodes[count.name] = count.replace(offset=depth[count.source] * window)
         return g
 
 

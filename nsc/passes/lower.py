@@ -33,6 +33,12 @@ from .pipeline import Context, Pass, register
 AxonKey = tuple[int, int, int]  # (axon type, target core, delay)
 
 
+def _cores(pop: Neurons) -> np.ndarray:
+    if pop.core is None:
+        raise pop.fail("has no placement (core); run place first")
+    return pop.core
+
+
 def _require_placed(g: Graph, pass_name: str) -> None:
     for s in g.of_type(Synapses):
         raise s.fail(f"{pass_name} needs encoded synapses: run encode-weights first")
@@ -43,7 +49,7 @@ def _require_placed(g: Graph, pass_name: str) -> None:
 
 def _axon_keys(g: Graph, e: AxonSynapses) -> list[list[tuple[int, AxonKey]]]:
     """Per axon ``a`` of ``e``: the (driver index, key) pairs it needs, one per target core."""
-    cores = g[e.target].core
+    cores = _cores(g.neurons(e.target))
     out = []
     for a in range(e.axon_source.shape[0]):
         targets = np.flatnonzero(e.crossbar[:, a])
@@ -113,7 +119,7 @@ def _replicate(
             fan_name: ([], [], []),
         }
         delays = {pop.name: e.delay.copy(), fan_name: np.full(len(origin), hw.DELAY_MIN)}
-        cores = g[e.target].core
+        cores = _cores(g.neurons(e.target))
         for a, pairs in enumerate(_axon_keys(g, e)):
             for i, key in pairs:
                 name, j = driver[(i, key)]
@@ -162,11 +168,13 @@ class _Lowering:
     def __init__(self, graph: Graph, ctx: Context) -> None:
         self.g, self.ctx = graph, ctx
         pops = graph.of_type(Neurons)
-        self.n_cores = max((int(p.core.max()) + 1 for p in pops if p.count), default=0)
+        self.n_cores = max((int(_cores(p).max()) + 1 for p in pops if p.count), default=0)
         self.slot: dict[tuple[str, int], tuple[int, int]] = {}  # neuron -> (core, slot)
         self.core_neurons: list[list[tuple[str, int]]] = [[] for _ in range(self.n_cores)]
         self.axon_slot: list[dict[tuple, int]] = [{} for _ in range(self.n_cores)]
         self.axon_type: list[list[int]] = [[] for _ in range(self.n_cores)]
+        # (host node, delay) -> (feature, core, axon) rows of its CoreInput
+        self.host_lines: dict[tuple[str, int], list[tuple[int, int, int]]] = defaultdict(list)
 
     def run(self) -> Graph:
         g = self.g
@@ -174,7 +182,7 @@ class _Lowering:
             raise PassError("lower-to-cores: the graph has no neurons to put on cores")
         for pop in g.of_type(Neurons):
             for i in range(pop.count):
-                c = int(pop.core[i])
+                c = int(_cores(pop)[i])
                 members = self.core_neurons[c]
                 if len(members) >= hw.NEURONS_PER_CORE:
                     raise DoesNotFitError(
@@ -228,11 +236,10 @@ class _Lowering:
 
     def _wire(self, f: dict[str, np.ndarray]) -> None:
         g = self.g
-        self.host_lines: dict[tuple[str, int], list[tuple[int, int, int]]] = defaultdict(list)
         driven: dict[tuple[str, int], tuple[int, int, int]] = {}
         for e in g.of_type(AxonSynapses):
             host = not isinstance(g[e.source], Neurons)
-            cores = g[e.target].core
+            cores = _cores(g.neurons(e.target))
             for a in range(e.axon_source.shape[0]):
                 targets = np.flatnonzero(e.crossbar[:, a])
                 if targets.size == 0:
@@ -278,19 +285,19 @@ class _Lowering:
             if isinstance(node, (Neurons, AxonSynapses)):
                 continue
             if isinstance(node, SpikeCount):
-                pop = g[node.source]
+                pop = g.neurons(node.source)
                 lines = [self.slot[(pop.name, i)] for i in range(pop.count)]
                 new = CoreOutput(node.name, lines=np.asarray(lines, np.int32), offset=node.offset)
                 new.span = node.span
                 out.add(new)
                 continue
             out.add(node)
-            for (src, d), lines in sorted(self.host_lines.items()):
+            for (src, d), rows in sorted(self.host_lines.items()):
                 if src == node.name:
                     ci = CoreInput(
                         out.fresh_name(f"{src}_to_cores"),
                         source=src,
-                        lines=np.asarray(lines, np.int32).reshape(-1, 3),
+                        lines=np.asarray(rows, np.int32).reshape(-1, 3),
                         delay=d,
                     )
                     ci.span = node.span

@@ -81,9 +81,9 @@ def _parse_options(cls: type[Pass], text: str) -> dict[str, Any]:
         if not sep or key not in fields:
             known = ", ".join(fields) or "none"
             raise PassError(f"pass {cls.name!r}: unknown option {item!r} (options: {known})")
-        default = fields[key].default
+        default: Any = fields[key].default
         try:
-            out[key] = type(default)(raw.strip()) if default is not None else raw.strip()
+            out[key] = type(default)(raw.strip())
         except ValueError:
             kind = type(default).__name__
             raise PassError(
