@@ -49,6 +49,7 @@ class RunStats:
     neuron_spikes: int = 0
     cross_core_spikes: int = 0
     mesh_hops: int = 0
+    port_spikes: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
 
 @dataclass
@@ -197,7 +198,7 @@ def verify(compiled: Compiled, x: Any) -> VerifyReport:
     """
     xb = _as_batch(x)
     ref = compiled.reference(xb)
-    got = compiled.run(xb)
+    got, stats = compiled.run(xb, stats=True)
     if ref.shape != got.shape:
         raise VerifyMismatchError(
             f"output shapes differ: reference {ref.shape}, runtime {got.shape}"
@@ -207,24 +208,43 @@ def verify(compiled: Compiled, x: Any) -> VerifyReport:
     bad = np.flatnonzero(~equal.reshape(equal.shape[0], -1).all(axis=1))
     if bad.size:
         lowered = compiled.stages.get("lower-to-cores")
-        core_level = interpret(lowered, xb[bad]) if lowered is not None else None
-        for n, b in enumerate(bad[:20]):
+        shown = bad[:20]
+        trace = run_trace(lowered, xb[shown], keep_spikes=True) if lowered is not None else None
+        for n, b in enumerate(shown):
             steps, outs = np.nonzero(~equal[b])
-            stage = "runtime"
-            if core_level is not None and not np.array_equal(_single_output(core_level)[n], ref[b]):
-                stage = "lower-to-cores"
-            report.mismatches.append(
-                {
-                    "input": int(b),
-                    "stage": stage,
-                    "step": int(steps[0]),
-                    "tick": int(steps[0]) * compiled.host.window,
-                    "output": int(outs[0]),
-                    "reference": int(ref[b, steps[0], outs[0]]),
-                    "runtime": int(got[b, steps[0], outs[0]]),
-                }
-            )
+            entry: dict[str, Any] = {
+                "input": int(b),
+                "stage": "runtime",
+                "step": int(steps[0]),
+                "output": int(outs[0]),
+                "reference": int(ref[b, steps[0], outs[0]]),
+                "runtime": int(got[b, steps[0], outs[0]]),
+            }
+            if trace is not None and lowered is not None:
+                outputs = {o.name: trace.values[o.source] for o in lowered.of_type(Output)}
+                if not np.array_equal(_single_output(outputs)[n], ref[b]):
+                    entry["stage"] = "lower-to-cores"
+                entry.update(_first_spike_divergence(lowered, trace, n, stats, int(b)))
+            report.mismatches.append(entry)
     return report
+
+
+def _first_spike_divergence(lowered: Graph, trace: Any, n: int, stats: RunStats, b: int) -> dict:
+    """The first tick at which an output neuron spikes differently in the core-level
+    interpreter and in the runtime: ``{"tick", "core", "neuron"}`` (empty if none does)."""
+    cores = lowered.of_type(Core)
+    for out in lowered.of_type(CoreOutput):
+        runtime = stats.port_spikes.get(out.name)
+        if runtime is None:
+            continue
+        for line, (c, j) in enumerate(out.lines):
+            lo, _ = trace.neuron_index[cores[int(c)].name]
+            ref_train = trace.spikes[n, :, lo + int(j)]
+            run_train = runtime[b, : ref_train.shape[0], line].astype(bool)
+            diff = np.flatnonzero(ref_train[: run_train.shape[0]] != run_train)
+            if diff.size:
+                return {"tick": int(diff[0]), "core": int(c), "neuron": int(j)}
+    return {}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -285,6 +305,7 @@ def _run_host(host: Graph, corelet: Corelet, x: np.ndarray, threads: int) -> tup
                     ):
                         setattr(stats, key, int(np.sum(result.counters[key])))
                     spikes = result.spikes
+                    stats.port_spikes = spikes
                     ran = True
                 values[node.name] = _windows(spikes[node.name], window, node.offset, steps)
             elif all(ref in values for ref in node.operands()):

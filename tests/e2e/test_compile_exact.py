@@ -151,3 +151,19 @@ def test_cli_bad_inputs_exit_cleanly(tmp_path, capsys) -> None:
     garbage = tmp_path / "g.corelet"
     garbage.write_bytes(b"\x00garbage" * 10)
     assert main(["verify", str(garbage)]) == 1
+
+
+def test_verify_catches_a_runtime_difference_and_locates_it() -> None:
+    """The check can fail: alter the corelet behind the compiler's back."""
+    model = _random_model(5, 8, seed=2)
+    rng = np.random.default_rng(2)
+    compiled = nsc.compile(model, rng.integers(0, 16, size=(8, 6, 5)).astype(float))
+    x = rng.integers(1, 16, size=(4, 6, 5))
+    assert nsc.verify(compiled, x).agreement == 1.0
+    compiled.corelet.neurons["alpha"][0, :8] += 1  # these neurons now need more input
+    report = nsc.verify(compiled, x)
+    assert report.agreement < 1.0
+    first = report.mismatches[0]
+    assert first["stage"] == "runtime"
+    assert {"tick", "core", "neuron"} <= set(first)
+    assert first["core"] == 0 and first["tick"] >= 0
