@@ -42,13 +42,19 @@ def from_torch(model: Any, example_input: Any = None) -> Graph:
         ) from None
     modules = dict(traced.named_modules())
     g = Graph(type(model).__name__.lower() or "main", attrs={"readout": "all"})
-    env: dict[str, Any] = {}  # fx node name -> ("seq", ir name) | ("rnn", ir name)
-    n_features = _features(model, example_input)
+    # fx node name -> ("seq", ir name): per-step values; ("hn", ir name): an RNN's final
+    # state h_n (the last step); ("rnn", ir name): an RNN's (output, h_n) tuple
+    env: dict[str, Any] = {}
+    n_features = _features(traced, modules, example_input)
+    rnns = [m for m in model.modules() if isinstance(m, nn.RNN)]
+    batch_first = rnns[0].batch_first if rnns else True
 
     def seq(arg: Any, where: str) -> str:
         value = env.get(str(getattr(arg, "name", "")))
-        if value is None or value[0] != "seq":
+        if value is None or value[0] not in ("seq", "hn"):
             raise FrontendError(f"{where}: expects a tensor produced by a supported layer")
+        if value[0] == "hn":
+            g.attrs["readout"] = "last"
         return value[1]
 
     def fresh(base: str) -> str:
@@ -85,7 +91,7 @@ def from_torch(model: Any, example_input: Any = None) -> Graph:
                     f"supported: {SUPPORTED}"
                 )
         elif node.op in ("call_function", "call_method"):
-            env[node.name] = _call(g, node, env, seq, fresh, where, torch)
+            env[node.name] = _call(g, node, env, seq, fresh, where, torch, batch_first)
         elif node.op == "output":
             result = node.args[0]
             if isinstance(result, (tuple, list)):
@@ -97,13 +103,18 @@ def from_torch(model: Any, example_input: Any = None) -> Graph:
     return g
 
 
-def _features(model: Any, example_input: Any) -> int:
+def _features(traced: Any, modules: dict[str, Any], example_input: Any) -> int:
+    """The input size: from the example input, else from the first layer the input reaches."""
     if example_input is not None and hasattr(example_input, "shape"):
         return int(example_input.shape[-1])
-    for mod in model.modules():
-        for attr in ("in_features", "input_size"):
-            if hasattr(mod, attr):
-                return int(getattr(mod, attr))
+    for node in traced.graph.nodes:
+        if node.op != "placeholder":
+            continue
+        for user in node.users:
+            mod = modules.get(user.target) if user.op == "call_module" else None
+            for attr in ("in_features", "input_size"):
+                if mod is not None and hasattr(mod, attr):
+                    return int(getattr(mod, attr))
     raise FrontendError("cannot tell the input size: pass an example input")
 
 
@@ -115,7 +126,10 @@ def _check_finite(name: str, *tensors: Any) -> None:
 
 def _rnn(g: Graph, mod: Any, src: str, base: str, where: str) -> str:
     if mod.bidirectional:
-        raise FrontendError(f"{where}: bidirectional RNNs need the future; not supported")
+        raise FrontendError(
+            f"{where}: bidirectional RNNs need the future, which a causal spiking network "
+            f"does not have; supported: {SUPPORTED}"
+        )
     if getattr(mod, "proj_size", 0):
         raise FrontendError(f"{where}: RNN proj_size is not supported")
     for layer in range(mod.num_layers):
@@ -142,24 +156,29 @@ def _rnn(g: Graph, mod: Any, src: str, base: str, where: str) -> str:
     return src
 
 
-def _call(g: Graph, node: Any, env: dict, seq: Any, fresh: Any, where: str, torch: Any) -> Any:
+def _call(
+    g: Graph, node: Any, env: dict, seq: Any, fresh: Any, where: str, torch: Any, batch_first: bool
+) -> Any:
     target = node.target
     if target is operator.getitem:
-        base = env.get(getattr(node.args[0], "name", None))
+        base = env.get(str(getattr(node.args[0], "name", "")))
         index = node.args[1]
         if base is not None and base[0] == "rnn":
-            if index in (0, 1):  # output sequence, or final state h_n (= the last step)
-                if index == 1:
-                    g.attrs["readout"] = "last"
+            if index == 0:
                 return ("seq", base[1])
+            if index == 1:  # the final state h_n: the last step of the last layer
+                return ("hn", base[1])
             raise FrontendError(f"{where}: an RNN returns (output, h_n); index {index!r}")
+        kind = base[0] if base is not None else "seq"
         src = seq(node.args[0], where)
-        if _is_last_step(index):
+        last = -1 if kind == "hn" or not batch_first else (slice(None, None, None), -1)
+        if index == last:
             g.attrs["readout"] = "last"
             return ("seq", src)
+        hint = "h_n[-1]" if kind == "hn" else ("out[:, -1]" if batch_first else "out[-1]")
         raise FrontendError(
-            f"{where}: indexing {index!r} is not supported (only taking the last step, "
-            "e.g. out[:, -1] or h_n[-1])"
+            f"{where}: indexing {index!r} is not supported; only taking the last step "
+            f"({hint} here, batch_first={batch_first})"
         )
     relu_fns = (torch.relu, torch.nn.functional.relu)
     if target in relu_fns or target == "relu":
@@ -167,17 +186,14 @@ def _call(g: Graph, node: Any, env: dict, seq: Any, fresh: Any, where: str, torc
         name = fresh(node.name)
         g.add(ReLU(name, source=src))
         return ("seq", name)
-    if target in ("squeeze", "contiguous") or target == "detach":
-        g.attrs["readout"] = "last" if target == "squeeze" else g.attrs.get("readout", "all")
-        return ("seq", seq(node.args[0], where))
+    if target == "squeeze":
+        base = env.get(str(getattr(node.args[0], "name", "")))
+        if base is None or base[0] != "hn":
+            raise FrontendError(f"{where}: squeeze is supported on an RNN's h_n only")
+        return ("hn", base[1])
+    if target in ("contiguous", "detach"):
+        base = env.get(str(getattr(node.args[0], "name", "")))
+        seq(node.args[0], where)
+        return base
     name = getattr(target, "__name__", str(target))
     raise FrontendError(f"unsupported operation {name!r} in {where}; supported: {SUPPORTED}")
-
-
-def _is_last_step(index: Any) -> bool:
-    if index == -1:
-        return True
-    if isinstance(index, tuple) and len(index) == 2:
-        first, second = index
-        return first == slice(None, None, None) and second == -1
-    return False

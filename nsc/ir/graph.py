@@ -92,6 +92,7 @@ class Graph:
                 value = getattr(node, f.name)
                 if f.metadata["kind"] == "array" and value is not None and value.ndim == 0:
                     raise node.fail(f"{f.name} must have at least one dimension")
+        self._check_acyclic()
         for node in self.nodes.values():
             try:
                 node.verify(self)
@@ -108,6 +109,29 @@ class Graph:
                     f"neuron {j} targets core {int(core.dest_core[j])}, "
                     f"but the graph has {n_cores} cores (core {idx} is this one)"
                 )
+
+    def _check_acyclic(self) -> None:
+        """Operands must not form a cycle: recurrence is expressed by synapse nodes, whose
+        operands (source, target) are neuron populations, which have no operands."""
+        state: dict[str, int] = {}  # 1 = on the stack, 2 = done
+        for root in self.nodes:
+            if state.get(root):
+                continue
+            stack = [(root, iter(self.nodes[root].operands()))]
+            state[root] = 1
+            while stack:
+                name, refs = stack[-1]
+                ref = next(refs, None)
+                if ref is None:
+                    state[name] = 2
+                    stack.pop()
+                elif state.get(ref) == 1:
+                    raise self.nodes[ref].fail(
+                        "its operands form a cycle; only neurons (through synapses) may recur"
+                    )
+                elif not state.get(ref):
+                    state[ref] = 1
+                    stack.append((ref, iter(self.nodes[ref].operands())))
 
     def same_as(self, other: Graph) -> bool:
         """Structural equality (names, order, attributes and every node field)."""

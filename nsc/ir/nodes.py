@@ -58,6 +58,20 @@ NUMPY_DTYPES: dict[str, type] = {
 }
 
 
+def _cast(node: str, field_name: str, value: Any, dtype: str) -> np.ndarray:
+    """``value`` as an array of ``dtype``; refuse values the cast would change."""
+    target = NUMPY_DTYPES[dtype]
+    original = np.asarray(value)
+    cast = original.astype(target)
+    if original.dtype != cast.dtype and original.size and dtype not in ("f32", "f64", "bool"):
+        with np.errstate(invalid="ignore"):
+            changed = cast.astype(np.float64) != original.astype(np.float64)
+        if changed.any():
+            bad = original.reshape(-1)[int(np.flatnonzero(changed.reshape(-1))[0])]
+            raise IRVerifyError(node, f"{field_name} value {bad} does not fit {dtype}")
+    return cast
+
+
 @dataclass(frozen=True)
 class Span:
     """Where a node came from: ``path:line:col`` of its definition in a text file."""
@@ -82,7 +96,7 @@ class Node:
         for f in attribute_fields(type(self)):
             value = getattr(self, f.name)
             if f.metadata["kind"] == "array" and value is not None:
-                setattr(self, f.name, np.asarray(value, dtype=NUMPY_DTYPES[f.metadata["dtype"]]))
+                setattr(self, f.name, _cast(self.name, f.name, value, f.metadata["dtype"]))
 
     # -- derived views --------------------------------------------------------------------
     def operands(self) -> list[str]:
@@ -555,6 +569,7 @@ class CoreInput(Node):
         _check_range(self, "lines", 0, 1 << 30)
         if self.lines.size and int(self.lines[:, 0].max()) >= self.size(graph):
             raise self.fail(f"a line refers to feature >= {self.size(graph)}")
+        _check_core_refs(self, graph, self.lines[:, 1:], hw.AXONS_PER_CORE, "axon")
 
 
 @dataclass(eq=False)
@@ -575,6 +590,18 @@ class CoreOutput(Node):
         _check_range(self, "lines", 0, 1 << 30)
         if self.offset < 0:
             raise self.fail(f"offset must be >= 0, got {self.offset}")
+        _check_core_refs(self, graph, self.lines, hw.NEURONS_PER_CORE, "neuron")
+
+
+def _check_core_refs(node: Node, graph: Any, pairs: np.ndarray, limit: int, what: str) -> None:
+    """Every (core, index) row must name an existing core and an index below ``limit``."""
+    if pairs.size == 0:
+        return
+    n_cores = len(graph.cores())
+    if int(pairs[:, 0].max()) >= n_cores:
+        raise node.fail(f"a line refers to core {int(pairs[:, 0].max())}; the graph has {n_cores}")
+    if int(pairs[:, 1].max()) >= limit:
+        raise node.fail(f"a line refers to {what} {int(pairs[:, 1].max())} (cores have {limit})")
 
 
 NODE_TYPES: dict[str, type[Node]] = {

@@ -4,11 +4,12 @@ Before: :class:`Synapses` with integer weights. After: every :class:`Synapses` i
 :class:`AxonSynapses` and every target :class:`Neurons` has ``type_weights``.
 
 Encoding: neuron ``j`` gets type weights ``(c, 2c, 4c, -8c)`` where ``c`` (its weight unit) is
-the gcd of all its incoming weights; each weight ``w = c*q`` with ``q`` in ``[-8, 7]`` is the
-4-bit two's complement of ``q``: bit ``t`` of ``q & 15`` set means "listen to the type-``t``
-axon of this source". So source ``i`` of a synapse node needs one axon per type ``t`` that any
-target uses, at most 4 axons per source. The equivalent weight matrix is unchanged: the
-reference interpreter gives identical results before and after.
+the largest divisor of the gcd of its incoming weights with ``8c <= 255`` that fits them; each
+weight ``w = c*q`` with ``q`` in ``[-8, 7]`` is the 4-bit two's complement of ``q``: bit ``t``
+of ``q & 15`` set means "listen to the type-``t`` axon of this source". So source ``i`` of a
+synapse node needs one axon per type ``t`` that any target uses, at most 4 axons per source.
+The equivalent weight matrix is unchanged: the reference interpreter gives identical results
+before and after.
 """
 
 from __future__ import annotations
@@ -58,17 +59,26 @@ def _units(pop: Neurons, incoming: list[Synapses]) -> np.ndarray:
     unit = np.ones(pop.count, np.int64)
     for j in range(pop.count):
         row = weights[j]
-        c = int(np.gcd.reduce(np.abs(row))) if row.any() else 1
-        c = max(c, 1)
-        q = row // c
-        if q.min(initial=0) < Q_MIN or q.max(initial=0) > Q_MAX or 8 * c > hw.WEIGHT_MAX:
+        c = _unit(row)
+        if c is None:
             lo, hi = int(row.min()), int(row.max())
             raise pop.fail(
-                f"neuron {j}'s weights span [{lo}, {hi}] with unit {c}: more than 16 levels "
-                f"cannot be encoded on 4 axon types; quantize to levels <= 16 first"
+                f"neuron {j}'s weights in [{lo}, {hi}] are not c*q with q in [{Q_MIN}, {Q_MAX}] "
+                f"and 8c <= {hw.WEIGHT_MAX} for any c: they need more than 16 levels on 4 "
+                "axon types; quantize to levels <= 16 first"
             )
         unit[j] = c
     return unit
+
+
+def _unit(row: np.ndarray) -> int | None:
+    """The largest weight unit ``c`` that encodes every weight of ``row`` (fewest bits set,
+    so fewest axons), or None."""
+    g = int(np.gcd.reduce(np.abs(row))) if row.any() else 1
+    for c in range(min(g, hw.WEIGHT_MAX // 8), 0, -1):
+        if g % c == 0 and Q_MIN * c <= row.min(initial=0) and row.max(initial=0) <= Q_MAX * c:
+            return c
+    return None
 
 
 def _encode(s: Synapses, unit: np.ndarray) -> AxonSynapses:

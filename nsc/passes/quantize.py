@@ -4,7 +4,7 @@ Before: a chain ``input -> (linear [relu] | rnn [relu])* -> [linear] -> output``
 network-level nodes. After: the input takes integer activities in ``[0, levels)``; every
 ``linear+relu`` and every ``rnn`` is a :class:`Neurons` population of ReLU-like spiking units
 (linear reset, floor at 0, leak as bias) fed by :class:`Synapses` with weights in
-``[-levels/2, levels/2)``; a trailing ``linear`` (the readout) becomes a host
+``[-(levels//2), levels//2 - 1]``; a trailing ``linear`` (the readout) becomes a host
 :class:`QLinear` on the last population's :class:`SpikeCount`. Graph attributes ``levels`` and
 ``window = levels - 1`` are set. Delays are placeholders until insert-delays.
 
@@ -60,10 +60,10 @@ class Quantize(Pass):
     levels: int = 16
 
     def apply(self, graph: Graph, ctx: Context) -> Graph:
-        if not 3 <= self.levels <= 16:
+        if not 4 <= self.levels <= 16:
             raise PassError(
-                f"quantize: levels must be in [3, 16] (a window of levels-1 <= 15 ticks "
-                f"carries one activity), got {self.levels}"
+                f"quantize: levels must be in [4, 16] (a window of levels-1 <= 15 ticks carries "
+                f"one activity; weights need at least levels -2..1), got {self.levels}"
             )
         inputs = graph.of_type(Input)
         outputs = graph.of_type(Output)

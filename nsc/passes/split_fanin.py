@@ -5,14 +5,16 @@ Before: integer :class:`Synapses`. After: no neuron has more than ``max`` distin
 
 A population whose neurons see more than ``max`` inputs gets a tree: each neuron's inputs are
 cut into chunks of at most ``max``; chunk ``k`` of neuron ``j`` feeds neuron ``j`` of a new
-population ``<name>_part<k>`` of the same size (ReLU-like units with the target's
-threshold; chunk 0 also takes the leak); each part neuron feeds its target neuron with
-weight 1 and delay 1, and the target becomes a unit with threshold 1 and no leak that
-re-emits the parts' spikes. The spike count of the target is
-then ``sum_k relu_k``, not ``relu(sum_k)``: splitting changes the integer function, and the
-reference interpreter models the tree exactly (docs/conversion.md). Counts of a split
-population are read one tick later (its :class:`SpikeCount` offset grows by 1).
-Trees deeper than one level are built by repeating the split until every fan-in fits.
+population ``<name>_part<k>`` of the same size (ReLU-like units with the target's threshold;
+chunk 0 also takes the leak); each part neuron feeds its target neuron with weight 1 and delay
+1, and the target becomes a unit with threshold 1 and no leak that re-emits the parts' spikes.
+Neuron -> part delays shrink by that tick (``d - 1`` when ``d >= 2``), so a recurrent loop
+through the tree still takes exactly one window. The spike count of the target is then ``sum_k
+relu_k``, not ``relu(sum_k)``: splitting changes the integer function, and the reference
+interpreter models the tree exactly (docs/conversion.md). Host inputs (and inputs whose delay
+cannot shrink) reach the target one tick later, so such a split population is counted one tick
+later (its :class:`SpikeCount` offset grows by 1). Trees deeper than one level are built by
+repeating the split until every fan-in fits.
 """
 
 from __future__ import annotations
@@ -89,12 +91,14 @@ def _split(g: Graph, pop: Neurons, limit: int) -> None:
         for s, w in zip(incoming, weights):
             if not w.any():
                 continue
+            from_neurons = isinstance(g[s.source], Neurons)
+            delay = np.where(s.delay >= 2, s.delay - 1, s.delay) if from_neurons else s.delay
             piece = Synapses(
                 g.fresh_name(f"{s.name}_{k}"),
                 source=s.source,
                 target=part_name,
                 weight=w,
-                delay=s.delay,
+                delay=delay,
             )
             piece.span = s.span
             g.add(piece)
@@ -108,6 +112,7 @@ def _split(g: Graph, pop: Neurons, limit: int) -> None:
         relay.span = pop.span
         g.add(relay)
     g.nodes[pop.name] = pop.replace(alpha=np.ones_like(pop.alpha), leak=np.zeros_like(pop.leak))
-    for c in g.of_type(SpikeCount):
-        if c.source == pop.name:
-            g.nodes[c.name] = c.replace(offset=c.offset + 1)
+    if any(not isinstance(g[s.source], Neurons) or (s.delay < 2).any() for s in incoming):
+        for c in g.of_type(SpikeCount):
+            if c.source == pop.name:
+                g.nodes[c.name] = c.replace(offset=c.offset + 1)
