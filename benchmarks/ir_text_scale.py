@@ -15,10 +15,10 @@ import json
 import time
 
 import numpy as np
-from nsc_runtime import hw
 
 from nsc.ir import Core, CoreOutput, Graph
 from nsc.text import parse_ir, print_ir
+from nsc_runtime import hw
 
 
 def chip_graph(cores: int, seed: int = 0) -> Graph:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from nsc_runtime import Corelet
 
 from .backend import from_corelet, host_graph, to_corelet

@@ -8,6 +8,7 @@ verified and run on its own.
 from __future__ import annotations
 
 import numpy as np
+
 from nsc_runtime import NEURON_FIELDS, Corelet, Port, hw
 
 from ..errors import PassError

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from nsc_runtime.errors import NscError
 
 from ._util import write_text_atomic

@@ -7,6 +7,7 @@ import json
 import sys
 
 import numpy as np
+
 from nsc_runtime.errors import NscError
 
 from ._util import write_text_atomic

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
+
 from nsc_runtime import hw
 
 from ..errors import IRVerifyError

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from nsc_runtime import hw
 
 from ..ir import AxonSynapses, Graph, Neurons, Synapses

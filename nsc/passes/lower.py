@@ -13,6 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
+
 from nsc_runtime import hw
 
 from ..errors import DoesNotFitError, PassError

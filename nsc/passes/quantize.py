@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from nsc_runtime import hw
 
 from ..errors import PassError

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import hw
-from .errors import CoreletError
 
 # name -> dtype for the (cores, 256) per-neuron parameter arrays; weights is (cores, 256, 4)
 NEURON_FIELDS: dict[str, type] = {
@@ -43,6 +42,13 @@ NEURON_FIELDS: dict[str, type] = {
     "dest_axon": np.int16,
     "delay": np.uint8,  # 1..15 (ignored when dest_core == -1)
 }
+
+
+def neuron_field_shape(name: str, n_cores: int) -> tuple[int, ...]:
+    """Shape of the ``NEURON_FIELDS[name]`` array of a corelet with ``n_cores`` cores."""
+    if name == "weights":
+        return (n_cores, hw.NEURONS_PER_CORE, hw.AXON_TYPES)
+    return (n_cores, hw.NEURONS_PER_CORE)
 
 
 @dataclass(eq=False)
@@ -76,7 +82,9 @@ class Corelet:
     def empty(cls, n_cores: int, chips: tuple[int, int] = (1, 1)) -> Corelet:
         """All-silent cores: zero crossbar, no destinations, alpha = 1, reset mode none=0."""
         c, n = n_cores, hw.NEURONS_PER_CORE
-        neurons = {k: np.zeros((c, n), dt) for k, dt in NEURON_FIELDS.items() if k != "weights"}
+        neurons: dict[str, np.ndarray] = {
+            k: np.zeros((c, n), dt) for k, dt in NEURON_FIELDS.items() if k != "weights"
+        }
         neurons["weights"] = np.zeros((c, n, hw.AXON_TYPES), np.int16)
         neurons["alpha"][:] = 1
         neurons["dest_core"][:] = -1

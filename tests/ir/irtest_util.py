@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from nsc_runtime import hw
 
 from nsc.ir import Core, Graph, Input, Neurons
 from nsc.ir.interpret import run_trace
+from nsc_runtime import hw
 
 NEURON_DEFAULTS: dict[str, int] = {
     "alpha": 1,

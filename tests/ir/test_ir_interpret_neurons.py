@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from irtest_util import host_graph, pop, raster, ticks_of
-from nsc_runtime import hw
 
 from nsc.ir import Graph, Output, SpikeCount, Synapses
 from nsc.ir.interpret import InterpretError, interpret, run_trace
+from nsc_runtime import hw
 
 NORMAL, LINEAR, NONE = hw.RESET_NORMAL, hw.RESET_LINEAR, hw.RESET_NONE
 

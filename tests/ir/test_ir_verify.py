@@ -7,7 +7,6 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 from irtest_util import core, host_graph, pop
-from nsc_runtime import hw
 
 from nsc.errors import IRVerifyError, NscError
 from nsc.ir import (
@@ -25,6 +24,7 @@ from nsc.ir import (
     SpikeCount,
     Synapses,
 )
+from nsc_runtime import hw
 
 
 def valid_graph() -> Graph:

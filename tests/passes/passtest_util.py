@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from nsc_runtime import hw
 
 from nsc.ir import (
     AxonSynapses,
@@ -23,6 +22,7 @@ from nsc.ir import (
     Synapses,
 )
 from nsc.passes import Context, parse_pipeline, run_pipeline
+from nsc_runtime import hw
 
 INTEGER = "quantize{levels=16},insert-delays,split-fanin{max=64},encode-weights"
 LOWER = "replicate-fanout,lower-to-cores"

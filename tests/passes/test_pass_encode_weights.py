@@ -11,12 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from nsc_runtime import hw
 from passtest_util import run
 
 from nsc.errors import PassError
 from nsc.ir import AxonSynapses, Graph, Input, Neurons, Output, SpikeCount, Synapses
 from nsc.ir.interpret import interpret
+from nsc_runtime import hw
 
 
 def population(draw: st.DrawFn, name: str, n: int) -> Neurons:

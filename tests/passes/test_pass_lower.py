@@ -14,7 +14,6 @@ import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from nsc_runtime import hw
 from passtest_util import (
     INTEGER,
     activities,
@@ -43,6 +42,7 @@ from nsc.ir import (
     Synapses,
 )
 from nsc.ir.interpret import interpret, run_trace
+from nsc_runtime import hw
 
 
 def check_replicated(g: Graph) -> None:

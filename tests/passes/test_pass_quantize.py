@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from nsc_runtime import hw
 from passtest_util import activities, rnn_network, run
 
 from nsc.errors import PassError
@@ -28,6 +27,7 @@ from nsc.ir import (
     Synapses,
 )
 from nsc.ir.interpret import interpret
+from nsc_runtime import hw
 
 
 def quantize(g: Graph, x: np.ndarray, levels: int = 16) -> Graph:

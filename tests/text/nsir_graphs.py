@@ -12,7 +12,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from nsc_runtime import hw
 
 from nsc.ir import (
     AxonSynapses,
@@ -31,6 +30,7 @@ from nsc.ir import (
     Synapses,
 )
 from nsc.text import print_ir
+from nsc_runtime import hw
 
 GOLDEN_DIR = Path(__file__).with_name("golden")
 
