@@ -1,0 +1,256 @@
+"""The scalable placement path: recursive bisection until every part fits one core, then the
+exact repair and compaction of :mod:`.pack`.
+
+1. **Graph.** Neurons that need the same key should share a core: one axon instead of one per
+   core and, for a neuron source, one copy instead of several. Each key is a hyperedge over its
+   listeners, expanded into a path through them (weight 2 for a neuron-source key: an axon and
+   a copy; 1 for a host line). Above two million (neuron, key) entries the keys are sampled
+   consistently (keys whose fixed hash is 0 modulo ``r``, so a sampled key keeps all its
+   listeners) down to about 8 keys per neuron.
+2. **Recursive bisection.** Start from all neurons. A part is one core when its distinct keys
+   (counted exactly) and its fewest slots (:func:`.bounds.lower_bound`'s per-neuron count,
+   copies as if every key's listeners sat together) are both at most 256. Otherwise it needs
+   about ``q = ceil(max(keys, slots) / 256)`` cores (for large parts the keys are estimated
+   by the axon share ``sum_k listeners_in_part(k) / listeners(k)``). A part that needs at most
+   8 cores is filled greedily: cores take neurons in breadth-first order of the part's sharing
+   graph (heaviest edges first) while keys and slots fit. A larger part is split in two by
+   pymetis with target weights ``floor(q/2) : ceil(q/2)``, cutting as few shared keys as it
+   can, balancing the weight of the scarcer resource (axon share or fewest slots), with a
+   30 % imbalance allowed so that the cut can follow natural groups (a counting estimate of
+   ``q`` is often low), fixed seed. Parts become cores in depth-first order, so consecutive
+   core numbers are close in the hierarchy.
+3. **Compaction, repair, compaction** (:mod:`.pack`): with copies counted exactly, the
+   least-loaded cores (often fragments of a group the bisection cut) are emptied into cores
+   that hold their keys, overfull cores are relieved, and compaction runs again; compaction
+   stops after a budget of work.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pymetis
+
+from nsc_runtime import hw
+
+from .bounds import LowerBound
+from .pack import PackState
+from .problem import TYPES, PlacementProblem
+from .usage import evaluate
+
+SAMPLE_ENTRIES = 2_000_000  # sample keys above this many (neuron, key) entries
+SAMPLED_KEYS_PER_NEURON = 8
+EXACT_COUNT_NEURONS = 4096  # count a part's distinct keys exactly up to this many neurons
+GREEDY_CORES = 8  # parts that need at most this many cores are filled greedily
+LOOKAHEAD = 8  # neurons tried past the first that does not fit before a core is closed
+UFACTOR = 300  # METIS imbalance tolerance, per mille
+WORK_PER_SECOND = 300_000  # compaction work units (keys examined) per second of budget
+AXON_CAP, SLOT_CAP = hw.AXONS_PER_CORE, hw.NEURONS_PER_CORE
+
+
+def partition(
+    problem: PlacementProblem, bound: LowerBound, *, seed: int, compact_seconds: float
+) -> tuple[np.ndarray, int]:
+    """Assign neurons to cores within capacity. Returns ``(core_of, n_cores)``, cores numbered
+    along the bisection hierarchy. Compaction stops after about ``compact_seconds``, counted
+    as work (keys examined, :data:`WORK_PER_SECOND`) so that the result does not depend on the
+    machine's speed; bisection and repair always run to the end."""
+    if problem.n_neurons == 0:
+        return np.zeros(0, np.int32), 0
+    budget = int(compact_seconds * WORK_PER_SECOND) // 2
+    core_of, n_cores = _Bisection(problem, sharing_graph(problem), bound.min_slots, seed).run()
+    state = PackState(problem, core_of, evaluate(problem, core_of, n_cores))
+    state.compact(budget)  # fragments of groups the bisection cut go home first: fewer copies
+    state.repair()
+    state.compact(budget)
+    return state.numbered()
+
+
+def sharing_graph(problem: PlacementProblem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSR ``(xadj, adjncy, weights)`` of the (sampled) key-sharing graph of the docstring."""
+    n = problem.n_neurons
+    rows, keys = problem.rows, problem.keys
+    rate = max(1, int(np.ceil(keys.size / max(SAMPLE_ENTRIES, SAMPLED_KEYS_PER_NEURON * n))))
+    if rate > 1:
+        mixed = (keys.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)
+        keep = mixed % np.uint64(rate) == 0
+        rows, keys = rows[keep], keys[keep]
+    order = np.lexsort((rows, keys))
+    rows, keys = rows[order].astype(np.int64), keys[order]
+    same = keys[1:] == keys[:-1]
+    a, b = rows[:-1][same], rows[1:][same]
+    w = np.where(keys[1:][same] < n * TYPES, 2, 1)
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    code, inverse = np.unique(lo * n + hi, return_inverse=True)
+    weight = np.bincount(inverse.reshape(-1), weights=w).astype(np.int64)
+    u, v = code // n, code % n
+    src = np.concatenate([u, v])
+    dst = np.concatenate([v, u])
+    ew = np.concatenate([weight, weight])
+    order = np.argsort(src, kind="stable")
+    xadj = np.zeros(n + 1, np.int64)
+    np.cumsum(np.bincount(src, minlength=n), out=xadj[1:])
+    return xadj, dst[order], ew[order]
+
+
+def vertex_weights(problem: PlacementProblem, slots: np.ndarray) -> np.ndarray:
+    """Integer METIS vertex weights from the scarcer resource: each neuron's axon share
+    ``sum_k 1/listeners(k)``, or its estimated slots, whichever totals more."""
+    degree = problem.degree[problem.keys].astype(np.float64)
+    share = np.bincount(problem.rows, weights=1.0 / degree, minlength=problem.n_neurons)
+    if slots.sum() > share.sum():
+        share = slots.astype(np.float64)
+    return np.maximum(1, np.rint(share / max(share.mean(), 1e-12) * 100)).astype(np.int64)
+
+
+class _Bisection:
+    """Recursive bisection of the sharing graph until every part fits (module docstring)."""
+
+    def __init__(
+        self,
+        problem: PlacementProblem,
+        graph: tuple[np.ndarray, np.ndarray, np.ndarray],
+        slots: np.ndarray,
+        seed: int,
+    ) -> None:
+        n = problem.n_neurons
+        self.problem, self.seed = problem, seed
+        self.xadj, self.adjncy, self.eweights = graph
+        self.degree = np.diff(self.xadj)
+        self.vweights = vertex_weights(problem, slots)
+        degree = problem.degree[problem.keys].astype(np.float64)
+        self.share = np.bincount(problem.rows, weights=1.0 / degree, minlength=n)
+        self.min_slots = slots
+        self.stamp = np.full(problem.key_space, -1, np.int64)
+        self.local = np.full(n, -1, np.int64)
+
+    def run(self) -> tuple[np.ndarray, int]:
+        """``(core_of, n_cores)``: one core per leaf part, numbered depth-first."""
+        n = self.problem.n_neurons
+        core_of = np.empty(n, np.int64)
+        cores = 0
+        stack = [np.arange(n, dtype=np.int64)]
+        while stack:
+            part = stack.pop()
+            q = self.cores_needed(part)
+            if q <= 1 or part.size == 1:
+                core_of[part] = cores
+                cores += 1
+            elif q <= GREEDY_CORES and part.size <= EXACT_COUNT_NEURONS:
+                for group in self.fill(part):
+                    core_of[group] = cores
+                    cores += 1
+            else:
+                left, right = self.split(part, q)
+                stack.extend((right, left))
+        return core_of, cores
+
+    def cores_needed(self, part: np.ndarray) -> int:
+        """1 when the part fits one core, else about how many cores it needs."""
+        slots = int(self.min_slots[part].sum())
+        estimate = math.ceil(max(self.share[part].sum() / AXON_CAP, slots / SLOT_CAP))
+        if part.size <= EXACT_COUNT_NEURONS and estimate <= 2 * GREEDY_CORES:
+            keys = self.problem.keys[_row_entries(self.problem.ptr, part)]
+            self.stamp[keys] = np.arange(keys.size)
+            axons = int(np.count_nonzero(self.stamp[keys] == np.arange(keys.size)))
+        else:
+            axons = math.ceil(self.share[part].sum())
+        return max(1, math.ceil(max(axons / AXON_CAP, slots / SLOT_CAP)))
+
+    def subgraph(self, part: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """CSR ``(xadj, adjncy, eweights)`` of the graph induced by ``part`` (local ids)."""
+        self.local[part] = np.arange(part.size)
+        entries = _row_entries(self.xadj, part)
+        neighbour = self.local[self.adjncy[entries]]
+        inside = neighbour >= 0
+        owner = np.repeat(np.arange(part.size), self.degree[part])
+        xadj = np.zeros(part.size + 1, np.int64)
+        np.cumsum(np.bincount(owner[inside], minlength=part.size), out=xadj[1:])
+        self.local[part] = -1
+        return xadj, neighbour[inside], self.eweights[entries][inside]
+
+    def fill(self, part: np.ndarray) -> list[np.ndarray]:
+        """Cores filled greedily along a breadth-first order of the part's sharing graph
+        (heaviest edges first): add each neuron whose keys and fewest slots still fit; close
+        the core after ``LOOKAHEAD`` neurons in a row do not fit. A core's first neuron is
+        always taken (if it alone is too much, the repair step explains why)."""
+        problem, ptr = self.problem, self.problem.ptr
+        min_slots = dict(zip(part.tolist(), self.min_slots[part].tolist(), strict=True))
+        remaining = part[_bfs_order(*self.subgraph(part))].tolist()
+        groups = []
+        while remaining:
+            keys: set[int] = set()
+            slots, misses = 0, 0
+            taken: list[int] = []
+            rest: list[int] = []
+            for at, i in enumerate(remaining):
+                if misses >= LOOKAHEAD:
+                    rest.extend(remaining[at:])
+                    break
+                new = [k for k in problem.keys[ptr[i] : ptr[i + 1]].tolist() if k not in keys]
+                own = min_slots[i]
+                if not taken or (len(keys) + len(new) <= AXON_CAP and slots + own <= SLOT_CAP):
+                    keys.update(new)
+                    slots, misses = slots + own, 0
+                    taken.append(i)
+                else:
+                    rest.append(i)
+                    misses += 1
+            groups.append(np.asarray(taken, np.int64))
+            remaining = rest
+        return groups
+
+    def split(self, part: np.ndarray, q: int) -> tuple[np.ndarray, np.ndarray]:
+        """METIS bisection of the part with target weights ``floor(q/2) : ceil(q/2)``."""
+        xadj, adjncy, eweights = self.subgraph(part)
+        share = (q // 2) / q
+        idx = pymetis.zero_copy_dtype()
+        _, membership = pymetis.part_graph(
+            2,
+            adjacency=pymetis.CSRAdjacency(
+                adj_starts=xadj.astype(idx), adjacent=adjncy.astype(idx)
+            ),
+            vweights=self.vweights[part].astype(idx),
+            eweights=eweights.astype(idx),
+            tpwgts=[share, 1.0 - share],
+            recursive=True,
+            options=pymetis.Options(ufactor=UFACTOR, seed=self.seed),
+        )
+        side = np.asarray(membership, dtype=bool)
+        if side.all() or not side.any():  # METIS left a side empty: split by weight order
+            weight = np.cumsum(self.vweights[part])
+            side = weight > share * weight[-1]
+        return part[~side], part[side]
+
+
+def _row_entries(ptr: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Indices of the CSR entries of ``rows``, concatenated in row order."""
+    start = ptr[rows]
+    length = ptr[rows + 1] - start
+    offset = np.cumsum(length) - length
+    return np.repeat(start - offset, length) + np.arange(int(length.sum()))
+
+
+def _bfs_order(xadj: np.ndarray, adjncy: np.ndarray, eweights: np.ndarray) -> np.ndarray:
+    """Breadth-first order of all vertices, each vertex's neighbours heaviest edge first; a
+    new search starts at the lowest unvisited vertex."""
+    n = xadj.size - 1
+    owner = np.repeat(np.arange(n), np.diff(xadj))
+    by_weight = np.lexsort((-eweights, owner))
+    neighbours = adjncy[by_weight].tolist()
+    bounds = xadj.tolist()
+    seen = [False] * n
+    order: list[int] = []
+    for root in range(n):
+        if seen[root]:
+            continue
+        seen[root] = True
+        queue = [root]
+        for v in queue:
+            order.append(v)
+            for u in neighbours[bounds[v] : bounds[v + 1]]:
+                if not seen[u]:
+                    seen[u] = True
+                    queue.append(u)
+    return np.asarray(order, dtype=np.int64)
