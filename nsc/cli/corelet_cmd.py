@@ -1,0 +1,137 @@
+"""`nsc corelet random ...` (a synthetic corelet) and `nsc corelet info FILE` (a summary).
+
+Imports only numpy and nsc_runtime, so it starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nsc_runtime.errors import NscError
+
+from ._util import write_bytes_atomic
+
+if TYPE_CHECKING:
+    from nsc_runtime import Corelet
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("corelet", help="make or inspect corelet binaries")
+    actions = p.add_subparsers(dest="corelet_command", metavar="ACTION")
+    actions.required = True
+
+    r = actions.add_parser(
+        "random",
+        help="a random valid corelet with a target firing rate",
+        description="Random cores whose mean firing rate lands near --rate (1 tick = 1 ms, so "
+        "HZ spikes per neuron per 1,000 ticks), with --synapses active synapses per neuron and "
+        "routes to random cores/axons (docs/runtime.md, 'Synthetic corelets').",
+    )
+    r.add_argument("--cores", type=int, required=True, help="number of cores")
+    r.add_argument("--rate", type=float, default=20.0, help="mean firing rate in Hz (20)")
+    r.add_argument("--synapses", type=int, default=128, help="synapses per neuron (128)")
+    r.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    r.add_argument("--inputs", type=int, default=16, help="lines of input port 'in' (16)")
+    r.add_argument("--outputs", type=int, default=16, help="lines of output port 'out' (16)")
+    r.add_argument(
+        "--heterogeneous",
+        action="store_true",
+        help="draw parameters and weights per neuron (default: shared within a core)",
+    )
+    r.add_argument("-o", "--output", required=True, metavar="FILE", help="corelet file")
+    r.set_defaults(handler=run_random)
+
+    i = actions.add_parser("info", help="summarize a corelet file")
+    i.add_argument("file", help="corelet binary")
+    i.set_defaults(handler=run_info)
+
+
+def run_random(args: argparse.Namespace) -> int:
+    from nsc_runtime import format as fmt
+    from nsc_runtime.synth import random_corelet
+
+    if args.inputs < 0 or args.outputs < 0:
+        raise NscError("--inputs and --outputs must be >= 0")
+    corelet = random_corelet(
+        args.cores,
+        args.rate,
+        args.synapses,
+        args.seed,
+        input_lines=args.inputs,
+        output_lines=args.outputs,
+        heterogeneous=args.heterogeneous,
+    )
+    data = fmt.dumps(corelet)
+    write_bytes_atomic(args.output, data)
+    print(f"wrote {args.output}: {corelet.n_cores} cores, {len(data)} bytes")
+    return 0
+
+
+def run_info(args: argparse.Namespace) -> int:
+    from nsc_runtime import format as fmt
+
+    corelet = fmt.load(args.file)
+    print(
+        f"{args.file}: {Path(args.file).stat().st_size} bytes, format {fmt.VERSION[0]}."
+        f"{fmt.VERSION[1]}"
+    )
+    for line in summary(corelet):
+        print(line)
+    return 0
+
+
+def summary(corelet: Corelet) -> list[str]:
+    """The lines `nsc corelet info` prints for a corelet."""
+    import numpy as np
+
+    from nsc_runtime import hw
+
+    n = corelet.neurons
+    c = corelet.n_cores
+    outputs = np.zeros((c, hw.NEURONS_PER_CORE), bool)
+    for port in corelet.outputs:
+        for line in port.lines:
+            outputs[int(line[0, 0]), int(line[0, 1])] = True
+    synapses = corelet.crossbar.sum(axis=1)  # (C, neurons)
+    used = (synapses > 0) | (n["dest_core"] >= 0) | outputs
+    axons = corelet.crossbar.any(axis=2)
+    lines = [
+        f"cores: {c} on chips {corelet.chips[0]} x {corelet.chips[1]} "
+        f"(a chip holds {hw.CORES_PER_CHIP} cores)",
+        f"neurons used: {int(used.sum())} of {used.size} (a synapse, a destination or an "
+        f"output); axons used: {int(axons.sum())} of {axons.size}",
+        f"synapses: {int(synapses.sum())} (mean {synapses[used].mean() if used.any() else 0:.1f}"
+        f" per used neuron); routed neurons: {int((n['dest_core'] >= 0).sum())}, of which "
+        f"{int(((n['dest_core'] >= 0) & (n['dest_core'] != np.arange(c)[:, None])).sum())} "
+        "to another core",
+    ]
+    for kind, ports in (("input", corelet.inputs), ("output", corelet.outputs)):
+        for port in ports:
+            entries = sum(len(line) for line in port.lines)
+            lines.append(
+                f"{kind} port {port.name!r}: {len(port.lines)} lines, {entries} "
+                f"{'axons' if kind == 'input' else 'neurons'}"
+            )
+    if not (corelet.inputs or corelet.outputs):
+        lines.append("ports: none")
+    lines.append("neuron parameters (used neurons): min / max / distinct values")
+    for name, arr in n.items():
+        values = arr[used] if used.any() else arr.reshape(-1)[:0]
+        if values.size == 0:
+            lines.append(f"  {name}: -")
+            continue
+        lines.append(
+            f"  {name}: {int(values.min())} / {int(values.max())} / {np.unique(values).size}"
+        )
+    modes = np.bincount(n["reset_mode"][used].astype(np.int64), minlength=3)
+    stoch = int(((n["stoch_synapse"] != 0) | (n["stoch_leak"] != 0) | (n["tm"] != 0))[used].sum())
+    lines.append(
+        f"reset modes normal/linear/none: {modes[0]}/{modes[1]}/{modes[2]}; "
+        f"stochastic neurons: {stoch}"
+    )
+    for key in sorted(corelet.metadata):
+        value = corelet.metadata[key].replace("\n", " ")
+        lines.append(f"metadata {key}: {value[:60]}{'...' if len(value) > 60 else ''}")
+    return lines

@@ -1,0 +1,518 @@
+"""The corelet binary format: the one definition, used by the writer and the loader.
+
+A file is ``header | 6 sections | trailer``, all integers little-endian:
+
+- header (32 bytes, :data:`HEADER`): magic, version, flags (0), number of cores, number of
+  sections (6), total file size;
+- sections, in this fixed order, each a 16-byte section header (:data:`SECTION`: 4-byte ASCII
+  tag, 4 reserved zero bytes, payload length) then the payload: ``CORE`` (neuron-field table,
+  axon types, packed crossbar rows, one array per neuron field), ``GEOM`` (chip grid,
+  positions), ``SEED`` (per-core PRNG seeds), ``INPT`` and ``OUTP`` (ports), ``META``
+  (metadata, keys sorted);
+- trailer: the SHA-256 of every byte before it.
+
+The neuron-field arrays and their order come from ``NEURON_FIELDS`` (``corelet.py``); the file
+stores that table and the loader requires it to match. :func:`layout_markdown` renders the
+byte-by-byte layout from these same definitions (docs/corelet-format.md embeds its output).
+
+Writing is deterministic (same corelet, same bytes). Loading trusts nothing: every length is
+checked against the bytes that remain before anything is allocated, then the checksum, then
+every hardware rule (``validate.py``). Any problem raises :class:`CoreletFormatError` naming the
+section, the element and the byte offset. Memory used by a load is bounded by a small multiple
+of the file size (the bool crossbar unpacks 8x; ports and metadata are capped by ``validate``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from . import hw
+from .corelet import NEURON_FIELDS, Corelet, Port, neuron_field_shape
+from .errors import CoreletError, CoreletFormatError
+from .validate import (
+    METADATA_MAX_ITEMS,
+    NEURON_RANGES,
+    PORT_LINES_MAX,
+    Violation,
+    find_violation,
+)
+
+MAGIC = b"\x89NSC\r\n\x1a\n"  # PNG-style: catches text-mode transfers and truncation at once
+VERSION = (1, 0)
+HEADER = struct.Struct("<8sHHIIIQ")  # magic, major, minor, flags, n_cores, n_sections, size
+SECTION = struct.Struct("<4sIQ")  # tag, reserved (0), payload length
+DIGEST_SIZE = hashlib.sha256().digest_size  # trailer: SHA-256 of everything before it
+SECTION_TAGS = (b"CORE", b"GEOM", b"SEED", b"INPT", b"OUTP", b"META")
+ROW_BYTES = hw.NEURONS_PER_CORE // 8  # one crossbar row (axon) packed: bit j = neuron j
+
+_U16, _U32 = struct.Struct("<H"), struct.Struct("<I")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One neuron-field array in the ``CORE`` section: ``count`` values per neuron."""
+
+    name: str
+    dtype: np.dtype  # little-endian, fixed width
+    count: int
+
+    @property
+    def code(self) -> bytes:
+        """The struct format character of the dtype (``b B h H i I``)."""
+        return np.dtype(self.dtype).char.encode("ascii")
+
+    @property
+    def bytes_per_core(self) -> int:
+        return hw.NEURONS_PER_CORE * self.count * self.dtype.itemsize
+
+
+def field_specs() -> list[FieldSpec]:
+    """The neuron-field arrays of the ``CORE`` section, derived from ``NEURON_FIELDS``."""
+    specs = []
+    for name, dtype in NEURON_FIELDS.items():
+        shape = neuron_field_shape(name, 1)
+        count = int(np.prod(shape[2:], dtype=np.int64)) if len(shape) > 2 else 1
+        specs.append(FieldSpec(name, np.dtype(dtype).newbyteorder("<"), count))
+    return specs
+
+
+FIELDS = field_specs()
+
+
+def _field_table() -> bytes:
+    """``u16 n_fields`` then per field ``u8 name_len, name, u8 dtype code, u8 count``."""
+    parts = [_U16.pack(len(FIELDS))]
+    for spec in FIELDS:
+        name = spec.name.encode("ascii")
+        parts += [bytes([len(name)]), name, spec.code, bytes([spec.count])]
+    return b"".join(parts)
+
+
+FIELD_TABLE = _field_table()
+CORE_BYTES = (
+    hw.AXONS_PER_CORE + hw.AXONS_PER_CORE * ROW_BYTES + sum(f.bytes_per_core for f in FIELDS)
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# writer
+
+
+def dumps(corelet: Corelet) -> bytes:
+    """The binary form of ``corelet`` (deterministic). Raises :class:`CoreletError` if the
+    corelet breaks a hardware rule: an invalid corelet is never written."""
+    violation = find_violation(corelet)
+    if violation is not None:
+        raise CoreletError(violation.message())
+    sections = [
+        (b"CORE", _core_payload(corelet)),
+        (b"GEOM", _geom_payload(corelet)),
+        (b"SEED", corelet.seeds.astype("<u4").tobytes()),
+        (b"INPT", _ports_payload(corelet.inputs)),
+        (b"OUTP", _ports_payload(corelet.outputs)),
+        (b"META", _meta_payload(corelet.metadata)),
+    ]
+    body = [part for tag, data in sections for part in (SECTION.pack(tag, 0, len(data)), data)]
+    size = HEADER.size + sum(len(p) for p in body) + DIGEST_SIZE
+    header = HEADER.pack(MAGIC, *VERSION, 0, corelet.n_cores, len(sections), size)
+    digest = hashlib.sha256(header)
+    for part in body:
+        digest.update(part)
+    return b"".join([header, *body, digest.digest()])
+
+
+def _core_payload(corelet: Corelet) -> bytes:
+    packed = np.packbits(corelet.crossbar.reshape(-1), bitorder="little")  # rows: whole bytes
+    parts = [FIELD_TABLE, corelet.axon_types.astype(np.uint8).tobytes(), packed.tobytes()]
+    parts += [corelet.neurons[f.name].astype(f.dtype).tobytes() for f in FIELDS]
+    return b"".join(parts)
+
+
+def _geom_payload(corelet: Corelet) -> bytes:
+    rows, cols = (int(v) for v in corelet.chips)
+    return _U32.pack(rows) + _U32.pack(cols) + corelet.position.astype("<i4").tobytes()
+
+
+def _ports_payload(ports: list[Port]) -> bytes:
+    parts = [_U32.pack(len(ports))]
+    for port in ports:
+        name = port.name.encode("utf-8")
+        lengths = np.array([len(line) for line in port.lines], "<u4")
+        entries = [np.asarray(line).astype("<i4").reshape(-1) for line in port.lines]
+        parts += [_U16.pack(len(name)), name, _U32.pack(len(port.lines)), lengths.tobytes()]
+        parts += [e.tobytes() for e in entries]
+    return b"".join(parts)
+
+
+def _meta_payload(metadata: dict[str, str]) -> bytes:
+    parts = [_U32.pack(len(metadata))]
+    for key in sorted(metadata):
+        for text in (key, metadata[key]):
+            raw = text.encode("utf-8")
+            parts += [_U32.pack(len(raw)), raw]
+    return b"".join(parts)
+
+
+def save(corelet: Corelet, path: str | os.PathLike[str]) -> None:
+    """Write ``corelet`` to ``path`` atomically (a temporary file, then ``os.replace``)."""
+    data = dumps(corelet)
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# ---------------------------------------------------------------------------------------------
+# loader
+
+
+class _Reader:
+    """Bounds-checked little-endian reads from ``data[pos:end]`` within one section."""
+
+    def __init__(self, data: bytes, pos: int, end: int, section: str) -> None:
+        self.data, self.pos, self.end, self.section = data, pos, end, section
+
+    def fail(self, what: str, offset: int | None = None) -> CoreletFormatError:
+        at = self.pos if offset is None else offset
+        return CoreletFormatError(f"section {self.section}: {what} (byte offset {at})")
+
+    def take(self, n: int, what: str) -> int:
+        """Reserve ``n`` bytes; return their offset. Never trusts ``n``."""
+        if n < 0 or n > self.end - self.pos:
+            raise self.fail(f"{what} needs {n} bytes but only {self.end - self.pos} remain")
+        start = self.pos
+        self.pos += n
+        return start
+
+    def uint(self, fmt: struct.Struct, what: str) -> int:
+        return int(fmt.unpack_from(self.data, self.take(fmt.size, what))[0])
+
+    def array(self, dtype: npt.DTypeLike, count: int, what: str) -> np.ndarray:
+        dt = np.dtype(dtype)
+        start = self.take(count * dt.itemsize, what)
+        view = np.frombuffer(self.data, dt, count, start)
+        return view.astype(dt.newbyteorder("="))
+
+    def text(self, n: int, what: str) -> str:
+        start = self.take(n, what)
+        try:
+            return self.data[start : start + n].decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise self.fail(f"{what} is not valid UTF-8", start) from err
+
+    def done(self) -> None:
+        if self.pos != self.end:
+            raise self.fail(f"{self.end - self.pos} unexpected bytes at the end of the section")
+
+
+@dataclass
+class _Layout:
+    """Where each array of a loaded corelet came from, to turn a violation into an offset."""
+
+    arrays: dict[str, tuple[str, int, int, tuple[int, ...]]]  # field -> section, off, size, shape
+    ports: dict[str, tuple[str, int, np.ndarray]]  # "inputs[p]" -> section, off, line starts
+    sections: dict[str, int]  # tag -> payload offset
+    port_lines: int = 0  # lines read so far, all ports together
+
+
+class _Sections:
+    """Walks the fixed sequence of sections, checking each section header."""
+
+    def __init__(self, data: bytes, layout: _Layout) -> None:
+        self.data, self.layout = data, layout
+        self.pos, self.end = HEADER.size, len(data) - DIGEST_SIZE
+        self.expected = iter(SECTION_TAGS)
+
+    def next(self, parse: Callable[[_Reader], T]) -> T:
+        tag = next(self.expected)
+        name = tag.decode("ascii")
+        head = _Reader(self.data, self.pos, self.end, name)
+        off = head.take(SECTION.size, "section header")
+        got, reserved, length = SECTION.unpack_from(self.data, off)
+        if got != tag:
+            raise head.fail(f"expected section tag {tag!r}, found {got!r}", off)
+        if reserved != 0:
+            raise head.fail(f"reserved bytes must be 0, found {reserved}", off + 4)
+        start = head.take(length, "section payload")
+        body = _Reader(self.data, start, start + length, name)
+        self.layout.sections[name] = start
+        value = parse(body)
+        body.done()
+        self.pos = body.end
+        return value
+
+    def finish(self) -> None:
+        if self.pos != self.end:
+            raise CoreletFormatError(
+                f"{self.end - self.pos} unexpected bytes after the last section (byte {self.pos})"
+            )
+
+
+def loads(data: bytes | bytearray | memoryview) -> Corelet:
+    """Parse and fully validate a corelet binary. Raises :class:`CoreletFormatError` only."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise CoreletFormatError(f"expected bytes, got {type(data).__name__}")
+    raw = bytes(data)
+    c = _check_envelope(raw)
+    layout = _Layout({}, {}, {})
+    walk = _Sections(raw, layout)
+    core = walk.next(lambda r: _parse_core(r, c, layout))
+    chips, position = walk.next(lambda r: _parse_geom(r, c, layout))
+    seeds = walk.next(lambda r: _parse_seed(r, c, layout))
+    inputs = walk.next(lambda r: _parse_ports(r, layout))
+    outputs = walk.next(lambda r: _parse_ports(r, layout))
+    metadata = walk.next(_parse_meta)
+    walk.finish()
+    corelet = Corelet(
+        axon_types=core.pop("axon_types"),
+        crossbar=core.pop("crossbar"),
+        neurons=core,
+        position=position,
+        seeds=seeds,
+        inputs=inputs,
+        outputs=outputs,
+        chips=chips,
+        metadata=metadata,
+    )
+    violation = find_violation(corelet)
+    if violation is not None:
+        raise CoreletFormatError(f"{violation.message()} [{_locate(violation, layout)}]")
+    return corelet
+
+
+def _check_envelope(data: bytes) -> int:
+    """Check magic, version, flags, size and checksum; return the number of cores."""
+    minimum = HEADER.size + DIGEST_SIZE
+    if len(data) < minimum:
+        raise CoreletFormatError(
+            f"file is truncated: {len(data)} bytes, a corelet file has at least {minimum}"
+        )
+    magic, major, minor, flags, n_cores, n_sections, size = HEADER.unpack_from(data, 0)
+    if magic != MAGIC:
+        raise CoreletFormatError(f"not an nsc corelet file: bad magic {magic!r} at byte 0")
+    if (major, minor) != VERSION:
+        raise CoreletFormatError(
+            f"unsupported format version {major}.{minor} at byte 8 "
+            f"(this nsc_runtime reads {VERSION[0]}.{VERSION[1]})"
+        )
+    if flags != 0:
+        raise CoreletFormatError(f"header flags must be 0, found {flags:#x} at byte 12")
+    if size != len(data):
+        kind = "truncated" if size > len(data) else "followed by unexpected bytes"
+        raise CoreletFormatError(
+            f"file is {kind}: the header (byte 24) says {size} bytes, the file has {len(data)}"
+        )
+    digest = hashlib.sha256(memoryview(data)[:-DIGEST_SIZE]).digest()
+    if digest != data[-DIGEST_SIZE:]:
+        raise CoreletFormatError(
+            f"checksum mismatch: the SHA-256 at byte {len(data) - DIGEST_SIZE} does not match "
+            "the content (the file is corrupted)"
+        )
+    if n_sections != len(SECTION_TAGS):
+        raise CoreletFormatError(
+            f"header (byte 20) lists {n_sections} sections, version 1.0 has {len(SECTION_TAGS)}"
+        )
+    return int(n_cores)
+
+
+def _parse_core(r: _Reader, n_cores: int, layout: _Layout) -> dict[str, np.ndarray]:
+    table_at = r.take(len(FIELD_TABLE), "neuron field table")
+    if r.data[table_at : table_at + len(FIELD_TABLE)] != FIELD_TABLE:
+        raise r.fail(
+            "the neuron field table differs from this nsc_runtime's "
+            f"({', '.join(f.name for f in FIELDS)}): written by another version?",
+            table_at,
+        )
+    need = n_cores * CORE_BYTES
+    if need != r.end - r.pos:
+        raise r.fail(
+            f"{n_cores} cores need {need} bytes of arrays, the section has {r.end - r.pos}"
+        )
+    out: dict[str, np.ndarray] = {}
+    a = hw.AXONS_PER_CORE
+    layout.arrays["axon_types"] = (r.section, r.pos, 1, (n_cores, a))
+    out["axon_types"] = r.array(np.uint8, n_cores * a, "axon types").reshape(n_cores, a)
+    layout.arrays["crossbar"] = (r.section, r.pos, 1, (n_cores, a, ROW_BYTES))
+    packed = r.array(np.uint8, n_cores * a * ROW_BYTES, "crossbar")
+    bits = np.unpackbits(packed, bitorder="little")  # flat: rows are whole bytes
+    out["crossbar"] = bits.view(np.bool_).reshape(n_cores, a, hw.NEURONS_PER_CORE)
+    for spec in FIELDS:
+        shape = neuron_field_shape(spec.name, n_cores)
+        layout.arrays[spec.name] = (r.section, r.pos, spec.dtype.itemsize, shape)
+        count = int(np.prod(shape, dtype=np.int64))
+        out[spec.name] = r.array(spec.dtype, count, f"field {spec.name}").reshape(shape)
+    return out
+
+
+def _parse_geom(r: _Reader, n_cores: int, layout: _Layout) -> tuple[tuple[int, int], np.ndarray]:
+    rows = r.uint(_U32, "chip rows")
+    cols = r.uint(_U32, "chip columns")
+    layout.arrays["position"] = (r.section, r.pos, 4, (n_cores, 2))
+    pos = r.array("<i4", n_cores * 2, "positions").reshape(n_cores, 2)
+    return (rows, cols), pos
+
+
+def _parse_seed(r: _Reader, n_cores: int, layout: _Layout) -> np.ndarray:
+    layout.arrays["seeds"] = (r.section, r.pos, 4, (n_cores,))
+    return r.array("<u4", n_cores, "seeds")
+
+
+def _parse_ports(r: _Reader, layout: _Layout) -> list[Port]:
+    kind = "inputs" if r.section == "INPT" else "outputs"
+    n_ports = r.uint(_U32, "port count")
+    if n_ports > PORT_LINES_MAX:
+        raise r.fail(f"{n_ports} ports is more than the limit of {PORT_LINES_MAX} port lines")
+    ports: list[Port] = []
+    for p in range(n_ports):
+        name = r.text(r.uint(_U16, f"port {p} name length"), f"port {p} name")
+        n_lines = r.uint(_U32, f"port {name!r} line count")
+        layout.port_lines += n_lines
+        if layout.port_lines > PORT_LINES_MAX:
+            raise r.fail(f"more than {PORT_LINES_MAX} port lines in all (port {name!r})")
+        lengths = r.array("<u4", n_lines, f"port {name!r} line lengths").astype(np.int64)
+        total = int(lengths.sum())
+        starts = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        layout.ports[f"{kind}[{p}]"] = (r.section, r.pos, starts)
+        entries = r.array("<i4", total * 2, f"port {name!r} entries").reshape(total, 2)
+        ports.append(Port(name, np.split(entries, starts[1:-1]) if n_lines else []))
+    return ports
+
+
+def _parse_meta(r: _Reader) -> dict[str, str]:
+    n_items = r.uint(_U32, "metadata count")
+    if n_items > METADATA_MAX_ITEMS:
+        raise r.fail(f"{n_items} metadata entries, the limit is {METADATA_MAX_ITEMS}")
+    meta: dict[str, str] = {}
+    previous: str | None = None
+    for i in range(n_items):
+        at = r.pos
+        key = r.text(r.uint(_U32, f"metadata key {i} length"), f"metadata key {i}")
+        if previous is not None and key <= previous:
+            raise r.fail(
+                f"metadata key {key!r} is not after {previous!r} (keys sorted, unique)", at
+            )
+        meta[key] = r.text(r.uint(_U32, f"metadata {key!r} length"), f"metadata {key!r} value")
+        previous = key
+    return meta
+
+
+def _locate(v: Violation, layout: _Layout) -> str:
+    """'section X, byte offset N' for a violation found in a loaded corelet."""
+    if v.field in layout.arrays and v.index:
+        section, off, size, shape = layout.arrays[v.field]
+        index = v.index
+        if v.field == "crossbar":
+            index = (*index[:2], index[2] // 8)
+        flat = int(np.ravel_multi_index(index, shape))
+        return f"section {section}, byte offset {off + flat * size}"
+    port = layout.ports.get(v.field)
+    if port is not None and len(v.index) == 3:
+        section, off, starts = port
+        line, entry, col = v.index
+        return f"section {section}, byte offset {off + (int(starts[line]) + entry) * 8 + col * 4}"
+    prefixes = {"chips": "GEOM", "metadata": "META", "inputs": "INPT", "ports": "INPT"}
+    prefixes["outputs"] = "OUTP"
+    section = next((t for p, t in prefixes.items() if v.field.startswith(p)), "CORE")
+    return f"section {section}, byte offset {layout.sections[section]}"
+
+
+def load(path: str | os.PathLike[str]) -> Corelet:
+    """Read and fully validate a corelet file (:class:`CoreletFormatError` on any problem)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as err:
+        raise CoreletFormatError(f"cannot read corelet file {str(path)!r}: {err.strerror}") from err
+    try:
+        return loads(data)
+    except CoreletFormatError as err:
+        raise CoreletFormatError(f"{path}: {err}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# documentation, generated from the definitions above
+
+
+def layout_markdown() -> str:
+    """The byte-by-byte layout as markdown tables (embedded in docs/corelet-format.md)."""
+    lines = [
+        "### Header (32 bytes)",
+        "",
+        "| offset | size | type | field | value |",
+        "|---|---|---|---|---|",
+        f"| 0 | 8 | bytes | magic | `{MAGIC!r}` |",
+        f"| 8 | 2 | u16 | version major | {VERSION[0]} |",
+        f"| 10 | 2 | u16 | version minor | {VERSION[1]} |",
+        "| 12 | 4 | u32 | flags | 0 |",
+        "| 16 | 4 | u32 | n_cores (C) | |",
+        f"| 20 | 4 | u32 | n_sections | {len(SECTION_TAGS)} |",
+        "| 24 | 8 | u64 | file size in bytes, trailer included | |",
+        "",
+        "### Section header (16 bytes, before every payload)",
+        "",
+        "| offset | size | type | field |",
+        "|---|---|---|---|",
+        "| 0 | 4 | ASCII | tag: " + ", ".join(f"`{t.decode()}`" for t in SECTION_TAGS) + " |",
+        "| 4 | 4 | u32 | reserved, 0 |",
+        "| 8 | 8 | u64 | payload length in bytes |",
+        "",
+        "### `CORE` payload",
+        "",
+        "Neuron-field table (must equal the reader's, byte for byte):",
+        "",
+        "| size | type | content |",
+        "|---|---|---|",
+        f"| 2 | u16 | number of fields = {len(FIELDS)} |",
+        "| per field: 1 + len + 1 + 1 | u8, ASCII, char, u8 | name length, name, "
+        "dtype code (`b B h H i I`), values per neuron |",
+        "",
+        f"Then the arrays, C x {CORE_BYTES} bytes in total, each in C order:",
+        "",
+        "| array | element | shape | bytes per core | values |",
+        "|---|---|---|---|---|",
+        f"| axon_types | u8 | (C, 256) | {hw.AXONS_PER_CORE} | G_i in 0..3 |",
+        f"| crossbar | u8 | (C, 256, 32) | {hw.AXONS_PER_CORE * ROW_BYTES} | "
+        "row i = axon i; bit j (byte j // 8, bit j % 8, LSB first) = w_ij |",
+    ]
+    special = {"dest_core": "-1 (none) or 0..C-1", "delay": "1..15 where dest_core != -1"}
+    for spec in FIELDS:
+        shape = "(C, 256, 4)" if spec.count > 1 else "(C, 256)"
+        element = {"b": "i8", "B": "u8", "h": "i16", "H": "u16", "i": "i32", "I": "u32"}[
+            spec.code.decode()
+        ]
+        lo, hi = NEURON_RANGES[spec.name]
+        allowed = special.get(spec.name, f"{lo}..{hi}")
+        lines.append(f"| {spec.name} | {element} | {shape} | {spec.bytes_per_core} | {allowed} |")
+    lines += [
+        "",
+        "### `GEOM`, `SEED`, `INPT`/`OUTP`, `META` payloads",
+        "",
+        "| section | content |",
+        "|---|---|",
+        "| GEOM | u32 chip rows, u32 chip cols, i32 (C, 2) positions (x, y) |",
+        "| SEED | u32 (C,) per-core PRNG seeds |",
+        "| INPT, OUTP | u32 n_ports; per port: u16 name length, UTF-8 name, u32 n_lines, "
+        "u32 (n_lines,) entries per line, i32 (sum, 2) entries (core, axon or neuron) |",
+        "| META | u32 n_items; per item (keys strictly increasing): u32 key length, UTF-8 key, "
+        "u32 value length, UTF-8 value |",
+        "",
+        f"### Trailer ({DIGEST_SIZE} bytes)",
+        "",
+        "SHA-256 of every byte of the file before the trailer.",
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,399 @@
+"""Run a corelet with the compiled kernel (``_core``): bit-exact with :mod:`.reference`.
+
+``run(corelet, inputs, ticks)`` gives a :class:`~nsc_runtime.reference.Result`;
+``run_batch(corelet, inputs, ticks)`` gives a :class:`~nsc_runtime.reference.BatchResult` of
+independent runs, each from the initial state. Inputs and outputs follow the port
+conventions of :mod:`.reference` (``prepare_inputs`` / ``prepare_batch``).
+
+Threads: a run splits its cores over ``threads`` OpenMP threads (at most one per 32 cores, so
+small corelets do not pay for barriers), switching to one thread for stretches where that is
+faster (a busy machine); a batch of small corelets runs its items on ``threads`` Python
+threads instead (the kernel releases the GIL). Results are identical for every thread count.
+
+There is no pure-Python fallback: importing this module without the built extension fails.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from . import hw
+from .corelet import Corelet
+from .reference import (
+    COUNTERS,
+    BatchResult,
+    Inputs,
+    Result,
+    input_lines,
+    output_lines,
+    prepare_batch,
+    prepare_inputs,
+    split_outputs,
+    stack_results,
+)
+from .validate import validate_corelet
+
+try:
+    from . import _core
+except ImportError as err:  # pragma: no cover - exercised only on a broken install
+    raise ImportError(
+        "nsc_runtime._core (the compiled simulator) is not built: run "
+        "`python setup.py build_ext --inplace` or `pip install -e .` in the nsc checkout"
+    ) from err
+
+CORES_PER_THREAD = 32  # a run uses at most one thread per this many cores
+CHUNK_CORE_TICKS = 1_000_000  # core-ticks per kernel call (progress, Ctrl-C, thread tuning)
+REPROBE_CHUNKS = 16  # a multi-threaded run re-times its other thread count this often
+PROGRESS_MIN_CORE_TICKS = 50_000_000  # show a progress bar (on a tty) above this much work
+
+__all__ = [
+    "BatchResult",
+    "Result",
+    "Simulator",
+    "available_isas",
+    "build_tables",
+    "have_openmp",
+    "run",
+    "run_batch",
+]
+
+
+def available_isas() -> tuple[str, ...]:
+    """The kernel builds this CPU can run ("baseline", "avx2", "avx512"); "auto" picks the
+    last. All give identical results."""
+    return tuple(_core.available_isas())
+
+
+def have_openmp() -> bool:
+    """Whether the extension was built with OpenMP (else every run uses one thread)."""
+    return bool(_core.have_openmp())
+
+
+def build_tables(corelet: Corelet) -> dict[str, np.ndarray]:
+    """The kernel's flat, typed, cache-line-aligned tables for a valid corelet (see
+    ``_core.TABLES``). Per-neuron tables are in the kernel's bit-plane order (position p holds
+    neuron ``_core.NEURON[p]``). Tables no core needs (``_core.OPTIONAL``) are left empty.
+    Built one field at a time, so the temporaries stay small next to the corelet."""
+    c, n = corelet.n_cores, corelet.neurons
+    nflags = (
+        n["leak_reversal"].astype(np.uint8)
+        | (n["reset_mode"].astype(np.uint8) << 1)
+        | (n["kappa"].astype(np.uint8) << 3)
+        | (n["stoch_leak"].astype(np.uint8) << 4)
+    )
+    fields = {name: n[name] for name in ("leak", "alpha", "beta", "reset", "tm")}
+    fields["nflags"] = nflags
+    same = {name: (a == a[:, :1]).all(axis=1) for name, a in fields.items()}
+    weights = [_det_weights(corelet, g) for g in range(hw.AXON_TYPES)]
+    cflags = (
+        np.logical_and.reduce([u for name, u in same.items() if name != "leak"]) * _core.CF_UNIFORM
+        | same["leak"] * _core.CF_ULEAK
+        | same["nflags"] * _core.CF_UFLAGS
+        | np.logical_and.reduce([(w == w[:, :1]).all(axis=1) for w in weights]) * _core.CF_UWEIGHTS
+        | (n["stoch_synapse"] != 0).any(axis=1) * _core.CF_STOCH_SYN
+        | ((n["stoch_leak"] != 0) | (n["tm"] != 0)).any(axis=1) * _core.CF_STOCH_NEURON
+        | (n["leak"] == 0).all(axis=1) * _core.CF_LEAKFREE
+    ).astype(np.int32)
+    head = np.zeros((c, 16), np.int32)
+    firsts: dict[str, np.ndarray] = {k: a[:, 0] for k, a in fields.items() if k != "tm"}
+    firsts.update({f"w{g}": w[:, 0] for g, w in enumerate(weights)})
+    firsts.update(cflags=cflags, seed=corelet.seeds.astype(np.uint32).view(np.int32))
+    for slot, name in enumerate(_core.HEAD_FIELDS):
+        head[:, slot] = firsts[name]
+    shifts = 2 * np.arange(32, dtype=np.uint64)
+    atype = corelet.axon_types.astype(np.uint64).reshape(c, 8, 32) << shifts
+    in_ptr, in_line, in_axon = _port_csr(c, corelet.inputs)
+    out_ptr, out_line, out_neuron = _port_csr(c, corelet.outputs)
+    routed = n["dest_core"] >= 0
+    tables = {
+        "head": aligned(head),
+        "xbar": _packed_crossbar(corelet.crossbar),
+        "atype": aligned(np.bitwise_or.reduce(atype, axis=2)),
+        "route": _permuted(_routes(corelet), np.int64),
+        "v0": _permuted(n["v0"], np.int32),
+        "in_ptr": in_ptr,
+        "in_line": in_line,
+        "in_axon": in_axon,
+        "out_ptr": out_ptr,
+        "out_line": out_line,
+        "out_pos": _core.POSITION[out_neuron].astype(np.int32),
+        "box_ptr": np.concatenate([[0], np.cumsum(routed.sum(axis=1))]).astype(np.int64),
+    }
+    need = _core.needed_tables(cflags)
+    lazy: dict[str, Callable[[], np.ndarray]] = {
+        "wdet": lambda: np.stack([_permuted(w, np.int16) for w in weights], axis=1),
+        "wfull": lambda: np.stack(
+            [_permuted(n["weights"][:, :, g], np.int16) for g in range(hw.AXON_TYPES)], axis=2
+        ),
+        "smask": lambda: _stochastic_masks(corelet),
+    }
+    for name, arr in fields.items():
+        lazy[name] = functools.partial(_permuted, arr, _core.TABLES[name][0])
+    for name in _core.OPTIONAL:
+        dtype = np.dtype(_core.TABLES[name][0])
+        tables[name] = aligned(lazy[name]()) if name in need else np.zeros(0, dtype)
+    return {k: np.ascontiguousarray(a).reshape(-1) for k, a in tables.items()}
+
+
+def _det_weights(corelet: Corelet, g: int) -> np.ndarray:
+    """(C, 256) deterministic weights of axon type ``g``: s^g, or 0 where it is stochastic."""
+    n = corelet.neurons
+    stochastic = (n["stoch_synapse"] >> g) & 1 == 1
+    return np.where(stochastic, 0, n["weights"][:, :, g]).astype(np.int16)
+
+
+def _permuted(arr: np.ndarray, dtype: npt.DTypeLike) -> np.ndarray:
+    """A (C, 256) per-neuron array in the kernel's bit-plane order, aligned."""
+    out = aligned(np.zeros(0, dtype), size=arr.size).reshape(arr.shape)
+    out[:] = arr[:, _core.NEURON]
+    return out
+
+
+def _stochastic_masks(corelet: Corelet) -> np.ndarray:
+    """(C, 4 types, 4 words): bit j set where neuron j's synapses of that type are stochastic
+    (neuron order, as the crossbar rows)."""
+    types = np.arange(hw.AXON_TYPES, dtype=np.uint8)
+    bits = (corelet.neurons["stoch_synapse"].astype(np.uint8)[:, None, :] >> types[:, None]) & 1
+    return np.packbits(bits, axis=2, bitorder="little").view("<u8")
+
+
+def _routes(corelet: Corelet) -> np.ndarray:
+    """Per neuron: -1, or (dest_core * 4096 + dest_axon) << 22 | mesh hops << 4 | delay."""
+    n = corelet.neurons
+    routed = n["dest_core"] >= 0
+    target = np.where(routed, n["dest_core"], 0).astype(np.int64)
+    pos = corelet.position.astype(np.int64)
+    hops = np.abs(pos[target, 0] - pos[:, :1])
+    hops += np.abs(pos[target, 1] - pos[:, 1:])
+    route = target * 4096 + n["dest_axon"]
+    route <<= 22
+    route |= hops << 4
+    route |= n["delay"]
+    route[~routed] = -1
+    return route
+
+
+def _packed_crossbar(crossbar: np.ndarray) -> np.ndarray:
+    """Crossbar rows as 256-bit masks (little-endian bits) in uint64 words, packed slice by
+    slice of cores straight into the aligned table (no full-size temporary)."""
+    c = crossbar.shape[0]
+    per_core = hw.AXONS_PER_CORE * hw.NEURONS_PER_CORE // 64
+    out = aligned(np.zeros(0, np.uint64), size=c * per_core)
+    for lo in range(0, c, 256):
+        hi = min(c, lo + 256)
+        bits = np.packbits(crossbar[lo:hi].reshape(-1), bitorder="little")
+        out[lo * per_core : hi * per_core] = bits.view("<u8")
+    return out
+
+
+def aligned(arr: np.ndarray, alignment: int = 64, size: int | None = None) -> np.ndarray:
+    """A flat, C-contiguous copy of ``arr`` starting on an ``alignment``-byte boundary (or,
+    with ``size``, a zeroed array of ``size`` elements of ``arr``'s dtype)."""
+    flat = np.ascontiguousarray(arr).reshape(-1)
+    count = flat.size if size is None else size
+    raw = np.empty(count * flat.dtype.itemsize + alignment, np.uint8)
+    start = -raw.__array_interface__["data"][0] % alignment
+    out = raw[start : start + count * flat.dtype.itemsize].view(flat.dtype)
+    out[:] = flat if size is None else 0
+    return out
+
+
+def _port_csr(n_cores: int, ports: Sequence[Any]) -> tuple[np.ndarray, ...]:
+    """(ptr, line, index) of every port entry, grouped by core: CSR over cores."""
+    rows = [
+        np.column_stack([np.full(len(line), col), np.asarray(line).reshape(-1, 2)])
+        for col, line in enumerate(line for port in ports for line in port.lines)
+    ]
+    table = np.concatenate(rows).astype(np.int64) if rows else np.zeros((0, 3), np.int64)
+    table = table[np.argsort(table[:, 1], kind="stable")]
+    ptr = np.concatenate([[0], np.cumsum(np.bincount(table[:, 1], minlength=n_cores))])
+    return ptr.astype(np.int64), table[:, 0].astype(np.int32), table[:, 2].astype(np.int32)
+
+
+class Simulator:
+    """A corelet's kernel tables, built once, for any number of runs.
+
+    ``threads``: for the cores of one run (or the items of a batch of small corelets); 1 by
+    default, as threads only help when that many CPUs are idle. ``isa``: "auto" or one of
+    :func:`available_isas` (all give the same results). ``progress``: None = a tqdm bar on a
+    tty for long runs, True/False to force. ``cores_per_thread``: a run uses at most one
+    thread per this many cores."""
+
+    def __init__(
+        self,
+        corelet: Corelet,
+        *,
+        threads: int = 1,
+        isa: str = "auto",
+        progress: bool | None = None,
+        cores_per_thread: int = CORES_PER_THREAD,
+    ) -> None:
+        validate_corelet(corelet)
+        self.corelet = corelet
+        self.threads = max(1, int(threads))
+        self.cores_per_thread = max(1, int(cores_per_thread))
+        self.isa = isa
+        self.progress = progress
+        self.n_in, self.n_out = input_lines(corelet), output_lines(corelet)
+        self.tables = build_tables(corelet) if corelet.n_cores else {}
+        self.last_profile = np.zeros(4)  # seconds: integrate, neuron update, route, deliver
+
+    def engine(self) -> Any:
+        """A fresh kernel state over this simulator's tables."""
+        return _core.Engine(self.tables, self.corelet.n_cores, self.n_in, self.n_out, self.isa)
+
+    def run_threads(self) -> int:
+        """Threads one run would use (at most one per ``cores_per_thread`` cores)."""
+        return max(1, min(self.threads, self.corelet.n_cores // self.cores_per_thread))
+
+    def run(self, inputs: Inputs = None, ticks: int = 0, *, profile: bool = False) -> Result:
+        """One run of ``ticks`` ticks from the initial state."""
+        drive = prepare_inputs(self.corelet, inputs, ticks)
+        with self._bar(ticks, 1, "ticks") as bar:
+            return self._run_one(drive, self.run_threads(), bar, profile)
+
+    def run_batch(
+        self, inputs: Sequence[Inputs] | Inputs, ticks: int, batch: int | None = None
+    ) -> BatchResult:
+        """Independent runs from the initial state (inputs as in ``prepare_batch``)."""
+        drives = prepare_batch(self.corelet, inputs, ticks, batch)
+        per_item = self.run_threads()
+        workers = min(self.threads, len(drives)) if per_item < self.threads else 1
+        results: list[Result] = [None] * len(drives)  # type: ignore[list-item]
+
+        def work(first: int) -> None:
+            """Items first, first + workers, ... on one kernel state, reset between items."""
+            engine = self.engine() if self.corelet.n_cores else None
+            for b in range(first, len(drives), workers):
+                threads = 1 if workers > 1 else per_item
+                results[b] = self._run_one(drives[b], threads, bar, False, engine)
+
+        with self._bar(ticks, len(drives), "ticks") as bar:
+            if workers > 1:
+                with ThreadPoolExecutor(workers) as pool:
+                    list(pool.map(work, range(workers)))
+            else:
+                work(0)
+        return stack_results(self.corelet, results, ticks)
+
+    def _run_one(
+        self, drive: np.ndarray, threads: int, bar: Any, profile: bool, engine: Any = None
+    ) -> Result:
+        corelet, ticks = self.corelet, drive.shape[0]
+        out = np.zeros((ticks, self.n_out), np.uint8)
+        if corelet.n_cores == 0:
+            bar.update(ticks)
+            empty = np.zeros((0, hw.NEURONS_PER_CORE), np.int32)
+            return Result(split_outputs(corelet, out), dict.fromkeys(COUNTERS, 0), empty, ticks)
+        if engine is None:
+            engine = self.engine()
+        else:
+            engine.reset()
+        chunk = max(1, CHUNK_CORE_TICKS // corelet.n_cores)
+        tuner = _ThreadTuner(threads)
+        for lo in range(0, ticks, chunk):
+            hi = min(ticks, lo + chunk)
+            use = tuner.next()
+            start = time.perf_counter()
+            engine.run(drive[lo:hi], out[lo:hi], use, profile)
+            tuner.record(use, (hi - lo) / max(time.perf_counter() - start, 1e-9))
+            bar.update(hi - lo)
+        if profile:
+            self.last_profile = np.asarray(engine.profile, np.float64).copy()
+        counters = {k: int(v) for k, v in zip(COUNTERS, engine.counters, strict=True)}
+        return Result(split_outputs(corelet, out), counters, engine.v, ticks)
+
+    def _bar(self, ticks: int, items: int, unit: str) -> Any:
+        work = ticks * items * max(self.corelet.n_cores, 1)
+        show = self.progress
+        if show is None:
+            show = sys.stderr.isatty() and work >= PROGRESS_MIN_CORE_TICKS
+        return _Progress(ticks * items, unit, bool(show))
+
+
+class _ThreadTuner:
+    """Chooses between ``threads`` threads and one thread, chunk by chunk, by measured speed.
+
+    A per-tick barrier makes extra threads slower than one when other programs hold the CPUs
+    (a descheduled thread stalls every tick). Results do not depend on the thread count, so a
+    run may switch freely: it times each option, keeps the faster and re-times the other
+    every ``REPROBE_CHUNKS`` chunks."""
+
+    def __init__(self, threads: int) -> None:
+        self.options = [threads, 1] if threads > 1 else [1]
+        self.speed: dict[int, float] = {}
+        self.calls = 0
+
+    def next(self) -> int:
+        """The thread count for the next chunk."""
+        self.calls += 1
+        untimed = [t for t in self.options if t not in self.speed]
+        if untimed:
+            return untimed[0]
+        ranked = sorted(self.options, key=lambda t: -self.speed[t])
+        return ranked[-1] if self.calls % REPROBE_CHUNKS == 0 else ranked[0]
+
+    def record(self, threads: int, ticks_per_s: float) -> None:
+        self.speed[threads] = ticks_per_s
+
+
+class _Progress:
+    """A tqdm bar when asked for and available; otherwise a no-op with the same methods."""
+
+    def __init__(self, total: int, unit: str, show: bool) -> None:
+        self.bar: Any = None
+        if show:
+            try:
+                from tqdm import tqdm
+            except ImportError:  # tqdm is optional for the runtime
+                return
+            self.bar = tqdm(total=total, unit=unit, unit_scale=True, leave=False)
+
+    def update(self, n: int) -> None:
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def run(
+    corelet: Corelet,
+    inputs: Inputs = None,
+    ticks: int = 0,
+    *,
+    threads: int = 1,
+    progress: bool | None = None,
+    isa: str = "auto",
+) -> Result:
+    """Run ``corelet`` for ``ticks`` ticks from its initial state (bit-exact with
+    ``reference.simulate``)."""
+    return Simulator(corelet, threads=threads, isa=isa, progress=progress).run(inputs, ticks)
+
+
+def run_batch(
+    corelet: Corelet,
+    inputs: Sequence[Inputs] | Inputs,
+    ticks: int,
+    *,
+    batch: int | None = None,
+    threads: int = 1,
+    progress: bool | None = None,
+    isa: str = "auto",
+) -> BatchResult:
+    """Independent runs, each from the initial state (bit-exact with
+    ``reference.simulate_batch``)."""
+    sim = Simulator(corelet, threads=threads, isa=isa, progress=progress)
+    return sim.run_batch(inputs, ticks, batch)
