@@ -4,7 +4,8 @@ Before: integer :class:`Synapses`. After: no neuron has more than ``max`` distin
 (source neurons or host lines with a non-zero weight).
 
 A population whose neurons see more than ``max`` inputs gets a tree: each neuron's inputs are
-cut into chunks of at most ``max``; chunk ``k`` of neuron ``j`` feeds neuron ``j`` of a new
+cut into chunks of at most ``max`` (at the same source positions for every neuron when the
+population is dense, see :func:`_chunks`); chunk ``k`` of neuron ``j`` feeds neuron ``j`` of a new
 population ``<name>_part<k>`` of the same size (ReLU-like units with the target's threshold;
 chunk 0 also takes the leak); each part neuron feeds its target neuron with weight 1 and delay
 1, and the target becomes a unit with threshold 1 and no leak that re-emits the parts' spikes.
@@ -67,15 +68,37 @@ def _fanin(g: Graph, target: str) -> int:
     return int(nonzero.sum(axis=1).max())
 
 
+def _chunks(incoming: list[Synapses], count: int, limit: int) -> list[list[list[tuple[int, int]]]]:
+    """Per target neuron, its inputs ``(synapse node, source)`` cut into chunks of ``limit``.
+
+    Dense-ish populations (every neuron hears most of the population's sources) are cut at the
+    same source positions for every neuron, so all neurons of one part share their sources
+    and pack onto few cores. Sparse ones (e.g. re-emitters, which hear one neuron per part)
+    are cut per neuron, which keeps the number of parts small.
+    """
+    union = [(n, int(i)) for n, s in enumerate(incoming) for i in np.flatnonzero(s.weight.any(0))]
+    lists = [
+        [(n, int(i)) for n, s in enumerate(incoming) for i in np.flatnonzero(s.weight[j])]
+        for j in range(count)
+    ]
+    widest = max(len(x) for x in lists)
+    n_parts = -(-len(union) // limit)
+    if len(union) <= 2 * widest and n_parts < widest:  # dense, and the split makes progress
+        rank = {src: r for r, src in enumerate(union)}
+        aligned = []
+        for inputs in lists:
+            per_part: list[list[tuple[int, int]]] = [[] for _ in range(n_parts)]
+            for src in inputs:
+                per_part[rank[src] // limit].append(src)
+            aligned.append(per_part)
+        return aligned
+    return [[x[k : k + limit] for k in range(0, len(x), limit)] for x in lists]
+
+
 def _split(g: Graph, pop: Neurons, limit: int) -> None:
     incoming = _incoming(g, pop.name)
-    # per target neuron, its inputs in order: (synapse node index, source index)
-    lists = []
-    for j in range(pop.count):
-        lists.append(
-            [(n, int(i)) for n, s in enumerate(incoming) for i in np.flatnonzero(s.weight[j])]
-        )
-    n_parts = -(-max(len(x) for x in lists) // limit)
+    chunks = _chunks(incoming, pop.count, limit)
+    n_parts = max(len(c) for c in chunks)
     for s in incoming:
         del g.nodes[s.name]
     for k in range(n_parts):
@@ -85,8 +108,8 @@ def _split(g: Graph, pop: Neurons, limit: int) -> None:
         part.span = pop.span
         g.add(part)
         weights = [np.zeros_like(s.weight) for s in incoming]
-        for j, inputs in enumerate(lists):
-            for n, i in inputs[k * limit : (k + 1) * limit]:
+        for j, neuron_chunks in enumerate(chunks):
+            for n, i in neuron_chunks[k] if k < len(neuron_chunks) else []:
                 weights[n][j, i] = incoming[n].weight[j, i]
         for s, w in zip(incoming, weights):
             if not w.any():

@@ -302,14 +302,24 @@ class PackState:
         """The error when copies of ``i`` (with its core's other neurons) cannot fit."""
         p = self.problem
         cores = {c for t in range(TYPES) for c in self.key_cores(i * TYPES + t)}
+        listeners = sorted({int(j) for c in cores for j in self.members(c) if self._hears(j, i)})
+        widths = np.diff(p.ptr)[listeners] if listeners else np.zeros(1, np.int64)
         return DoesNotFitError(
             f"{p.describe(i)} needs {self.slots_of(i)} neuron slots on its core (itself and "
-            f"one copy per (core, axon type) it feeds; its listeners sit on {len(cores)} "
+            f"one copy per (core, axon type) it feeds; its {len(listeners):,} listeners, which "
+            f"need {float(widths.mean()):.0f} axons each on average, sit on {len(cores)} "
             f"cores), and placement found no way to gather its listeners on fewer cores or "
             f"to fit {self.n_cores:,} cores within {SLOT_CAP} slots each. Reduce its fan-out "
             "with relay neurons, or lower its listeners' fan-in (split-fanin with a smaller "
             "max) so that they can share cores."
         )
+
+    def _hears(self, j: int, s: int) -> bool:
+        """Whether neuron ``j`` needs any key of source ``s``."""
+        p = self.problem
+        keys = p.keys[p.ptr[j] : p.ptr[j + 1]]
+        lo = int(np.searchsorted(keys, s * TYPES))
+        return lo < len(keys) and int(keys[lo]) < (s + 1) * TYPES
 
     def compact(self, budget: int) -> None:
         """Empty the least-loaded cores into the others, within ``budget`` units of work."""

@@ -19,6 +19,8 @@ exact repair and compaction of :mod:`.pack`.
    30 % imbalance allowed so that the cut can follow natural groups (a counting estimate of
    ``q`` is often low), fixed seed. Parts become cores in depth-first order, so consecutive
    core numbers are close in the hierarchy.
+   A second start, :func:`node_greedy`, fills cores best-fit within each IR node (small
+   nodes only); both starts are repaired and the one with fewer cores, then slots, wins.
 3. **Compaction, repair, compaction** (:mod:`.pack`): with copies counted exactly, the
    least-loaded cores (often fragments of a group the bisection cut) are emptied into cores
    that hold their keys, overfull cores are relieved, and compaction runs again; compaction
@@ -34,6 +36,7 @@ import pymetis
 
 from nsc_runtime import hw
 
+from ..errors import DoesNotFitError
 from .bounds import LowerBound
 from .pack import PackState
 from .problem import TYPES, PlacementProblem
@@ -47,6 +50,9 @@ LOOKAHEAD = 8  # neurons tried past the first that does not fit before a core is
 UFACTOR = 300  # METIS imbalance tolerance, per mille
 WORK_PER_SECOND = 300_000  # compaction work units (keys examined) per second of budget
 AXON_CAP, SLOT_CAP = hw.AXONS_PER_CORE, hw.NEURONS_PER_CORE
+GREEDY_NODE_NEURONS = 4096  # node_greedy runs when every node has at most this many neurons
+GREEDY_ENTRIES = 4_000_000  # ... and the problem has at most this many (neuron, key) entries
+GREEDY_CELLS = 80_000_000  # ... and no node's (neuron x distinct key) matrix is larger
 
 
 def partition(
@@ -59,12 +65,101 @@ def partition(
     if problem.n_neurons == 0:
         return np.zeros(0, np.int32), 0
     budget = int(compact_seconds * WORK_PER_SECOND) // 2
-    core_of, n_cores = _Bisection(problem, sharing_graph(problem), bound.min_slots, seed).run()
-    state = PackState(problem, core_of, evaluate(problem, core_of, n_cores))
-    state.compact(budget)  # fragments of groups the bisection cut go home first: fewer copies
-    state.repair()
-    state.compact(budget)
-    return state.numbered()
+    starts = [_Bisection(problem, sharing_graph(problem), bound.min_slots, seed).run]
+    if _greedy_applies(problem):
+        starts.append(lambda: node_greedy(problem, bound.min_slots))
+    best: tuple[tuple[int, int], tuple[np.ndarray, int]] | None = None
+    failure: DoesNotFitError | None = None
+    for start in starts:
+        core_of, n_cores = start()
+        state = PackState(problem, core_of, evaluate(problem, core_of, n_cores))
+        try:
+            state.compact(budget)  # fragments of cut groups go home first: fewer copies
+            state.repair()
+            state.compact(budget)
+        except DoesNotFitError as err:
+            failure = failure or err
+            continue
+        result = state.numbered()
+        score = (result[1], int(sum(state.slots)))
+        if best is None or score < best[0]:
+            best = (score, result)
+    if best is None:
+        assert failure is not None
+        raise failure
+    return best[1]
+
+
+def _greedy_applies(problem: PlacementProblem) -> bool:
+    """Whether every node (labelled segment, or the whole problem without labels) is small
+    enough for :func:`node_greedy`."""
+    if problem.keys.size > GREEDY_ENTRIES:
+        return False
+    for ids in _segments(problem):
+        if ids.size > GREEDY_NODE_NEURONS:
+            return False
+        keys = np.unique(problem.keys[_row_entries(problem.ptr, ids)]).size
+        if ids.size * keys > GREEDY_CELLS:
+            return False
+    return True
+
+
+def _segments(problem: PlacementProblem) -> list[np.ndarray]:
+    """Neuron ids of each IR node in graph order (all neurons when there are no labels); ids
+    that no label covers form one more group."""
+    n = problem.n_neurons
+    labels = problem.labels
+    groups = []
+    covered = np.zeros(n, bool)
+    for seg in labels.neurons if labels else ():
+        ids = np.arange(seg.start, min(seg.start + seg.count, n), dtype=np.int64)
+        covered[ids] = True
+        groups.append(ids)
+    if not covered.all():
+        groups.append(np.flatnonzero(~covered).astype(np.int64))
+    return [g for g in groups if g.size]
+
+
+def node_greedy(problem: PlacementProblem, min_slots: np.ndarray) -> tuple[np.ndarray, int]:
+    """Best-fit cores per IR node: neurons of one node (for split-fanin parts, chunks of
+    similar inputs) fill cores one at a time; a core starts with the remaining neuron that
+    needs most keys and then repeatedly takes the neuron that adds the fewest new keys while
+    its keys and fewest slots fit (ties: lowest id). Compaction later merges the partly
+    filled last cores of different nodes."""
+    ptr = problem.ptr
+    core_of = np.empty(problem.n_neurons, np.int64)
+    cores = 0
+    for ids in _segments(problem):
+        entries = _row_entries(ptr, ids)
+        local_keys, col = np.unique(problem.keys[entries], return_inverse=True)
+        row = np.repeat(np.arange(ids.size), ptr[ids + 1] - ptr[ids])
+        has = np.zeros((ids.size, max(local_keys.size, 1)), np.uint8)
+        has[row, col.reshape(-1)] = 1
+        count = has.sum(axis=1, dtype=np.int64)
+        slots = min_slots[ids].astype(np.int64)
+        left = np.ones(ids.size, bool)
+        while left.any():
+            cand = np.flatnonzero(left)
+            first = int(cand[np.argmax(count[cand])])
+            used = has[first].astype(bool)
+            new = count - has[:, used].sum(axis=1, dtype=np.int64)
+            axons, slot_sum = int(count[first]), int(slots[first])
+            left[first] = False
+            core_of[ids[first]] = cores
+            while True:
+                fits = left & (axons + new <= AXON_CAP) & (slot_sum + slots <= SLOT_CAP)
+                if not fits.any():
+                    break
+                pick = int(np.argmin(np.where(fits, new, np.iinfo(np.int64).max)))
+                added = has[pick].astype(bool) & ~used
+                axons += int(new[pick])
+                slot_sum += int(slots[pick])
+                used |= added
+                new -= has[:, added].sum(axis=1, dtype=np.int64)
+                left[pick] = False
+                core_of[ids[pick]] = cores
+            cores += 1
+    return core_of, cores
 
 
 def sharing_graph(problem: PlacementProblem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

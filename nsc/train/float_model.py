@@ -1,0 +1,43 @@
+"""The float Elman RNN trained first (the top rung of the accuracy ladder).
+
+``frozen GloVe -> Linear(50, P) + ReLU -> nn.RNN(P, H, relu) -> Linear(H, 6)`` on the state
+after the last word: the same structure the constrained model keeps.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["FloatRNN"]
+
+
+class FloatRNN(nn.Module):
+    """Float model over a frozen embedding table ``(V, 50)``; ``dropout`` applies to the
+    projection output and to the final state during training."""
+
+    def __init__(
+        self, embedding: np.ndarray, proj: int, hidden: int, classes: int, dropout: float = 0.0
+    ) -> None:
+        super().__init__()
+        self.embed = nn.Embedding.from_pretrained(torch.from_numpy(embedding), freeze=True)
+        self.proj = nn.Linear(embedding.shape[1], proj)
+        self.rnn = nn.RNN(proj, hidden, nonlinearity="relu", batch_first=True)
+        self.readout = nn.Linear(hidden, classes)
+        self.drop = nn.Dropout(dropout)
+
+    def activations(
+        self, ids: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Projection outputs ``(B, T, P)`` and hidden states ``(B, T, H)`` (no dropout)."""
+        u = torch.relu(self.proj(self.embed(ids)))
+        h, _ = self.rnn(u)
+        return u, h
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Logits ``(B, 6)`` at each sequence's last word."""
+        u = self.drop(torch.relu(self.proj(self.embed(ids))))
+        h, _ = self.rnn(u)
+        last = h[torch.arange(ids.shape[0]), lengths - 1]
+        return self.readout(self.drop(last))

@@ -1,0 +1,61 @@
+"""Training: a tiny run learns, is deterministic with a seed, and checkpoints round-trip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nsc.train import (
+    TrainResult,
+    TrecData,
+    accuracy,
+    export_integer_params,
+    load_checkpoint,
+    train,
+)
+
+
+@pytest.fixture(scope="module")
+def runs(tiny: TrainResult, small: TrecData) -> list[TrainResult]:
+    """The session's tiny run, the same again, and the same with seed 1."""
+    return [
+        tiny,
+        train(tiny.config, small, seed=0, progress=False),
+        train(tiny.config, small, seed=1, progress=False),
+    ]
+
+
+def test_loss_decreases(runs: list[TrainResult]) -> None:
+    for stage in ("float", "constrained"):
+        losses = [h["loss"] for h in runs[0].history if h["stage"] == stage]
+        assert len(losses) == 3 and losses[-1] < losses[0], stage
+
+
+def test_result_fields(runs: list[TrainResult]) -> None:
+    result = runs[0]
+    for key in ("float_val", "float_test", "constrained_val", "constrained_test"):
+        assert 0.0 <= result.accuracy[key] <= 1.0
+    assert set(result.seconds) == {"float", "constrained", "train"}
+
+
+def test_deterministic_with_seed(runs: list[TrainResult]) -> None:
+    a, b, c = (export_integer_params(r.model) for r in runs)
+    keys = ("proj_w", "proj_b", "w_in", "w_rec", "alpha", "leak", "readout_w", "readout_b")
+    for key in keys:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    assert any(not np.array_equal(a[k], c[k]) for k in keys)
+    assert runs[0].accuracy == runs[1].accuracy
+
+
+def test_checkpoint_round_trip(runs: list[TrainResult], small: TrecData, tiny_dir: Path) -> None:
+    assert sorted(p.name for p in tiny_dir.iterdir()) == ["checkpoint.pt"]  # no temp files
+    loaded = load_checkpoint(tiny_dir / "checkpoint.pt")
+    assert loaded.config == runs[0].config and loaded.seed == 0
+    a, b = export_integer_params(runs[0].model), export_integer_params(loaded.model)
+    for key, value in a.items():
+        if isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(value, b[key], err_msg=key)
+    assert accuracy(loaded.float_model, small.val) == runs[0].accuracy["float_val"]
+    assert accuracy(loaded.model, small.test) == runs[0].accuracy["constrained_test"]
