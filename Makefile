@@ -30,7 +30,7 @@ typecheck: setup
 	.venv/bin/mypy
 
 test: setup lint typecheck
-	$(PY) -m pytest -q -p no:cacheprovider tests
+	$(PY) -m pytest -p no:cacheprovider tests
 
 bench: setup
 	$(PY) benchmarks/runtime_chip.py
