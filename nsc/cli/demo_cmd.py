@@ -56,6 +56,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--checkpoint", help="use this checkpoint.pt (and its config) instead of training"
     )
+    p.add_argument(
+        "--learn-embeddings",
+        action="store_true",
+        help="fine-tune the word vectors in float training (default: frozen GloVe)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(handler=run)
 
@@ -99,7 +104,10 @@ def run(args: argparse.Namespace) -> int:
         out = Path(args.out or f"reports/trec-{cfg.name}")
     else:
         cfg = with_overrides(
-            CONFIGS[args.config], epochs=args.epochs, float_epochs=args.float_epochs
+            CONFIGS[args.config],
+            epochs=args.epochs,
+            float_epochs=args.float_epochs,
+            learn_embeddings=args.learn_embeddings or None,
         )
         data = load_data(cfg.val_fraction, cfg.split_seed)
         out = Path(args.out or f"reports/trec-{cfg.name}")

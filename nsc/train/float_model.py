@@ -14,14 +14,21 @@ __all__ = ["FloatRNN"]
 
 
 class FloatRNN(nn.Module):
-    """Float model over a frozen embedding table ``(V, 50)``; ``dropout`` applies to the
-    projection output and to the final state during training."""
+    """Float model over an embedding table ``(V, 50)`` (frozen unless ``freeze=False``);
+    ``dropout`` applies to the projection output and to the final state during training."""
 
     def __init__(
-        self, embedding: np.ndarray, proj: int, hidden: int, classes: int, dropout: float = 0.0
+        self,
+        embedding: np.ndarray,
+        proj: int,
+        hidden: int,
+        classes: int,
+        dropout: float = 0.0,
+        freeze: bool = True,
     ) -> None:
         super().__init__()
-        self.embed = nn.Embedding.from_pretrained(torch.from_numpy(embedding), freeze=True)
+        table = torch.from_numpy(np.array(embedding, copy=True))  # never train the caller's array
+        self.embed = nn.Embedding.from_pretrained(table, freeze=freeze)
         self.proj = nn.Linear(embedding.shape[1], proj)
         self.rnn = nn.RNN(proj, hidden, nonlinearity="relu", batch_first=True)
         self.readout = nn.Linear(hidden, classes)

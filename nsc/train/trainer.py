@@ -50,6 +50,8 @@ class TrainConfig:
     """Shape and schedule of one training run.
 
     ``distill``: weight of knowledge distillation from the float model while constraining.
+    ``learn_embeddings``: fine-tune the word vectors during float training (default: frozen
+    GloVe); the constrained model and the host lookup then use the learned table.
     ``groups``: the hidden neurons form this many groups; the neurons of a group share one
     set of at most ``fan_in`` inputs (see :func:`nsc.train.convert.fan_in_mask`); the float
     model is trained under the same mask.
@@ -73,6 +75,7 @@ class TrainConfig:
     distill_temperature: float = 2.0
     val_fraction: float = 0.1
     split_seed: int = 0
+    learn_embeddings: bool = False
 
 
 CONFIGS: dict[str, TrainConfig] = {
@@ -195,7 +198,14 @@ def train_float(
     The recurrent matrix starts at ``0.5 * I`` (IRNN-style: a ReLU RNN with the default
     initialisation trains poorly)."""
     set_seed(seed)
-    model = FloatRNN(data.embedding, cfg.proj, cfg.hidden, N_CLASSES, cfg.float_dropout)
+    model = FloatRNN(
+        data.embedding,
+        cfg.proj,
+        cfg.hidden,
+        N_CLASSES,
+        cfg.float_dropout,
+        freeze=not cfg.learn_embeddings,
+    )
     with torch.no_grad():
         model.rnn.weight_hh_l0.copy_(0.5 * torch.eye(cfg.hidden))
         model.rnn.bias_hh_l0.zero_()
@@ -223,8 +233,9 @@ def train_constrained(
 ) -> tuple[ConstrainedRNN, list[dict[str, Any]]]:
     """Initialise the exact constrained model from the float one, then fine-tune it."""
     set_seed(seed)
+    embedding = float_model.embed.weight.detach().cpu().numpy().astype(np.float32)
     model = constrained_from_float(
-        float_model, data.vocab, data.embedding, data.train, mask, cfg.quantile
+        float_model, data.vocab, embedding, data.train, mask, cfg.quantile
     )
     model.surrogate_slope = cfg.surrogate_slope
     float_model.eval()

@@ -59,3 +59,23 @@ def test_checkpoint_round_trip(runs: list[TrainResult], small: TrecData, tiny_di
             np.testing.assert_array_equal(value, b[key], err_msg=key)
     assert accuracy(loaded.float_model, small.val) == runs[0].accuracy["float_val"]
     assert accuracy(loaded.model, small.test) == runs[0].accuracy["constrained_test"]
+
+
+def test_learned_embeddings_option(tiny: TrainResult, small: TrecData) -> None:
+    """With learn_embeddings the word vectors are trained with the float model, and the
+    exported host lookup (and so the compiled network) uses the float model's table."""
+    from nsc.train import integer_forward, quantize_inputs, with_overrides
+
+    cfg = with_overrides(tiny.config, learn_embeddings=True, float_epochs=2, epochs=1)
+    learned = train(cfg, small, seed=0, progress=False)
+    assert learned.float_model.embed.weight.requires_grad
+    assert not tiny.float_model.embed.weight.requires_grad
+    table = learned.float_model.embed.weight.detach().numpy()
+    assert not np.shares_memory(table, small.embedding)  # training never edits the data
+    params = export_integer_params(learned.model)
+    assert np.allclose(params["embedding"], table)
+    frozen = export_integer_params(tiny.model)
+    assert np.allclose(frozen["embedding"], small.embedding)
+    tokens = small.test.tokens[:5]
+    for x, toks in zip(quantize_inputs(params, tokens), tokens):
+        assert integer_forward(params, x).shape == (len(toks), 6)
