@@ -38,7 +38,7 @@ def _inputs(rng: np.random.Generator, batch: int, steps: int, n_in: int) -> np.n
 
 @pytest.mark.parametrize(
     ("n_in", "hidden", "steps"),
-    [(1, 1, 1), (3, 5, 50), (20, 40, 8), (47, 16, 12), (100, 12, 4), (8, 130, 3)],
+    [(1, 1, 1), (3, 5, 50), (20, 40, 8), (47, 16, 12), (100, 12, 4), (8, 130, 3), (300, 512, 3)],
 )
 def test_random_elman_is_exact(n_in: int, hidden: int, steps: int) -> None:
     rng = np.random.default_rng(n_in * 1000 + hidden)
