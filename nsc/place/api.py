@@ -12,6 +12,7 @@ from ..ir import Graph, Neurons
 from .bounds import check_fits, lower_bound, suggest_chips
 from .exact import EXACT_MAX_NEURONS, exact_applies, solve_exact
 from .hardware import Hardware
+from .lns import refine
 from .mesh import assign_positions
 from .partition import partition
 from .problem import PlacementProblem, extract_problem
@@ -23,6 +24,7 @@ from .usage import core_pairs, evaluate, random_traffic, traffic
 # result does not depend on the machine's load.
 COMPACT_SHARE, SMALL_COMPACT_SHARE = 0.6, 0.05
 CORES_SHARE, CUT_SHARE, MESH_SHARE = 0.4, 0.3, 0.2
+LNS_SHARE = 0.3  # CP-SAT large-neighbourhood refinement (large problems only)
 
 
 def place(
@@ -54,6 +56,20 @@ def place(
     lb, how = bound.cores, bound.how
     stages = {"cores": "OPTIMAL" if n_cores == lb else "HEURISTIC", "cut": "HEURISTIC"}
     method, cut_bound = "partition", None
+    lns_info: dict[str, float | int] = {}
+    if not small and n_cores > 1:
+        refined = refine(problem, core_of, n_cores, seconds=LNS_SHARE * time_limit, seed=seed)
+        lns_info = {
+            "rounds": refined.rounds,
+            "moves": refined.moves,
+            "cores_before": refined.cores_before,
+            "cut_before": refined.cut_before,
+            "cut_after": refined.cut_after,
+            "work": refined.work,
+        }
+        core_of, n_cores = refined.core_of, refined.n_cores
+        stages["cores"] = "OPTIMAL" if n_cores == lb else "HEURISTIC"
+        stages["lns"] = "HEURISTIC"
     if exact_applies(problem, n_cores):
         method = "exact"
         exact = solve_exact(
@@ -123,6 +139,7 @@ def place(
         cut_traffic=float(pair_rate.sum()),
         cut_traffic_bound=cut_bound,
         stages=stages,
+        lns=lns_info,
     )
     return Placement(np.asarray(core_of, np.int32), positions.astype(np.int32), report)
 

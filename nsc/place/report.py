@@ -19,7 +19,9 @@ class PlacementReport:
     expected values when the same neurons are shuffled at random over the same cores.
     ``solver_status``: ``OPTIMAL`` when every stage was proven (core count, cut traffic, mesh
     assignment), ``FEASIBLE`` when CP-SAT ran without proving every stage, ``HEURISTIC`` for
-    the partition path. ``stages`` gives each stage's own status.
+    the partition path. ``stages`` gives each stage's own status. ``lns`` (partition path
+    only): the CP-SAT large-neighbourhood refinement's sub-problems (``rounds``), improving
+    moves taken (``moves``), cores and cut traffic before and after, and budget ``work``.
     """
 
     neurons: int
@@ -48,6 +50,7 @@ class PlacementReport:
     cut_traffic: float
     cut_traffic_bound: float | None = None
     stages: dict[str, str] = field(default_factory=dict)
+    lns: dict[str, float | int] = field(default_factory=dict)
 
     @property
     def hops_vs_random(self) -> float:
