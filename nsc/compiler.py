@@ -76,10 +76,13 @@ class VerifyReport:
 class Compiled:
     """A compiled network: the IR of every stage, the corelet, and ways to run both."""
 
-    def __init__(self, stages: dict[str, Graph], corelet: Corelet, host: Graph) -> None:
+    def __init__(
+        self, stages: dict[str, Graph], corelet: Corelet, host: Graph, placement: Any = None
+    ) -> None:
         self.stages = stages
         self.corelet = corelet
         self.host = host
+        self.placement = placement  # nsc.place.Placement (with its report), when placed
 
     # -- views ----------------------------------------------------------------------------
     @property
@@ -185,9 +188,7 @@ def compile(
 
     final = run_pipeline(graph, parse_pipeline(spec), ctx, after_each=record) if spec else graph
     corelet = to_corelet(final, chips)
-    compiled = Compiled(stages, corelet, host_graph(final))
-    compiled.placement = ctx.placement  # type: ignore[attr-defined]
-    return compiled
+    return Compiled(stages, corelet, host_graph(final), ctx.placement)
 
 
 def verify(compiled: Compiled, x: Any) -> VerifyReport:

@@ -143,10 +143,9 @@ def run(args: argparse.Namespace) -> int:
         else:
             sys.stdout.write(text)
     compiled.save(args.output)
-    report = getattr(compiled, "placement", None)
     summary = f"wrote {args.output}: {compiled.n_cores} core(s)"
-    if report is not None:
-        r = report.report
+    if compiled.placement is not None:
+        r = compiled.placement.report
         summary += f", placement {r.solver_status} (lower bound {r.lower_bound})"
     print(summary, file=sys.stderr)
     return 0
