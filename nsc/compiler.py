@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from nsc_runtime import Corelet
+from nsc_runtime.reference import COUNTERS
 
 from .backend import from_corelet, host_graph, to_corelet
 from .errors import NscError, VerifyMismatchError
@@ -299,12 +300,7 @@ def _run_host(host: Graph, corelet: Corelet, x: np.ndarray, threads: int) -> tup
                     continue
                 if not ran:
                     result = sim.run_batch(corelet, ports, ticks, threads=threads)
-                    for key in (
-                        "synaptic_events",
-                        "neuron_spikes",
-                        "cross_core_spikes",
-                        "mesh_hops",
-                    ):
+                    for key in COUNTERS:
                         setattr(stats, key, int(np.sum(result.counters[key])))
                     spikes = result.spikes
                     stats.port_spikes = spikes

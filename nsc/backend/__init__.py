@@ -14,8 +14,6 @@ from nsc_runtime import NEURON_FIELDS, Corelet, Port, hw
 from ..errors import PassError
 from ..ir import Core, CoreInput, CoreOutput, Graph
 
-_NEURON_ATTR = {"weights": "weights"}  # corelet field -> Core attribute (same names otherwise)
-
 
 def to_corelet(graph: Graph, chips: tuple[int, int] = (1, 1)) -> Corelet:
     """Build the corelet of a core-level graph (deterministic: same graph, same corelet)."""
@@ -27,7 +25,7 @@ def to_corelet(graph: Graph, chips: tuple[int, int] = (1, 1)) -> Corelet:
         corelet.axon_types[c] = core.axon_types
         corelet.crossbar[c] = core.crossbar
         for name, dtype in NEURON_FIELDS.items():
-            corelet.neurons[name][c] = getattr(core, _NEURON_ATTR.get(name, name)).astype(dtype)
+            corelet.neurons[name][c] = getattr(core, name).astype(dtype)
         corelet.position[c] = (core.x, core.y)
         corelet.seeds[c] = core.seed
     for node in graph.of_type(CoreInput):
@@ -56,7 +54,7 @@ def from_corelet(corelet: Corelet, host: Graph) -> Graph:
     """The core-level graph of a corelet plus its host program (inverse of :func:`to_corelet`)."""
     graph = Graph(host.name, attrs=dict(host.attrs))
     for c in range(corelet.n_cores):
-        neuron = {_NEURON_ATTR.get(name, name): corelet.neurons[name][c] for name in NEURON_FIELDS}
+        neuron = {name: corelet.neurons[name][c] for name in NEURON_FIELDS}
         graph.add(
             Core(
                 f"core{c}",

@@ -173,7 +173,6 @@ class _Lowering:
         self.slot: dict[tuple[str, int], tuple[int, int]] = {}  # neuron -> (core, slot)
         self.core_neurons: list[list[tuple[str, int]]] = [[] for _ in range(self.n_cores)]
         self.axon_slot: list[dict[tuple, int]] = [{} for _ in range(self.n_cores)]
-        self.axon_type: list[list[int]] = [[] for _ in range(self.n_cores)]
         # (host node, delay) -> (feature, core, axon) rows of its CoreInput
         self.host_lines: dict[tuple[str, int], list[tuple[int, int, int]]] = defaultdict(list)
 
@@ -221,7 +220,7 @@ class _Lowering:
                     f["weights"][c_, s] = pop.type_weights[i]
         return f
 
-    def _axon(self, core: int, key: tuple, axon_type: int, node: object) -> int:
+    def _axon(self, core: int, key: tuple, node: object) -> int:
         slots = self.axon_slot[core]
         if key in slots:
             return slots[key]
@@ -232,7 +231,6 @@ class _Lowering:
                 "reduce fan-in (split-fanin{max=N}) or re-run place"
             )
         slots[key] = len(slots)
-        self.axon_type[core].append(axon_type)
         return slots[key]
 
     def _wire(self, f: dict[str, np.ndarray]) -> None:
@@ -249,7 +247,7 @@ class _Lowering:
                 d = int(e.delay[i])
                 for c in sorted({int(x) for x in cores[targets]}):
                     key = ("host" if host else "n", e.source, i, t, d)
-                    slot = self._axon(c, key, t, e)
+                    slot = self._axon(c, key, e)
                     f["axon_types"][c, slot] = t
                     for j in targets[cores[targets] == c]:
                         f["crossbar"][c, slot, self.slot[(e.target, int(j))][1]] = True
