@@ -14,11 +14,12 @@ import numpy as np
 
 from nsc_runtime import Corelet
 from nsc_runtime.reference import COUNTERS
+from nsc_runtime.spikecode import bursts, run_ticks, window_counts
 
 from .backend import from_corelet, host_graph, to_corelet
 from .errors import NscError, VerifyMismatchError
 from .ir import Core, CoreInput, CoreOutput, ElmanRNN, Graph, Linear, Neurons, Output, Synapses
-from .ir.interpret import _bind_inputs, _evaluate, interpret, run_trace
+from .ir.interpret import Interpreter, Trace, interpret, run_trace
 from .passes import Context, parse_pipeline, run_pipeline
 
 NETWORK_PIPELINE = "quantize{levels=%d},insert-delays"
@@ -272,69 +273,40 @@ def _single_output(outs: dict[str, np.ndarray]) -> np.ndarray:
     return next(iter(outs.values()))
 
 
+class HostRunner(Interpreter):
+    """The interpreter with the spiking region handed to the Cython runtime: host layers run
+    in numpy, the cores run tick by tick in ``nsc_runtime``, glued by the spike code."""
+
+    def __init__(self, host: Graph, corelet: Corelet, threads: int = 1) -> None:
+        super().__init__(host)
+        self.corelet = corelet
+        self.threads = threads
+        self.stats = RunStats()
+
+    def run_spiking(
+        self, values: dict[str, np.ndarray], batch: int, steps: int, trace: Trace
+    ) -> dict[str, np.ndarray]:
+        from nsc_runtime import sim
+
+        window = self.graph.window
+        outputs = self.graph.of_type(CoreOutput)
+        ticks = run_ticks(steps, window, (o.offset for o in outputs))
+        ports = {
+            node.name: bursts(values[node.source], window, node.delay, ticks)
+            for node in self.graph.of_type(CoreInput)
+        }
+        result = sim.run_batch(self.corelet, ports, ticks, threads=self.threads)
+        self.stats = RunStats(ticks=ticks * batch, port_spikes=result.spikes)
+        for key in COUNTERS:
+            setattr(self.stats, key, int(np.sum(result.counters[key])))
+        return {
+            o.name: window_counts(result.spikes[o.name], window, o.offset, steps) for o in outputs
+        }
+
+
 def _run_host(host: Graph, corelet: Corelet, x: np.ndarray, threads: int) -> tuple[Any, RunStats]:
-    """Host layers in numpy, the cores in the Cython runtime, glued by burst-coded ports."""
-    from nsc_runtime import sim
-
-    feeds = _bind_inputs(host, x)
-    batch, steps = x.shape[:2]
-    window = host.window
-    values: dict[str, np.ndarray] = {}
-    outputs = host.of_type(CoreOutput)
-    ticks = steps * window + max((o.offset for o in outputs), default=0)
-    ports: dict[str, np.ndarray] = {}
-    stats = RunStats(ticks=ticks * batch)
-    pending = list(host)
-    ran = False
-    while pending:
-        progressed = False
-        for node in list(pending):
-            if isinstance(node, CoreInput):
-                if node.source not in values:
-                    continue
-                ports[node.name] = _bursts(values[node.source], window, node.delay, ticks)
-                values[node.name] = values[node.source]
-            elif isinstance(node, CoreOutput):
-                needed = [n for n in host.of_type(CoreInput) if n.source not in values]
-                if needed:
-                    continue
-                if not ran:
-                    result = sim.run_batch(corelet, ports, ticks, threads=threads)
-                    for key in COUNTERS:
-                        setattr(stats, key, int(np.sum(result.counters[key])))
-                    spikes = result.spikes
-                    stats.port_spikes = spikes
-                    ran = True
-                values[node.name] = _windows(spikes[node.name], window, node.offset, steps)
-            elif all(ref in values for ref in node.operands()):
-                values[node.name] = _evaluate(node, host, values, feeds)
-            else:
-                continue
-            pending.remove(node)
-            progressed = True
-        if not progressed:
-            raise NscError("the host program cannot be evaluated (a cycle through the host)")
-    outs = {o.name: values[o.name] for o in host.of_type(Output)}
-    return _single_output(outs), stats
-
-
-def _bursts(activity: np.ndarray, window: int, delay: int, ticks: int) -> np.ndarray:
-    """(batch, steps, lines) activities -> (batch, ticks, lines) burst spike trains."""
-    a = np.asarray(activity, np.int64)
-    batch, steps, lines = a.shape
-    if a.size and (a.min() < 0 or a.max() > window):
-        raise NscError(f"activities must lie in [0, {window}] to fit a {window}-tick window")
-    out = np.zeros((batch, ticks, lines), np.uint8)
-    phase = np.arange(window)[None, None, :, None]  # (1, 1, W, 1)
-    on = (phase < a[:, :, None, :]).astype(np.uint8)  # (batch, steps, W, lines)
-    flat = on.reshape(batch, steps * window, lines)
-    end = min(ticks, delay + steps * window)
-    out[:, delay:end] = flat[:, : end - delay]
-    return out
-
-
-def _windows(spikes: np.ndarray, window: int, offset: int, steps: int) -> np.ndarray:
-    """(batch, ticks, lines) spikes -> (batch, steps, lines) counts per window."""
-    s = np.asarray(spikes, np.int64)[:, offset : offset + steps * window]
-    batch, _, lines = s.shape
-    return s.reshape(batch, steps, window, lines).sum(axis=2)
+    """Outputs of the host program around the corelet, and the runtime's counters."""
+    runner = HostRunner(host, corelet, threads)
+    trace = runner.run(x)
+    outs = {o.name: trace.values[o.name] for o in host.of_type(Output)}
+    return _single_output(outs), runner.stats

@@ -11,6 +11,7 @@ __all__ = [
     "FrontendError",
     "IRParseError",
     "IRVerifyError",
+    "InterpretError",
     "NscError",
     "PassError",
     "VerifyMismatchError",
@@ -43,6 +44,10 @@ class IRVerifyError(NscError):
 
 class FrontendError(NscError):
     """A model cannot be lowered (unsupported layer, bad shapes, NaN weights)."""
+
+
+class InterpretError(NscError):
+    """The interpreter cannot run this graph on these inputs."""
 
 
 class PassError(NscError):

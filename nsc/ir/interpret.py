@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 
 from nsc_runtime import hw
+from nsc_runtime.spikecode import bursts, run_ticks, window_counts
 
-from ..errors import NscError
+from ..errors import InterpretError
 from .graph import Graph
 from .nodes import (
     NEURON_ARRAYS,
@@ -31,23 +32,13 @@ from .nodes import (
     Core,
     CoreInput,
     CoreOutput,
-    ElmanRNN,
     Input,
-    Linear,
     Neurons,
     Node,
     Output,
-    QLinear,
-    ReLU,
     SpikeCount,
     Synapses,
 )
-
-SPIKING = (Neurons, Synapses, AxonSynapses, SpikeCount, Core, CoreInput, CoreOutput)
-
-
-class InterpretError(NscError):
-    """The interpreter cannot run this graph on these inputs."""
 
 
 @dataclass
@@ -58,6 +49,65 @@ class Trace:
     spikes: np.ndarray | None = None  # (batch, ticks, neurons) of the flat spiking network
     neuron_index: dict[str, tuple[int, int]] = field(default_factory=dict)  # node -> (lo, hi)
     synaptic_events: np.ndarray | None = None  # (batch,) integrations counted per run
+
+
+class Interpreter:
+    """Runs a graph on inputs, in the style of ``torch.fx.Interpreter``.
+
+    :meth:`run` visits the nodes in dependency order: inputs are bound by :meth:`bind_inputs`,
+    every step-level node by :meth:`run_node` (default: the op's own ``evaluate``), and the
+    *spiking region* (every op with ``spiking = True``, recurrent among itself) as one unit by
+    :meth:`run_spiking` once all host values it reads are known. Subclasses override a hook:
+    the compiler's host runner hands the spiking region to the Cython runtime.
+    """
+
+    def __init__(self, graph: Graph, *, keep_spikes: bool = False) -> None:
+        self.graph = graph
+        self.keep_spikes = keep_spikes
+
+    def run(self, inputs: np.ndarray | dict[str, np.ndarray]) -> Trace:
+        """Every node's value for ``inputs`` (``(batch, steps, features)`` or a dict by name)."""
+        graph = self.graph
+        feeds = self.bind_inputs(inputs)
+        batch, steps = next(iter(feeds.values())).shape[:2]
+        trace = Trace(dict(feeds))
+        values = trace.values
+        region = [n for n in graph if n.spiking]
+        reads = {
+            ref for n in region for ref in n.operands() if not graph[ref].spiking
+        }  # host values the spiking region reads
+        pending = [n for n in graph if not n.spiking and n.name not in feeds]
+        region_done = not region
+        while pending or not region_done:
+            progressed = False
+            if not region_done and all(r in values for r in reads):
+                values.update(self.run_spiking(values, batch, steps, trace))
+                region_done = progressed = True
+            for node in list(pending):
+                if all(ref in values for ref in node.operands()):
+                    values[node.name] = self.run_node(node, [values[r] for r in node.operands()])
+                    pending.remove(node)
+                    progressed = True
+            if not progressed:
+                names = ", ".join(f"%{n.name}" for n in pending) or "the spiking region"
+                raise InterpretError(f"cannot evaluate {names}: a cycle outside spiking nodes")
+        return trace
+
+    # -- hooks ----------------------------------------------------------------------------
+    def bind_inputs(self, inputs: np.ndarray | dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Check and convert the input arrays; ``{input name: (batch, steps, features)}``."""
+        return bind_inputs(self.graph, inputs)
+
+    def run_node(self, node: Node, args: list[np.ndarray]) -> np.ndarray:
+        """The value of a step-level node from its operands' values."""
+        return node.evaluate(args)
+
+    def run_spiking(
+        self, values: dict[str, np.ndarray], batch: int, steps: int, trace: Trace
+    ) -> dict[str, np.ndarray]:
+        """Simulate the spiking region tick by tick (numpy, deterministic neurons); return the
+        value of every spiking node read by the host (spike counts, core inputs)."""
+        return _simulate(self.graph, values, batch, steps, trace, self.keep_spikes)
 
 
 def interpret(
@@ -72,43 +122,12 @@ def run_trace(
     graph: Graph, inputs: np.ndarray | dict[str, np.ndarray], *, keep_spikes: bool = False
 ) -> Trace:
     """Run ``graph`` and return every node's value (and the spike raster if asked)."""
-    feeds = _bind_inputs(graph, inputs)
-    batch, steps = next(iter(feeds.values())).shape[:2]
-    values: dict[str, np.ndarray] = {}
-    trace = Trace(values)
-    pending = list(graph)
-    spiking_done = False
-    while pending:
-        progressed = False
-        for node in list(pending):
-            if isinstance(node, SPIKING):
-                if spiking_done:
-                    pending.remove(node)
-                    progressed = True
-                    continue
-                if not _spiking_sources_ready(graph, values):
-                    continue
-                _simulate(graph, values, batch, steps, trace, keep_spikes)
-                spiking_done = True
-                pending.remove(node)
-                progressed = True
-                continue
-            if not all(ref in values for ref in node.operands()):
-                continue
-            values[node.name] = _evaluate(node, graph, values, feeds)
-            pending.remove(node)
-            progressed = True
-        if not progressed:
-            names = ", ".join(f"%{n.name}" for n in pending)
-            raise InterpretError(f"cannot evaluate {names}: a cycle outside spiking nodes")
-    return trace
+    return Interpreter(graph, keep_spikes=keep_spikes).run(inputs)
 
 
-# ---------------------------------------------------------------------------------------------
-# step-level nodes
-
-
-def _bind_inputs(graph: Graph, inputs: np.ndarray | dict[str, np.ndarray]) -> dict[str, Any]:
+def bind_inputs(graph: Graph, inputs: np.ndarray | dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Check ``inputs`` against the graph's :class:`Input` nodes; return them by name
+    (integer activities as int64, float inputs as float64)."""
     nodes = graph.of_type(Input)
     if not nodes:
         raise InterpretError("the graph has no input node")
@@ -143,58 +162,8 @@ def _bind_inputs(graph: Graph, inputs: np.ndarray | dict[str, np.ndarray]) -> di
     return feeds
 
 
-def _evaluate(node: Node, graph: Graph, values: dict[str, np.ndarray], feeds: dict) -> Any:
-    if isinstance(node, Input):
-        return feeds[node.name]
-    if isinstance(node, Linear):
-        y = values[node.source] @ node.weight.T
-        return y + node.bias if node.bias is not None else y
-    if isinstance(node, ReLU):
-        return np.maximum(values[node.source], 0)
-    if isinstance(node, ElmanRNN):
-        return _elman(node, values[node.source])
-    if isinstance(node, QLinear):
-        x = values[node.source]
-        if not np.all(np.equal(np.mod(x, 1), 0)):
-            raise InterpretError(f"%{node.name} takes integer inputs")
-        z = x.astype(np.int64) @ node.weight.T.astype(np.int64) + node.bias.astype(np.int64)
-        if node.levels:
-            return np.clip(np.floor_divide(z, node.divisor), 0, node.levels - 1)
-        return z
-    if isinstance(node, Output):
-        return values[node.source]
-    raise InterpretError(f"the interpreter cannot run %{node.name} ({node.op})")
-
-
-def _elman(node: ElmanRNN, x: np.ndarray) -> np.ndarray:
-    batch, steps, _ = x.shape
-    hidden = node.w_hh.shape[0]
-    h = np.zeros((batch, hidden))
-    out = np.zeros((batch, steps, hidden))
-    act = np.tanh if node.nonlinearity == "tanh" else (lambda v: np.maximum(v, 0.0))
-    bias = node.bias if node.bias is not None else 0.0
-    for t in range(steps):
-        h = act(x[:, t] @ node.w_ih.T + h @ node.w_hh.T + bias)
-        out[:, t] = h
-    return out
-
-
 # ---------------------------------------------------------------------------------------------
 # spiking nodes, simulated jointly on one flat network
-
-
-def _host_sources(graph: Graph) -> list[str]:
-    names = []
-    for node in graph:
-        if isinstance(node, (Synapses, AxonSynapses, CoreInput)):
-            src = graph[node.source]
-            if not isinstance(src, Neurons) and src.name not in names:
-                names.append(src.name)
-    return names
-
-
-def _spiking_sources_ready(graph: Graph, values: dict[str, np.ndarray]) -> bool:
-    return all(name in values for name in _host_sources(graph))
 
 
 @dataclass
@@ -303,11 +272,11 @@ def _simulate(
     steps: int,
     trace: Trace,
     keep_spikes: bool,
-) -> None:
+) -> dict[str, np.ndarray]:
     flat = _flatten(graph)
     window = graph.window
     counters = _counters(graph, flat)
-    ticks = steps * window + max((off for _, _, off in counters), default=0)
+    ticks = run_ticks(steps, window, (off for _, _, off in counters))
     p = {k: np.concatenate(v) if v else np.zeros(0, np.int64) for k, v in flat.params.items()}
     if flat.n and (p["stoch_leak"].any() or p["stoch_synapse"].any() or p["tm"].any()):
         raise InterpretError(
@@ -318,7 +287,7 @@ def _simulate(
     ring = hw.RING_SLOTS
     buf = np.zeros((ring, batch, n), np.int64)
     events = np.zeros(batch, np.int64)
-    schedule = _host_schedule(flat, values, steps, window, batch, n)
+    schedule = _host_schedule(flat, values, window, ticks, batch, n)
 
     src = np.concatenate(flat.src) if flat.src else np.zeros(0, np.int64)
     tgt = np.concatenate(flat.tgt) if flat.tgt else np.zeros(0, np.int64)
@@ -330,7 +299,7 @@ def _simulate(
     alpha, leak, beta = p["alpha"], p["leak"], p["beta"]
     kappa, mode, reset, eps = p["kappa"], p["reset_mode"], p["reset"], p["leak_reversal"]
     spikes_out = np.zeros((batch, ticks, n), bool) if keep_spikes else None
-    counts = {name: np.zeros((batch, steps, ids.size), np.int64) for name, ids, _ in counters}
+    recorded = {name: np.zeros((batch, ticks, ids.size), np.uint8) for name, ids, _ in counters}
 
     for tick in range(ticks):
         slot = tick % ring
@@ -354,43 +323,36 @@ def _simulate(
         v = np.clip(v, hw.V_MIN, hw.V_MAX)
         if spikes_out is not None:
             spikes_out[:, tick] = fire
-        for name, ids, off in counters:
-            step = (tick - off) // window
-            if tick >= off and step < steps:
-                counts[name][:, step] += fire[:, ids]
+        for name, ids, _ in counters:
+            recorded[name][:, tick] = fire[:, ids]
         if not fire.any() or src.size == 0:
             continue
         for dd, idx in by_delay.items():
             contrib = fire[:, src[idx]] * w[idx]  # (batch, edges)
             events += np.count_nonzero(fire[:, src[idx]], axis=1)
             np.add.at(buf[(tick + dd) % ring].T, tgt[idx], contrib.T)
-    for name, _, _ in counters:
-        values[name] = counts[name]
     trace.spikes = spikes_out
     trace.neuron_index = flat.index
     trace.synaptic_events = events
+    return {name: window_counts(recorded[name], window, off, steps) for name, _, off in counters}
 
 
 def _host_schedule(
-    flat: _Flat, values: dict[str, np.ndarray], steps: int, window: int, batch: int, n: int
+    flat: _Flat, values: dict[str, np.ndarray], window: int, ticks: int, batch: int, n: int
 ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """Tick -> (input currents (batch, n), synaptic events (batch,)) from host bursts."""
     schedule: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    trains = {name: bursts(values[name], window, 0, ticks) for name, *_ in flat.host}
     for name, feat, tgt, w, d in flat.host:
-        activity = values[name].astype(np.int64)[:, :, feat]  # (batch, steps, edges)
-        for k in range(int(activity.max(initial=0))):
-            on = activity > k
-            for t in range(steps):
-                mask = on[:, t]  # (batch, edges)
-                if not mask.any():
-                    continue
-                for dd in np.unique(d):
-                    sel = d == dd
-                    tick = t * window + int(dd) + k
-                    cur, ev = schedule.get(tick, (np.zeros((batch, n), np.int64), None))
-                    ev = ev if ev is not None else np.zeros(batch, np.int64)
-                    contrib = mask[:, sel] * w[sel]
-                    np.add.at(cur.T, tgt[sel], contrib.T)
-                    ev = ev + np.count_nonzero(mask[:, sel], axis=1)
-                    schedule[tick] = (cur, ev)
+        for dd in np.unique(d):
+            sel = d == dd
+            on_all = trains[name][:, : ticks - int(dd), feat[sel]]  # (batch, ticks - dd, edges)
+            for t in np.flatnonzero(on_all.any(axis=(0, 2))):
+                on = on_all[:, t]
+                tick = int(t) + int(dd)
+                cur, ev = schedule.get(
+                    tick, (np.zeros((batch, n), np.int64), np.zeros(batch, np.int64))
+                )
+                np.add.at(cur.T, tgt[sel], (on * w[sel]).T)
+                schedule[tick] = (cur, ev + np.count_nonzero(on, axis=1))
     return schedule

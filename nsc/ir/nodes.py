@@ -23,16 +23,19 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
 from nsc_runtime import hw
 
-from ..errors import IRVerifyError
+from ..errors import InterpretError, IRVerifyError
 
 # ---------------------------------------------------------------------------------------------
 # field declarations (the printer/parser/equality derive from these)
+
+
+NodeT = TypeVar("NodeT", bound="Node")
 
 
 def operand(*, optional: bool = False) -> Any:
@@ -73,6 +76,40 @@ def _cast(node: str, field_name: str, value: Any, dtype: str) -> np.ndarray:
     return cast
 
 
+LEVELS: tuple[str, ...] = (
+    "network",  # float, as trained (frontend output)
+    "integer",  # integer spiking network, delays not yet scheduled (quantize)
+    "scheduled",  # delays aligned to the window (insert-delays)
+    "fanin",  # every neuron's fan-in within the crossbar (split-fanin)
+    "encoded",  # weights encoded on axon types (encode-weights)
+    "placed",  # neurons on cores, cores on the mesh (place)
+    "replicated",  # one destination per neuron (replicate-fanout)
+    "core",  # 256 x 256 cores and their ports (lower-to-cores)
+)
+"""The IR levels, in pipeline order. A graph records its level (graph attribute ``level``);
+each op declares the levels at which it may appear (``Node.level_range``) and each pass the level
+it requires and the one it produces (nsc/passes/pipeline.py)."""
+
+NODE_TYPES: dict[str, type[Node]] = {}
+"""Every op by its text keyword, filled by :func:`register_op` (never edited by hand)."""
+
+
+def register_op(cls: type[NodeT]) -> type[NodeT]:
+    """Class decorator: declare an op (its keyword ``cls.op`` must be new)."""
+    if not cls.op or cls.op in NODE_TYPES:
+        raise TypeError(f"op keyword {cls.op!r} of {cls.__name__} is empty or already taken")
+    lo, hi = cls.level_range
+    if LEVELS.index(lo) > LEVELS.index(hi):
+        raise TypeError(f"{cls.__name__}.level_range = {cls.level_range} is not in pipeline order")
+    NODE_TYPES[cls.op] = cls
+    return cls
+
+
+def level_index(level: str) -> int:
+    """Position of ``level`` in :data:`LEVELS` (raises ValueError for an unknown level)."""
+    return LEVELS.index(level)
+
+
 @dataclass(frozen=True)
 class Span:
     """Where a node came from: ``path:line:col`` of its definition in a text file."""
@@ -87,9 +124,14 @@ class Span:
 
 @dataclass(eq=False)
 class Node:
-    """Base of every node. Subclasses set ``op`` (the text keyword)."""
+    """Base of every node. Subclasses set ``op`` (the text keyword), ``level_range`` (the first and
+    last IR level at which the op may appear) and either implement :meth:`evaluate` (a
+    step-level op, run by the interpreter one value per step) or set ``spiking = True`` (the op
+    is part of the spiking region, simulated tick by tick)."""
 
     op: ClassVar[str] = ""
+    level_range: ClassVar[tuple[str, str]] = ("network", "core")
+    spiking: ClassVar[bool] = False
     name: str
 
     def __post_init__(self) -> None:
@@ -115,6 +157,11 @@ class Node:
 
     def verify(self, graph: Any) -> None:
         """Raise :class:`IRVerifyError` if this node breaks a rule. Operands exist already."""
+
+    def evaluate(self, args: list[np.ndarray]) -> np.ndarray:
+        """Step-level semantics: the value ``(batch, steps, size)`` from the operands' values
+        (in operand order). Spiking ops and inputs are evaluated by the interpreter itself."""
+        raise IRVerifyError(self.name, f"op {self.op!r} has no step-level semantics", self.span)
 
     def fail(self, rule: str) -> IRVerifyError:
         return IRVerifyError(self.name, rule, self.span)
@@ -178,12 +225,14 @@ def _check_range(node: Node, field_name: str, lo: int, hi: int) -> None:
 # network level
 
 
+@register_op
 @dataclass(eq=False)
 class Input(Node):
     """External input: ``x[t] in R^size`` per step, or integer activities in ``[0, levels)``
     when ``levels > 0`` (then sent to cores as bursts of ``x[t]`` spikes per window)."""
 
     op: ClassVar[str] = "input"
+    level_range: ClassVar[tuple[str, str]] = ("network", "core")
     features: int = attr("int")
     levels: int = attr("int", default=0)
 
@@ -197,17 +246,23 @@ class Input(Node):
             raise self.fail(f"levels must be 0 (float) or >= 2, got {self.levels}")
 
 
+@register_op
 @dataclass(eq=False)
 class Linear(Node):
     """Affine map per step: ``y[t] = weight @ x[t] + bias`` (float)."""
 
     op: ClassVar[str] = "linear"
+    level_range: ClassVar[tuple[str, str]] = ("network", "network")
     source: str = operand()
     weight: np.ndarray = attr("array", dtype="f64")
     bias: np.ndarray | None = attr("array", dtype="f64", default=None)
 
     def size(self, graph: Any) -> int:
         return int(self.weight.shape[0])
+
+    def evaluate(self, args: list[np.ndarray]) -> np.ndarray:
+        y = args[0] @ self.weight.T
+        return y + self.bias if self.bias is not None else y
 
     def verify(self, graph: Any) -> None:
         n_in = graph[self.source].size(graph)
@@ -217,23 +272,30 @@ class Linear(Node):
         _check_shape(self, "bias", (self.weight.shape[0],))
 
 
+@register_op
 @dataclass(eq=False)
 class ReLU(Node):
     """Elementwise ``y[t] = max(x[t], 0)``."""
 
     op: ClassVar[str] = "relu"
+    level_range: ClassVar[tuple[str, str]] = ("network", "network")
     source: str = operand()
 
     def size(self, graph: Any) -> int:
         return int(graph[self.source].size(graph))
 
+    def evaluate(self, args: list[np.ndarray]) -> np.ndarray:
+        return np.maximum(args[0], 0)
 
+
+@register_op
 @dataclass(eq=False)
 class ElmanRNN(Node):
     """Elman recurrent layer: ``h[t] = f(w_ih @ x[t] + w_hh @ h[t-1] + bias)``, ``h[-1] = 0``,
     ``f`` = ``nonlinearity`` (``relu``; ``tanh`` is rejected by quantize)."""
 
     op: ClassVar[str] = "rnn"
+    level_range: ClassVar[tuple[str, str]] = ("network", "network")
     source: str = operand()
     w_ih: np.ndarray = attr("array", dtype="f64")
     w_hh: np.ndarray = attr("array", dtype="f64")
@@ -242,6 +304,19 @@ class ElmanRNN(Node):
 
     def size(self, graph: Any) -> int:
         return int(self.w_hh.shape[0])
+
+    def evaluate(self, args: list[np.ndarray]) -> np.ndarray:
+        x = args[0]
+        batch, steps, _ = x.shape
+        hidden = self.w_hh.shape[0]
+        h = np.zeros((batch, hidden))
+        out = np.zeros((batch, steps, hidden))
+        bias = self.bias if self.bias is not None else 0.0
+        for t in range(steps):
+            z = x[:, t] @ self.w_ih.T + h @ self.w_hh.T + bias
+            h = np.tanh(z) if self.nonlinearity == "tanh" else np.maximum(z, 0.0)
+            out[:, t] = h
+        return out
 
     def verify(self, graph: Any) -> None:
         n_in = graph[self.source].size(graph)
@@ -255,21 +330,27 @@ class ElmanRNN(Node):
             raise self.fail(f"nonlinearity must be 'relu' or 'tanh', got {self.nonlinearity!r}")
 
 
+@register_op
 @dataclass(eq=False)
 class Output(Node):
     """A graph output: ``y[t] = x[t]`` for every step (the caller picks the last step)."""
 
     op: ClassVar[str] = "output"
+    level_range: ClassVar[tuple[str, str]] = ("network", "core")
     source: str = operand()
 
     def size(self, graph: Any) -> int:
         return int(graph[self.source].size(graph))
+
+    def evaluate(self, args: list[np.ndarray]) -> np.ndarray:
+        return args[0]
 
 
 # ---------------------------------------------------------------------------------------------
 # integer level
 
 
+@register_op
 @dataclass(eq=False)
 class QLinear(Node):
     """Integer affine map computed on the host (off-chip), exact:
@@ -277,6 +358,7 @@ class QLinear(Node):
     levels - 1)`` (a quantized ReLU), else ``y[t] = z`` (raw integer logits)."""
 
     op: ClassVar[str] = "qlinear"
+    level_range: ClassVar[tuple[str, str]] = ("integer", "core")
     source: str = operand()
     weight: np.ndarray = attr("array", dtype="i32")
     bias: np.ndarray = attr("array", dtype="i32")
@@ -285,6 +367,15 @@ class QLinear(Node):
 
     def size(self, graph: Any) -> int:
         return int(self.weight.shape[0])
+
+    def evaluate(self, args: list[np.ndarray]) -> np.ndarray:
+        x = args[0]
+        if not np.all(np.equal(np.mod(x, 1), 0)):
+            raise InterpretError(f"%{self.name} takes integer inputs")
+        z = x.astype(np.int64) @ self.weight.T.astype(np.int64) + self.bias.astype(np.int64)
+        if self.levels:
+            return np.clip(np.floor_divide(z, self.divisor), 0, self.levels - 1)
+        return z
 
     def verify(self, graph: Any) -> None:
         n_in = graph[self.source].size(graph)
@@ -314,6 +405,7 @@ NEURON_ARRAYS: dict[str, tuple[str, int, int]] = {
 }
 
 
+@register_op
 @dataclass(eq=False)
 class Neurons(Node):
     """A population of ``count`` TrueNorth-class neurons. Per tick, for each neuron ``j``
@@ -332,6 +424,8 @@ class Neurons(Node):
     """
 
     op: ClassVar[str] = "neurons"
+    level_range: ClassVar[tuple[str, str]] = ("integer", "replicated")
+    spiking: ClassVar[bool] = True
     count: int = attr("int")
     alpha: np.ndarray = attr("array", dtype="i32")
     leak: np.ndarray = attr("array", dtype="i32")
@@ -386,6 +480,7 @@ class Neurons(Node):
         _check_shape(self, "core", (self.count,))
 
 
+@register_op
 @dataclass(eq=False)
 class Synapses(Node):
     """Integer synapses ``source -> target``: a spike of source ``i`` at tick ``t`` adds
@@ -393,6 +488,8 @@ class Synapses(Node):
     (:class:`Input` with levels, :class:`QLinear` with levels) sends bursts; its delay may be 0."""
 
     op: ClassVar[str] = "synapses"
+    level_range: ClassVar[tuple[str, str]] = ("integer", "fanin")
+    spiking: ClassVar[bool] = True
     source: str = operand()
     target: str = operand()
     weight: np.ndarray = attr("array", dtype="i32")
@@ -409,6 +506,7 @@ class Synapses(Node):
         _check_delay(self, graph)
 
 
+@register_op
 @dataclass(eq=False)
 class AxonSynapses(Node):
     """Synapses encoded for the crossbar. Source neuron ``i`` drives the axons ``a`` with
@@ -417,6 +515,8 @@ class AxonSynapses(Node):
     at tick ``t + delay[i]``. Equal, as a function, to :class:`Synapses` with that weight."""
 
     op: ClassVar[str] = "axon_synapses"
+    level_range: ClassVar[tuple[str, str]] = ("encoded", "replicated")
+    spiking: ClassVar[bool] = True
     source: str = operand()
     target: str = operand()
     axon_source: np.ndarray = attr("array", dtype="i32")
@@ -471,12 +571,15 @@ def _check_delay(node: Synapses | AxonSynapses, graph: Any) -> None:
     _check_range(node, "delay", lo, hw.DELAY_MAX)
 
 
+@register_op
 @dataclass(eq=False)
 class SpikeCount(Node):
     """Spikes of each ``source`` neuron counted per window, shifted by ``offset`` ticks:
     ``y[t, j] = sum_{k<W} s_j(t*W + offset + k)``."""
 
     op: ClassVar[str] = "spike_count"
+    level_range: ClassVar[tuple[str, str]] = ("integer", "replicated")
+    spiking: ClassVar[bool] = True
     source: str = operand()
     offset: int = attr("int", default=0)
 
@@ -502,6 +605,7 @@ CORE_NEURON_ARRAYS: dict[str, tuple[str, int, int]] = {
 }
 
 
+@register_op
 @dataclass(eq=False)
 class Core(Node):
     """One core: 256 axons x 256 neurons. Axon ``a`` has type ``axon_types[a]``; neuron ``j``
@@ -511,6 +615,8 @@ class Core(Node):
     sits at mesh position ``(x, y)``; ``seed`` seeds its pseudo-random generator."""
 
     op: ClassVar[str] = "core"
+    level_range: ClassVar[tuple[str, str]] = ("core", "core")
+    spiking: ClassVar[bool] = True
     x: int = attr("int")
     y: int = attr("int")
     axon_types: np.ndarray = attr("array", dtype="u8")
@@ -549,6 +655,7 @@ class Core(Node):
             raise self.fail(f"position ({self.x}, {self.y}) must be non-negative")
 
 
+@register_op
 @dataclass(eq=False)
 class CoreInput(Node):
     """Host activities of ``source`` (an integer host node) sent into cores as bursts: for
@@ -557,6 +664,8 @@ class CoreInput(Node):
     ``t*W + delay + i``, ``i < x[t, k]``."""
 
     op: ClassVar[str] = "core_input"
+    level_range: ClassVar[tuple[str, str]] = ("core", "core")
+    spiking: ClassVar[bool] = True
     source: str = operand()
     lines: np.ndarray = attr("array", dtype="i32")
     delay: int = attr("int", default=0)
@@ -573,12 +682,15 @@ class CoreInput(Node):
         _check_core_refs(self, graph, self.lines[:, 1:], hw.AXONS_PER_CORE, "axon")
 
 
+@register_op
 @dataclass(eq=False)
 class CoreOutput(Node):
     """Spikes of neurons ``(core, neuron)`` = ``lines[k]`` counted per window, shifted by
     ``offset`` ticks: ``y[t, k] = sum_{i<W} s_k(t*W + offset + i)``."""
 
     op: ClassVar[str] = "core_output"
+    level_range: ClassVar[tuple[str, str]] = ("core", "core")
+    spiking: ClassVar[bool] = True
     lines: np.ndarray = attr("array", dtype="i32")
     offset: int = attr("int", default=0)
 
@@ -603,23 +715,3 @@ def _check_core_refs(node: Node, graph: Any, pairs: np.ndarray, limit: int, what
         raise node.fail(f"a line refers to core {int(pairs[:, 0].max())}; the graph has {n_cores}")
     if int(pairs[:, 1].max()) >= limit:
         raise node.fail(f"a line refers to {what} {int(pairs[:, 1].max())} (cores have {limit})")
-
-
-NODE_TYPES: dict[str, type[Node]] = {
-    cls.op: cls
-    for cls in (
-        Input,
-        Linear,
-        ReLU,
-        ElmanRNN,
-        Output,
-        QLinear,
-        Neurons,
-        Synapses,
-        AxonSynapses,
-        SpikeCount,
-        Core,
-        CoreInput,
-        CoreOutput,
-    )
-}

@@ -43,10 +43,10 @@ def pop(name: str, count: int = 1, **params: Any) -> Neurons:
     )
 
 
-def host_graph(window: int, features: int = 1, levels: int = 16, name: str = "t") -> Graph:
+def host_graph(window: int, features: int = 1, levels: int | None = None, name: str = "t") -> Graph:
     """A graph with attribute ``window`` and an integer input ``%x``."""
     g = Graph(name, attrs={"window": window})
-    g.add(Input("x", features=features, levels=levels))
+    g.add(Input("x", features=features, levels=window + 1 if levels is None else levels))
     return g
 
 

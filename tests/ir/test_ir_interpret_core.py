@@ -130,7 +130,7 @@ def one_core_network(draw: st.DrawFn) -> dict:
 
 def build_pair(spec: dict) -> tuple[Graph, Graph]:
     n_in, n = spec["n_in"], spec["n"]
-    neurons = host_graph(window=spec["window"], features=n_in, levels=8)
+    neurons = host_graph(window=spec["window"], features=n_in)
     neurons.add(pop("p", n, type_weights=spec["weights"], **spec["params"]))
     neurons.add(
         AxonSynapses(
@@ -157,7 +157,7 @@ def build_pair(spec: dict) -> tuple[Graph, Graph]:
     neurons.add(SpikeCount("count", source="p", offset=spec["offset"]))
     neurons.add(Output("o", source="count"))
 
-    cores = host_graph(window=spec["window"], features=n_in, levels=8)
+    cores = host_graph(window=spec["window"], features=n_in)
     cores.add(
         core(
             "core0",
@@ -184,7 +184,7 @@ def build_pair(spec: dict) -> tuple[Graph, Graph]:
 def test_core_equals_neurons_and_axon_synapses(spec: dict) -> None:
     neurons, cores = build_pair(spec)
     rng = np.random.default_rng(spec["seed"])
-    x = rng.integers(0, 8, size=(2, spec["steps"], spec["n_in"]))
+    x = rng.integers(0, spec["window"] + 1, size=(2, spec["steps"], spec["n_in"]))
     assert np.array_equal(interpret(neurons, x)["o"], interpret(cores, x)["o"])
     n = spec["n"]
     assert np.array_equal(raster(neurons, x, "p"), raster(cores, x, "core0")[:, :, :n])

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from irtest_util import host_graph, pop, raster, ticks_of
 
+from nsc.errors import NscError
 from nsc.ir import Graph, Output, SpikeCount, Synapses
 from nsc.ir.interpret import InterpretError, interpret, run_trace
 from nsc_runtime import hw
@@ -174,14 +175,18 @@ def test_window_counts_with_offsets() -> None:
     assert all(v.shape == (2, 3, 1) for v in out.values())
 
 
-def test_burst_longer_than_window_spills_into_next_window() -> None:
-    # W = 3, activity 5 at step 0, delay 0: spikes at ticks 0..4; counts (3, 2)
+def test_burst_longer_than_window_is_rejected() -> None:
+    # a line carries one spike per tick: activity 5 cannot be a burst in W = 3 ticks; the
+    # runtime refuses such a burst, and so does the interpreter (it once spilled silently)
     g = host_graph(window=3, levels=8)
     g.add(pop("n", 1))
     g.add(Synapses("s", source="x", target="n", weight=[[1]], delay=[0]))
     g.add(SpikeCount("c", source="n"))
     g.add(Output("o", source="c"))
-    assert interpret(g, [[[5], [0]]])["o"][0, :, 0].tolist() == [3, 2]
+    g.verify()
+    with pytest.raises(NscError, match="to fit a 3-tick window, got \\[0, 5\\]"):
+        interpret(g, [[[5], [0]]])
+    assert interpret(g, [[[3], [0]]])["o"][0, :, 0].tolist() == [3, 0]
 
 
 @pytest.mark.parametrize("delay", range(hw.DELAY_MIN, hw.DELAY_MAX + 1))
@@ -278,8 +283,8 @@ def test_interpreter_rejects_stochastic_modes() -> None:
 @pytest.mark.parametrize(
     ("x", "fragment"),
     [
-        (np.full((1, 2, 1), 16), "activities must lie in [0, 16)"),
-        (np.full((1, 2, 1), -1), "activities must lie in [0, 16)"),
+        (np.full((1, 2, 1), 16), "activities must lie in [0, 6)"),
+        (np.full((1, 2, 1), -1), "activities must lie in [0, 6)"),
         (np.full((1, 2, 1), 1.5), "takes integer activities"),
         (np.zeros((1, 2, 2)), "expects shape (batch, steps, 1)"),
         (np.zeros((2, 1)), "expects shape (batch, steps, 1)"),

@@ -82,7 +82,7 @@ def integer_networks(draw: st.DrawFn) -> tuple[Graph, np.ndarray]:
     g.add(Output("ob", source="cb"))
     g.verify()
     steps = draw(st.integers(1, 3))
-    x = draw(arrays(np.int64, (2, steps, n_in), elements=st.integers(0, 15)))
+    x = draw(arrays(np.int64, (2, steps, n_in), elements=st.integers(0, window)))
     return g, x
 
 

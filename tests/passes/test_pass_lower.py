@@ -205,7 +205,7 @@ def test_replicate_copies_for_types_and_cores() -> None:
     check_replicated(r)
     fan = r["a_fan"]
     assert isinstance(fan, Neurons) and fan.count == 2 and fan.core.tolist() == [0, 0]
-    x = activities((2, 3, 1), 0)
+    x = activities((2, 3, 1), 0, levels=5)
     equal_outputs(g, r, x)
     equal_outputs(g, run(r, "lower-to-cores"), x)
 
@@ -240,7 +240,7 @@ def test_257_neurons_over_two_cores_fit() -> None:
     g = identity_chain(129)
     placed = place(g, {"a": 0, "b": 1})
     lowered = run(placed, "replicate-fanout,lower-to-cores")
-    equal_outputs(g, lowered, activities((1, 2, 129), 0))
+    equal_outputs(g, lowered, activities((1, 2, 129), 0, levels=5))
 
 
 def host_fan(features: int) -> Graph:
