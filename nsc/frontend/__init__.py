@@ -5,6 +5,7 @@
 - a constrained model from :mod:`nsc.train` (anything with ``export_integer_params()``) or
   the dict it exports: lowered straight to the exact integer network
   (:mod:`nsc.frontend.params`), no quantization loss;
+- anything with ``nsc_graph()`` (a constrained model): the exact integer graph it returns;
 - an :class:`nsc.ir.Graph` (for example parsed from an edited ``.nsir`` file): used as is.
 """
 
@@ -20,6 +21,11 @@ def to_graph(model: Any, example_input: Any = None) -> Graph:
     """Lower ``model`` to IR (see the module docstring for what is accepted)."""
     if isinstance(model, Graph):
         return model
+    if hasattr(model, "nsc_graph"):
+        graph = model.nsc_graph()
+        if not isinstance(graph, Graph):
+            raise FrontendError(f"{type(model).__name__}.nsc_graph() must return an nsc.ir.Graph")
+        return graph
     if isinstance(model, dict):
         from .params import from_params
 

@@ -43,3 +43,6 @@ __all__ = [
     "attribute_fields",
     "operand_fields",
 ]
+
+# op families outside this package register themselves on import (see nsc/ops/__init__.py)
+from .. import ops as _ops  # noqa: F401
