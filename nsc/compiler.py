@@ -18,29 +18,11 @@ from nsc_runtime.spikecode import bursts, run_ticks, window_counts
 
 from .backend import from_corelet, host_graph, to_corelet
 from .errors import NscError, VerifyMismatchError
-from .ir import Core, CoreInput, CoreOutput, ElmanRNN, Graph, Linear, Neurons, Output, Synapses
+from .ir import Core, CoreInput, CoreOutput, Graph, Output
 from .ir.interpret import Interpreter, Trace, interpret, run_trace
-from .passes import Context, parse_pipeline, run_pipeline
-
-NETWORK_PIPELINE = "quantize{levels=%d},insert-delays"
-NEURON_PIPELINE = "split-fanin{max=%d},encode-weights"
-PLACED_PIPELINE = "place,replicate-fanout,lower-to-cores"
-
-
-def pipeline_for(graph: Graph, levels: int = 16, max_fanin: int = 64) -> str:
-    """The passes that still apply to ``graph``, judged by the nodes it holds."""
-    nodes = list(graph)
-    if any(isinstance(n, Core) for n in nodes):
-        return ""
-    if any(isinstance(n, (Linear, ElmanRNN)) for n in nodes):
-        steps = [NETWORK_PIPELINE % levels, NEURON_PIPELINE % max_fanin, PLACED_PIPELINE]
-    elif any(isinstance(n, Synapses) for n in nodes):
-        steps = [NEURON_PIPELINE % max_fanin, PLACED_PIPELINE]
-    elif any(isinstance(n, Neurons) and n.core is not None for n in nodes):
-        steps = ["replicate-fanout,lower-to-cores"]
-    else:
-        steps = [PLACED_PIPELINE]
-    return ",".join(steps)
+from .ir.nodes import level_index
+from .passes import Context, parse_pipeline, plan_pipeline, run_pipeline
+from .passes.pipeline import full_plan
 
 
 @dataclass
@@ -93,12 +75,12 @@ class Compiled:
 
     @property
     def integer_graph(self) -> Graph:
-        """The integer network the runtime must reproduce: the last stage before placement
-        (for a corelet loaded from a file: its core-level graph, run by the interpreter)."""
+        """The integer network the runtime must reproduce: the last stage from quantize to
+        encode-weights (for a corelet loaded from a file: its core-level graph, run by the
+        interpreter)."""
+        lo, hi = level_index("integer"), level_index("encoded")
         for g in reversed(list(self.stages.values())):
-            if not _is_float(g) and not any(
-                isinstance(n, Core) or (isinstance(n, Neurons) and n.core is not None) for n in g
-            ):
+            if lo <= level_index(g.level) <= hi:
                 return g
         return list(self.stages.values())[-1]
 
@@ -160,24 +142,36 @@ def compile(
     model: Any,
     example_input: Any = None,
     *,
-    levels: int = 16,
-    max_fanin: int = 64,
+    levels: int | None = None,
+    max_fanin: int | None = None,
     pipeline: str | None = None,
     chips: tuple[int, int] = (1, 1),
     time_limit: float = 10.0,
     print_ir_after_all: bool = False,
 ) -> Compiled:
-    """Compile ``model`` (a torch module, an exported integer-parameter dict, or a Graph)."""
+    """Compile ``model`` (a torch module, an exported integer-parameter dict, or a Graph).
+
+    The passes run are planned from the graph's level (:func:`nsc.passes.plan_pipeline`): a
+    graph dumped after any stage resumes the pipeline it records, so recompiling a dump gives
+    the same corelet as compiling straight through.
+    """
     from .frontend import to_graph
 
     graph = to_graph(model, example_input)
     graph.verify()
-    spec = pipeline if pipeline is not None else pipeline_for(graph, levels, max_fanin)
+    if pipeline is not None:
+        passes = parse_pipeline(pipeline)
+    else:
+        passes = plan_pipeline(graph, levels=levels, max_fanin=max_fanin)
     from .place import Hardware
 
     ctx = Context(
         example_input=example_input, hardware=Hardware(chips=chips), time_limit=time_limit
     )
+    if passes:  # the input stage records the plan too, so its dump resumes it exactly
+        graph = graph.copy()
+        graph.attrs["level"] = graph.level
+        graph.attrs["pipeline"] = full_plan(graph, passes)
     stages: dict[str, Graph] = {"input": graph}
 
     def record(p: Any, g: Graph) -> None:
@@ -188,7 +182,12 @@ def compile(
             print(f"// ----- IR after {p.spec()} -----")
             print(print_ir(g), end="")
 
-    final = run_pipeline(graph, parse_pipeline(spec), ctx, after_each=record) if spec else graph
+    final = run_pipeline(graph, passes, ctx, after_each=record) if passes else graph
+    if final.level != "core":
+        raise NscError(
+            f"the pipeline ends at level {final.level}, not at cores: add the passes up to "
+            "lower-to-cores (see nsc.passes.default_pipeline)"
+        )
     corelet = to_corelet(final, chips)
     return Compiled(stages, corelet, host_graph(final), ctx.placement)
 
@@ -252,10 +251,6 @@ def _first_spike_divergence(lowered: Graph, trace: Any, n: int, stats: RunStats,
 
 
 # ---------------------------------------------------------------------------------------------
-
-
-def _is_float(g: Graph) -> bool:
-    return any(isinstance(n, (Linear, ElmanRNN)) for n in g)
 
 
 def _as_batch(x: Any) -> np.ndarray:

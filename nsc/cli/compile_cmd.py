@@ -40,8 +40,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("model", help="model file: .nsir, .npz or .pt (see below)")
     p.add_argument("-o", "--output", required=True, help="corelet file to write (atomically)")
-    p.add_argument("--levels", type=int, default=16, help="activity/weight levels (default 16)")
-    p.add_argument("--max-fanin", type=int, default=64, help="fan-in bound (default 64)")
+    p.add_argument(
+        "--levels",
+        type=int,
+        help="activity/weight levels (default: what the IR file records, else 16)",
+    )
+    p.add_argument(
+        "--max-fanin",
+        type=int,
+        help="fan-in bound (default: what the IR file records, else 64)",
+    )
     p.add_argument("--pipeline", help="explicit pass pipeline, e.g. 'quantize{levels=8},...'")
     p.add_argument("--chips", default="1x1", help="chip grid RxC (default 1x1)")
     p.add_argument("--time-limit", type=float, default=10.0, help="placement seconds (10)")
@@ -124,8 +132,10 @@ def _features(model: Any) -> int | None:
 def run(args: argparse.Namespace) -> int:
     import nsc
 
+    from ..passes.pipeline import DEFAULT_LEVELS
+
     model = load_model(args.model)
-    x = example_input(args.example_input, model, args.levels)
+    x = example_input(args.example_input, model, args.levels or DEFAULT_LEVELS)
     compiled = nsc.compile(
         model,
         x,

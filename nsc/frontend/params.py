@@ -44,7 +44,7 @@ def from_params(params: dict[str, Any]) -> Graph:
     window, levels = int(arr["window"]), int(arr["levels"])
     hidden = int(arr["alpha"].shape[0])
     n_proj, n_in = arr["proj_w"].shape
-    g = Graph("trained", attrs={"window": window, "levels": levels})
+    g = Graph("trained", attrs={"level": "scheduled", "window": window, "levels": levels})
     g.add(Input("x", features=int(n_in)))
     g.add(
         QLinear(

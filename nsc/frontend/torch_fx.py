@@ -41,7 +41,7 @@ def from_torch(model: Any, example_input: Any = None) -> Graph:
             f"torch.fx cannot trace {type(model).__name__}: {err}. Supported: {SUPPORTED}"
         ) from None
     modules = dict(traced.named_modules())
-    g = Graph(type(model).__name__.lower() or "main", attrs={"readout": "all"})
+    g = Graph(type(model).__name__.lower() or "main", attrs={"level": "network", "readout": "all"})
     # fx node name -> ("seq", ir name): per-step values; ("hn", ir name): an RNN's final
     # state h_n (the last step); ("rnn", ir name): an RNN's (output, h_n) tuple
     env: dict[str, Any] = {}

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from ..errors import IRVerifyError
-from .nodes import Core, Neurons, Node, attribute_fields
+from .nodes import LEVELS, Core, Neurons, Node, attribute_fields, level_index
 
 N = TypeVar("N", bound=Node)
 
@@ -16,9 +16,11 @@ N = TypeVar("N", bound=Node)
 class Graph:
     """An ordered set of uniquely named nodes plus graph attributes.
 
-    Attributes (``attrs``): ``window`` (ticks per sequence step, default 15) and any other
-    integer or string settings a pass records (``levels``, ``max_fanin``...). Node order is
-    the order of definition; it is kept by the printer, so a text file round-trips.
+    Attributes (``attrs``): ``level`` (the IR level, one of :data:`nsc.ir.nodes.LEVELS`),
+    ``pipeline`` (the pass pipeline that produced it, so a dump resumes exactly), ``window``
+    (ticks per sequence step, default 15) and any other integer or string settings a pass
+    records (``levels``...). Node order is the order of definition; it is kept by the
+    printer, so a text file round-trips.
     """
 
     name: str = "main"
@@ -78,6 +80,16 @@ class Graph:
     def window(self) -> int:
         return int(self.attrs.get("window", 15))
 
+    @property
+    def level(self) -> str:
+        """The IR level: the ``level`` attribute, which every pass and frontend records. A
+        hand-written graph without it is at the lowest level its ops allow."""
+        recorded = self.attrs.get("level")
+        if recorded is not None:
+            return str(recorded)
+        lowest = max((level_index(n.lowest_level()) for n in self.nodes.values()), default=0)
+        return LEVELS[lowest]
+
     def cores(self) -> list[Core]:
         return self.of_type(Core)
 
@@ -93,6 +105,7 @@ class Graph:
                 if f.metadata["kind"] == "array" and value is not None and value.ndim == 0:
                     raise node.fail(f"{f.name} must have at least one dimension")
         self._check_acyclic()
+        self._check_level()
         for node in self.nodes.values():
             try:
                 node.verify(self)
@@ -108,6 +121,23 @@ class Graph:
                 raise core.fail(
                     f"neuron {j} targets core {int(core.dest_core[j])}, "
                     f"but the graph has {n_cores} cores (core {idx} is this one)"
+                )
+
+    def _check_level(self) -> None:
+        """A recorded level is a contract: every node must belong at it. (A graph built by
+        hand without ``level`` may mix levels; the interpreter runs it all the same.)"""
+        if "level" not in self.attrs:
+            return
+        level = self.level
+        if level not in LEVELS:
+            raise IRVerifyError("graph", f"level {level!r} is not one of {', '.join(LEVELS)}", None)
+        at = level_index(level)
+        for node in self.nodes.values():
+            lo, hi = node.level_range
+            if not level_index(lo) <= at <= level_index(hi):
+                span = f"{lo}" if lo == hi else f"{lo} to {hi}"
+                raise node.fail(
+                    f"a {node.op} node belongs at level {span}, but the graph is at level {level}"
                 )
 
     def _check_acyclic(self) -> None:

@@ -158,6 +158,11 @@ class Node:
     def verify(self, graph: Any) -> None:
         """Raise :class:`IRVerifyError` if this node breaks a rule. Operands exist already."""
 
+    def lowest_level(self) -> str:
+        """The first level this node, with its present field values, can belong to (a graph
+        that does not record its level is at the highest of these)."""
+        return self.level_range[0]
+
     def evaluate(self, args: list[np.ndarray]) -> np.ndarray:
         """Step-level semantics: the value ``(batch, steps, size)`` from the operands' values
         (in operand order). Spiking ops and inputs are evaluated by the interpreter itself."""
@@ -466,6 +471,9 @@ class Neurons(Node):
             stoch_synapse=full(0),
         )
 
+    def lowest_level(self) -> str:
+        return "placed" if self.core is not None else self.level_range[0]
+
     def size(self, graph: Any) -> int:
         return self.count
 
@@ -591,6 +599,37 @@ class SpikeCount(Node):
             raise self.fail(f"source %{self.source} must be a neurons node")
         if self.offset < 0:
             raise self.fail(f"offset must be >= 0, got {self.offset}")
+
+
+@register_op
+@dataclass(eq=False)
+class CoreLayout(Node):
+    """Where the cores of a placed graph sit on the mesh: core ``c`` (the number in the
+    :class:`Neurons` ``core`` arrays) at ``positions[c] = (x, y)``; chips are
+    ``CORES_PER_CHIP_SIDE`` cores square. Written by place, read by lower-to-cores; no dynamics
+    (it belongs to the on-chip part of the graph, so it is listed with the spiking nodes)."""
+
+    op: ClassVar[str] = "core_layout"
+    level_range: ClassVar[tuple[str, str]] = ("placed", "replicated")
+    spiking: ClassVar[bool] = True
+    positions: np.ndarray = attr("array", dtype="i32")
+
+    def size(self, graph: Any) -> int:
+        return int(self.positions.shape[0])
+
+    def verify(self, graph: Any) -> None:
+        if self.positions.ndim != 2 or self.positions.shape[1] != 2:
+            raise self.fail(f"positions must have shape (cores, 2), got {self.positions.shape}")
+        _check_range(self, "positions", 0, 1 << 30)
+        if np.unique(self.positions, axis=0).shape[0] != self.positions.shape[0]:
+            raise self.fail("two cores share a mesh position")
+        n = self.size(graph)
+        for pop in graph.of_type(Neurons):
+            if pop.core is not None and pop.core.size and int(pop.core.max()) >= n:
+                raise self.fail(
+                    f"%{pop.name} puts a neuron on core {int(pop.core.max())}, "
+                    f"but the layout has {n} cores"
+                )
 
 
 # ---------------------------------------------------------------------------------------------

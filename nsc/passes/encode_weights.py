@@ -33,6 +33,8 @@ class EncodeWeights(Pass):
     """Encode every synapse group's weights on 4 axon types + crossbar bits."""
 
     name = "encode-weights"
+    requires = "integer"
+    produces = "encoded"
 
     def apply(self, graph: Graph, ctx: Context) -> Graph:
         g = graph.copy()

@@ -31,6 +31,8 @@ class InsertDelays(Pass):
     """Set window-aligned delays and the matching spike-count offsets."""
 
     name = "insert-delays"
+    requires = "integer"
+    produces = "scheduled"
 
     def apply(self, graph: Graph, ctx: Context) -> Graph:
         window = graph.window

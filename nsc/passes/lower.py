@@ -21,6 +21,7 @@ from ..ir import (
     AxonSynapses,
     Core,
     CoreInput,
+    CoreLayout,
     CoreOutput,
     Graph,
     Neurons,
@@ -72,6 +73,8 @@ class ReplicateFanout(Pass):
     """
 
     name = "replicate-fanout"
+    requires = "placed"
+    produces = "replicated"
 
     def apply(self, graph: Graph, ctx: Context) -> Graph:
         _require_placed(graph, self.name)
@@ -159,6 +162,8 @@ class LowerToCores(Pass):
     """
 
     name = "lower-to-cores"
+    requires = "placed"
+    produces = "core"
 
     def apply(self, graph: Graph, ctx: Context) -> Graph:
         _require_placed(graph, self.name)
@@ -281,7 +286,7 @@ class _Lowering:
             )
             out.add(core)
         for node in g:
-            if isinstance(node, (Neurons, AxonSynapses)):
+            if isinstance(node, (Neurons, AxonSynapses, CoreLayout)):
                 continue
             if isinstance(node, SpikeCount):
                 pop = g.neurons(node.source)
@@ -307,11 +312,16 @@ class _Lowering:
         return out
 
     def _positions(self) -> np.ndarray:
-        placement = self.ctx.placement
-        if placement is not None and getattr(placement, "positions", None) is not None:
-            pos = np.asarray(placement.positions)
-            if pos.shape[0] >= self.n_cores:
-                return pos
+        """Mesh positions from the graph's :class:`CoreLayout` (written by place); a placed
+        graph without one (written by hand) gets the row-major layout of chip 0."""
+        layouts = self.g.of_type(CoreLayout)
+        if layouts:
+            pos = layouts[0].positions
+            if pos.shape[0] < self.n_cores:
+                raise layouts[0].fail(
+                    f"lays out {pos.shape[0]} cores, but the neurons use {self.n_cores}"
+                )
+            return pos
         side = hw.CORES_PER_CHIP_SIDE
         idx = np.arange(self.n_cores)
         return np.stack([idx % side, idx // side], axis=1)

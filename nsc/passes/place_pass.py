@@ -1,15 +1,17 @@
 """place: choose a core for every neuron (nsc.place, OR-Tools) and record it in the IR.
 
 Before: encoded synapses (:class:`AxonSynapses`). After: every :class:`Neurons` node has
-``core`` set; ``ctx.placement`` holds the placement (mesh positions, report). The placer
-itself only reads the IR; this pass records its answer.
+``core`` set and a :class:`CoreLayout` node ``%layout`` holds every core's mesh position, so
+a placed graph dumped to text resumes with the same placement. ``ctx.placement`` keeps the
+placer's report for the caller. The placer itself only reads the IR; this pass records its
+answer.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..ir import Graph
+from ..ir import CoreLayout, Graph
 from .pipeline import Context, Pass, register
 
 
@@ -19,6 +21,8 @@ class Place(Pass):
     """Place neurons onto cores (fewest cores, then least hop-weighted traffic)."""
 
     name = "place"
+    requires = "encoded"
+    produces = "placed"
     time_limit: float = 0.0  # 0: take the compile call's time limit
 
     def apply(self, graph: Graph, ctx: Context) -> Graph:
@@ -27,4 +31,8 @@ class Place(Pass):
         hardware = ctx.hardware or Hardware()
         limit = self.time_limit or ctx.time_limit
         ctx.placement = place(graph, hardware, time_limit=limit)
-        return apply_placement(graph, ctx.placement)
+        out = apply_placement(graph, ctx.placement)
+        for old in out.of_type(CoreLayout):
+            del out.nodes[old.name]
+        out.add(CoreLayout(out.fresh_name("layout"), positions=ctx.placement.positions))
+        return out

@@ -58,6 +58,8 @@ class Quantize(Pass):
     """Float network -> integer spiking network with ``levels`` activity and weight levels."""
 
     name = "quantize"
+    requires = "network"
+    produces = "integer"
     levels: int = 16
 
     def apply(self, graph: Graph, ctx: Context) -> Graph:

@@ -35,6 +35,8 @@ class SplitFanin(Pass):
     """Split populations whose neurons have more than ``max`` inputs into trees."""
 
     name = "split-fanin"
+    requires = "integer"
+    produces = "fanin"
     max: int = 64
 
     def apply(self, graph: Graph, ctx: Context) -> Graph:

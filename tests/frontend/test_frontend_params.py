@@ -35,7 +35,7 @@ def params(seed: int = 0, n_in: int = 5, n_proj: int = 6, hidden: int = 4) -> di
 def test_builds_a_graph_that_verifies() -> None:
     g = from_params(params())
     g.verify()
-    assert g.attrs == {"window": 15, "levels": 16}
+    assert g.attrs == {"level": "scheduled", "window": 15, "levels": 16}
     assert [type(n) for n in g] == [
         Input,
         QLinear,

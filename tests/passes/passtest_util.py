@@ -88,7 +88,18 @@ def place(graph: Graph, cores: dict[str, Any] | int = 0) -> Graph:
         c = cores if isinstance(cores, int) else cores.get(p.name, 0)
         arr = np.broadcast_to(np.asarray(c, np.int32), (p.count,)).copy()
         g.nodes[p.name] = p.replace(core=arr)
+    if "level" in g.attrs:
+        g.attrs["level"] = "placed"
     return g
+
+
+def same_nodes(a: Graph, b: Graph) -> bool:
+    """Structural equality of the nodes and of every attribute but the level and pipeline."""
+    skip = ("level", "pipeline")
+    a, b = a.copy(), b.copy()
+    for key in skip:
+        a.attrs.pop(key, None), b.attrs.pop(key, None)
+    return a.same_as(b)
 
 
 def destinations(graph: Graph) -> dict[tuple[str, int], set[tuple[int, int, int]]]:

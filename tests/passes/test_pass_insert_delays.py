@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from passtest_util import activities, rnn_network, run
+from passtest_util import activities, rnn_network, run, same_nodes
 
 from nsc.errors import PassError
 from nsc.ir import AxonSynapses, Graph, Input, Neurons, Output, SpikeCount, Synapses
@@ -78,8 +78,8 @@ def test_works_on_encoded_synapses_and_is_idempotent() -> None:
     x = activities((4, 3, 4), 1)
     a = run(net, "quantize,insert-delays,encode-weights", x)
     b = run(net, "quantize,encode-weights,insert-delays", x)
-    assert a.same_as(b)
-    assert run(a, "insert-delays").same_as(a)
+    assert same_nodes(a, b)  # the pipelines recorded differ, by design
+    assert same_nodes(run(a, "insert-delays"), a)
     assert not a.of_type(Synapses) and len(a.of_type(AxonSynapses)) == 3
 
 

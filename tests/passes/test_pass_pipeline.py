@@ -249,6 +249,13 @@ def test_unplaced_lowering_names_the_population(network: tuple[Graph, np.ndarray
     for spec in LOWER.split(","):
         with pytest.raises(PassError) as info:
             run(gi, spec)
+        assert f"pass {spec} needs a graph at level placed or later" in str(info.value)
+        assert "at level encoded (run place first)" in str(info.value)
+    for spec in LOWER.split(","):  # a graph claiming to be placed, with a population that is not
+        claimed = gi.copy()
+        claimed.attrs["level"] = "placed"
+        with pytest.raises(PassError) as info:
+            run(claimed, spec)
         assert f"pass {spec} failed" in str(info.value)
         assert "needs a placement: run place first" in str(info.value)
         assert f"%{gi.of_type(Neurons)[0].name}" in str(info.value)

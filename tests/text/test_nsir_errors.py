@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from nsc.errors import IRParseError, IRVerifyError
+from nsc.ir import NODE_TYPES
 from nsc.text import parse_ir, parse_ir_file
 
 HEAD = "nsir 1\ngraph @g {\n  %x = input {features = 3, levels = 16}\n"
@@ -35,8 +36,7 @@ CASES = [  # (line 4 of a small graph, the text the caret points at, the message
     (
         "  %y = inptu {features = 3}",
         "inptu",
-        "unknown op 'inptu' (did you mean input?); ops: axon_synapses, core, core_input, "
-        "core_output, input, linear, neurons, output, qlinear, relu, rnn, spike_count, synapses",
+        f"unknown op 'inptu' (did you mean input?); ops: {', '.join(sorted(NODE_TYPES))}",
     ),
     (
         "  %y = input {featurs = 3}",
