@@ -176,16 +176,16 @@ def _format_option(value: Any) -> str:
 
 
 def full_plan(graph: Graph, passes: list[Pass]) -> str:
-    """The pipeline to record on ``graph`` and what follows it: the passes its recorded
-    pipeline applied up to its level, then ``passes``."""
-    recorded = graph.attrs.get("pipeline")
+    """The pipeline to record on what ``passes`` make of ``graph``: the passes its recorded
+    pipeline applied up to its level, then ``passes``, then the recorded passes planned
+    beyond the level ``passes`` reach (so running the next planned pass by hand, with
+    ``nsc opt``, records what ``nsc compile`` would)."""
+    recorded = parse_pipeline(str(graph.attrs["pipeline"])) if "pipeline" in graph.attrs else []
     at = level_index(graph.level)
-    applied = [
-        p.spec()
-        for p in (parse_pipeline(str(recorded)) if recorded else [])
-        if level_index(p.produces) <= at
-    ]
-    return ",".join([*applied, *(p.spec() for p in passes)])
+    reached = max([at, *(level_index(p.produces) for p in passes)])
+    applied = [p for p in recorded if level_index(p.produces) <= at]
+    rest = [p for p in recorded if level_index(p.produces) > reached]
+    return ",".join(p.spec() for p in [*applied, *passes, *rest])
 
 
 def run_pipeline(
@@ -205,7 +205,7 @@ def run_pipeline(
         if level_index(level) < level_index(p.requires):
             missing = [
                 q.name
-                for q in REGISTRY.values()
+                for q in sorted(REGISTRY.values(), key=lambda q: level_index(q.produces))
                 if level_index(level) < level_index(q.produces) <= level_index(p.requires)
             ]
             raise PassError(

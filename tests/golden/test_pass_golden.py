@@ -7,6 +7,7 @@ each golden file must parse back to the very same graph. To accept an intended c
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 
@@ -66,3 +67,21 @@ def test_golden_pipeline_is_exact(compiled: nsc.compiler.Compiled) -> None:
     assert nsc.verify(compiled, x).agreement == 1.0
     # split-fanin really split (7 inputs per unit > 4), so the tree is exercised
     assert any(n.name.startswith("rnn_part") for n in compiled.stages["split-fanin"])
+
+
+@pytest.mark.parametrize(("before", "stage"), list(itertools.pairwise(STAGES)))
+def test_each_pass_alone_through_nsc_opt(tmp_path: Path, before: str, stage: str) -> None:
+    """``nsc opt -p STAGE BEFORE.nsir`` writes exactly the golden IR after STAGE: every pass
+    runs alone, IR in and IR out, with the options its input records."""
+    from nsc.cli import main
+    from nsc.passes import parse_pipeline
+
+    source = GOLDEN / f"{before}.nsir"
+    recorded = nsc.parse_ir(source.read_text()).attrs["pipeline"]
+    (spec,) = [p.spec() for p in parse_pipeline(str(recorded)) if p.name == stage]
+    x = tmp_path / "x.npy"
+    np.save(x, np.random.default_rng(7).integers(0, 16, size=(16, 5, 3)).astype(np.float64))
+    out = tmp_path / f"{stage}.nsir"
+    args = ["opt", "-p", spec, str(source), "-o", str(out), "--example-input", str(x)]
+    assert main([*args, "--time-limit", "5"]) == 0
+    assert out.read_text() == (GOLDEN / f"{stage}.nsir").read_text()

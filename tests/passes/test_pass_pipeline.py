@@ -3,8 +3,10 @@ pass that broke the IR, the after_each hook, and passes never mutating their inp
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pytest
@@ -16,6 +18,7 @@ from nsc.passes import REGISTRY, Context, Pass, parse_pipeline, run_pipeline
 from nsc.passes.encode_weights import EncodeWeights
 from nsc.passes.insert_delays import InsertDelays
 from nsc.passes.lower import LowerToCores, ReplicateFanout
+from nsc.passes.pipeline import register
 from nsc.passes.place_pass import Place
 from nsc.passes.quantize import Quantize
 from nsc.passes.split_fanin import SplitFanin
@@ -259,3 +262,50 @@ def test_unplaced_lowering_names_the_population(network: tuple[Graph, np.ndarray
         assert f"pass {spec} failed" in str(info.value)
         assert "needs a placement: run place first" in str(info.value)
         assert f"%{gi.of_type(Neurons)[0].name}" in str(info.value)
+
+
+@register
+@dataclass(frozen=True)
+class _TypedOptions(Pass):
+    """A pass that only exists to exercise option parsing."""
+
+    name = "test-typed-options"
+    requires = "network"
+    produces = "network"
+    count: int
+    flag: bool = False
+    mode: Literal["fast", "exact"] = "fast"
+    scale: float = 1.0
+
+    def apply(self, graph: Graph, ctx: Context) -> Graph:
+        return graph
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("test-typed-options{count=3}", (3, False, "fast", 1.0)),
+        ("test-typed-options{count=3,flag=false}", (3, False, "fast", 1.0)),
+        ("test-typed-options{count=3,flag=true,mode=exact,scale=2.5}", (3, True, "exact", 2.5)),
+    ],
+)
+def test_options_are_typed(spec: str, expected: tuple) -> None:
+    (p,) = parse_pipeline(spec)
+    assert (p.count, p.flag, p.mode, p.scale) == expected  # type: ignore[attr-defined]
+    assert parse_pipeline(p.spec())[0] == p  # the canonical spec parses back
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("test-typed-options", "required option count is missing"),
+        ("test-typed-options{count=x}", "option count takes int, got 'x'"),
+        ("test-typed-options{count=1,flag=yes}", "option flag takes true or false, got 'yes'"),
+        ("test-typed-options{count=1,mode=slow}", "option mode takes one of fast, exact"),
+        ("test-typed-options{count=1,scale=nan}", "option scale must be a finite number"),
+        ("test-typed-options{count=1,count=2}", "option count is given twice"),
+    ],
+)
+def test_bad_options_name_the_option(spec: str, message: str) -> None:
+    with pytest.raises(PassError, match=re.escape(message)):
+        parse_pipeline(spec)
