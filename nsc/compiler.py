@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from nsc_runtime import Corelet
+from nsc_runtime import Corelet, hw
 from nsc_runtime.reference import COUNTERS
 from nsc_runtime.spikecode import bursts, run_ticks, window_counts
 
 from .backend import from_corelet, host_graph, to_corelet
-from .errors import NscError, VerifyMismatchError
+from .errors import CoreletFormatError, NscError, VerifyMismatchError
 from .ir import Core, CoreInput, CoreOutput, Graph, Output
 from .ir.interpret import Interpreter, Trace, interpret, run_trace
 from .ir.nodes import level_index
@@ -134,8 +134,43 @@ class Compiled:
                 f"{path}: this corelet has no host program (host_ir); it was not "
                 "written by nsc compile, run it with 'nsc run' instead"
             )
-        host = parse_ir(text, f"{path}#host_ir")
-        return cls({"lower-to-cores": from_corelet(corelet, host)}, corelet, host)
+        try:
+            host = parse_ir(text, f"{path}#host_ir")
+            graph = from_corelet(corelet, host)
+            _check_host_program(graph, corelet)
+        except NscError as err:
+            raise CoreletFormatError(
+                f"{path}: its host program (host_ir) does not fit its cores: {err}"
+            ) from None
+        return cls({"lower-to-cores": graph}, corelet, host)
+
+
+def _check_host_program(graph: Graph, corelet: Corelet) -> None:
+    """Validate a corelet's embedded host program like user input: the core-level graph it
+    forms with the cores verifies, its timing is bounded, and it describes exactly the
+    corelet's ports (the corelet it would build is the one read, byte for byte)."""
+    from nsc_runtime import format as fmt
+
+    graph.verify()
+    if graph.level != "core":
+        raise NscError(f"the host program is at level {graph.level}, not core")
+    window = graph.window
+    if not 1 <= window <= hw.DELAY_MAX:
+        raise NscError(f"window {window} is outside [1, {hw.DELAY_MAX}]")
+    depth_max = corelet.n_cores * hw.NEURONS_PER_CORE  # no path is longer than all neurons
+    for out in graph.of_type(CoreOutput):
+        if out.offset % window or out.offset > window * depth_max:
+            raise NscError(
+                f"%{out.name}: offset {out.offset} is not a multiple of the window {window} "
+                f"up to {window * depth_max}"
+            )
+    for cin in graph.of_type(CoreInput):
+        if cin.delay > hw.DELAY_MAX:
+            raise NscError(f"%{cin.name}: delay {cin.delay} exceeds {hw.DELAY_MAX}")
+    rebuilt = to_corelet(graph, corelet.chips)
+    rebuilt.metadata = dict(corelet.metadata)
+    if fmt.dumps(rebuilt) != fmt.dumps(corelet):
+        raise NscError("the ports or cores it describes differ from the corelet's")
 
 
 def compile(

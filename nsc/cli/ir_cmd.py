@@ -12,13 +12,6 @@ from ._util import write_text_atomic
 if TYPE_CHECKING:
     from nsc.ir import Graph
 
-# which ops mark which level of the IR (input and output nodes occur at every level)
-_LEVELS = {
-    "network": ("linear", "relu", "rnn"),
-    "integer": ("qlinear", "neurons", "synapses", "axon_synapses", "spike_count"),
-    "core": ("core", "core_input", "core_output"),
-}
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -54,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "check",
         help="parse and verify a file; print a one-line summary",
         description="Parse FILE and verify every IR rule (shapes, ranges, operand kinds). "
-        "Prints one line: the graph, its nodes by op and the IR levels present. Exit "
+        "Prints one line: the graph, its nodes by op and its IR level. Exit "
         "status 1, with the error at FILE:LINE:COL, if it does not parse or verify.",
     )
     check.add_argument("file", metavar="FILE", help="an .nsir file ('-' reads stdin)")
@@ -97,10 +90,9 @@ def run_check(args: argparse.Namespace) -> int:
     graph.verify()
     ops = Counter(node.op for node in graph)
     by_op = ", ".join(f"{op} {n}" for op, n in sorted(ops.items()))
-    levels = [level for level, members in _LEVELS.items() if ops.keys() & set(members)]
     nodes = f"{len(graph)} node{'s' if len(graph) != 1 else ''}"
     print(
         f"{args.file}: ok: graph @{quote_name(graph.name)}, {nodes} ({by_op or 'none'}); "
-        f"levels: {', '.join(levels) or 'none'}"
+        f"level: {graph.level}"
     )
     return 0

@@ -65,7 +65,7 @@ def test_check_summarises_a_valid_file(capsys: pytest.CaptureFixture[str]) -> No
     assert main(["ir", "check", str(GOLDEN_DIR / "integer.nsir")]) == 0
     assert capsys.readouterr().out == (
         f"{GOLDEN_DIR / 'integer.nsir'}: ok: graph @rnn, 7 nodes (axon_synapses 1, input 1, "
-        "neurons 1, output 1, qlinear 1, spike_count 1, synapses 1); levels: integer\n"
+        "neurons 1, output 1, qlinear 1, spike_count 1, synapses 1); level: encoded\n"
     )
 
 
