@@ -6,6 +6,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+import networkx as nx
+
+from nsc_runtime import hw
+
 from ..errors import IRVerifyError
 from .nodes import LEVELS, Core, Neurons, Node, attribute_fields, level_index
 
@@ -18,9 +22,9 @@ class Graph:
 
     Attributes (``attrs``): ``level`` (the IR level, one of :data:`nsc.ir.nodes.LEVELS`),
     ``pipeline`` (the pass pipeline that produced it, so a dump resumes exactly), ``window``
-    (ticks per sequence step, default 15) and any other integer or string settings a pass
-    records (``levels``...). Node order is the order of definition; it is kept by the
-    printer, so a text file round-trips.
+    (ticks per sequence step, default the longest delay, 15) and any other integer or string
+    settings a pass records (``levels``...). Node order is the order of definition; it is
+    kept by the printer, so a text file round-trips.
     """
 
     name: str = "main"
@@ -74,11 +78,26 @@ class Graph:
         return node
 
     def users(self, name: str) -> list[Node]:
+        """The nodes that read ``name`` (in graph order)."""
         return [n for n in self.nodes.values() if name in n.operands()]
+
+    def dataflow(self) -> nx.DiGraph[str]:
+        """The graph as a networkx view: one vertex per node name (in order), an edge
+        ``operand -> node`` for every operand. Synapse nodes give the spiking recurrence:
+        ``source -> synapses`` and ``target -> synapses``."""
+        view: nx.DiGraph[str] = nx.DiGraph()
+        view.add_nodes_from(self.nodes)
+        view.add_edges_from(
+            (ref, node.name)
+            for node in self.nodes.values()
+            for ref in node.operands()
+            if ref in self.nodes
+        )
+        return view
 
     @property
     def window(self) -> int:
-        return int(self.attrs.get("window", 15))
+        return int(self.attrs.get("window", hw.DELAY_MAX))
 
     @property
     def level(self) -> str:
@@ -143,25 +162,13 @@ class Graph:
     def _check_acyclic(self) -> None:
         """Operands must not form a cycle: recurrence is expressed by synapse nodes, whose
         operands (source, target) are neuron populations, which have no operands."""
-        state: dict[str, int] = {}  # 1 = on the stack, 2 = done
-        for root in self.nodes:
-            if state.get(root):
-                continue
-            stack = [(root, iter(self.nodes[root].operands()))]
-            state[root] = 1
-            while stack:
-                name, refs = stack[-1]
-                ref = next(refs, None)
-                if ref is None:
-                    state[name] = 2
-                    stack.pop()
-                elif state.get(ref) == 1:
-                    raise self.nodes[ref].fail(
-                        "its operands form a cycle; only neurons (through synapses) may recur"
-                    )
-                elif not state.get(ref):
-                    state[ref] = 1
-                    stack.append((ref, iter(self.nodes[ref].operands())))
+        try:
+            cycle = nx.find_cycle(self.dataflow())
+        except nx.NetworkXNoCycle:
+            return
+        raise self.nodes[cycle[0][0]].fail(
+            "its operands form a cycle; only neurons (through synapses) may recur"
+        )
 
     def same_as(self, other: Graph) -> bool:
         """Structural equality (names, order, attributes and every node field)."""

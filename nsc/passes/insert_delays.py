@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import networkx as nx
 import numpy as np
 
 from nsc_runtime import hw
@@ -54,27 +55,23 @@ class InsertDelays(Pass):
 
 def _depths(graph: Graph, edges: list[Synapses | AxonSynapses]) -> dict[str, int]:
     """Longest feed-forward path (in populations) from the host to each population."""
-    pops = [n.name for n in graph.of_type(Neurons)]
-    preds: dict[str, set[str]] = {p: set() for p in pops}
-    for e in edges:
-        if isinstance(graph[e.source], Neurons) and e.source != e.target:
-            preds[e.target].add(e.source)
+    pops: nx.DiGraph[str] = nx.DiGraph()
+    pops.add_nodes_from(n.name for n in graph.of_type(Neurons))
+    pops.add_edges_from(
+        (e.source, e.target)
+        for e in edges
+        if isinstance(graph[e.source], Neurons) and e.source != e.target
+    )
+    try:
+        cycle = nx.find_cycle(pops)
+    except nx.NetworkXNoCycle:
+        cycle = []
+    if cycle:
+        raise PassError(
+            f"insert-delays: populations form a feed-forward cycle through %{cycle[0][0]}; "
+            "only self-recurrence is scheduled"
+        )
     depth: dict[str, int] = {}
-    visiting: set[str] = set()
-
-    def visit(p: str) -> int:
-        if p in depth:
-            return depth[p]
-        if p in visiting:
-            raise PassError(
-                f"insert-delays: populations form a feed-forward cycle through %{p}; only "
-                "self-recurrence is scheduled"
-            )
-        visiting.add(p)
-        depth[p] = max((visit(q) + 1 for q in preds[p]), default=0)
-        visiting.discard(p)
-        return depth[p]
-
-    for p in pops:
-        visit(p)
+    for p in nx.topological_sort(pops):
+        depth[p] = max((depth[q] + 1 for q in pops.predecessors(p)), default=0)
     return depth

@@ -39,6 +39,9 @@ from ..ir import (
 from ..ir.interpret import run_trace
 from .pipeline import Context, Pass, register
 
+MIN_LEVELS = 4
+"""Fewest levels quantize accepts: weights then span -2..1."""
+
 
 @dataclass
 class _Layer:
@@ -63,10 +66,12 @@ class Quantize(Pass):
     levels: int = 16
 
     def apply(self, graph: Graph, ctx: Context) -> Graph:
-        if not 4 <= self.levels <= 16:
+        top = hw.DELAY_MAX + 1  # the window, levels - 1 ticks, is one neuron-to-neuron delay
+        if not MIN_LEVELS <= self.levels <= top:
             raise PassError(
-                f"quantize: levels must be in [4, 16] (a window of levels-1 <= 15 ticks carries "
-                f"one activity; weights need at least levels -2..1), got {self.levels}"
+                f"quantize: levels must be in [{MIN_LEVELS}, {top}] (a window of levels-1 <= "
+                f"{hw.DELAY_MAX} ticks carries one activity; weights need at least levels "
+                f"-2..1), got {self.levels}"
             )
         inputs = graph.of_type(Input)
         outputs = graph.of_type(Output)
