@@ -1,13 +1,14 @@
 """PyTorch -> network-level IR, by torch.fx symbolic tracing.
 
-Supported: ``nn.Linear`` (with or without bias), ``nn.ReLU`` / ``F.relu`` / ``torch.relu`` /
-``.relu()``, ``nn.RNN`` (Elman; ``relu`` or ``tanh``, any number of layers, batch_first or
-not, unidirectional), ``nn.Dropout`` / ``nn.Identity`` (inference: identity), indexing that
-picks an RNN's output sequence or final state, and taking the last step (``out[:, -1]``,
-``h_n[-1]``, ``h_n.squeeze(0)``). The IR is per step: every node yields one value per step,
-and "take the last step" is the caller's reading of the final output (graph attribute
-``readout = "last"``). Anything else raises :class:`FrontendError` naming the op and listing
-what is supported.
+Which torch modules and functions become which ops is declared by the ops themselves
+(``torch_modules`` / ``torch_functions`` / ``from_torch`` of every registered op, see
+nsc/ops): today ``nn.Linear``, ``nn.ReLU`` / ``F.relu`` / ``torch.relu`` / ``.relu()``,
+``nn.RNN`` (Elman). This module adds the structure around them: ``nn.Dropout`` /
+``nn.Identity`` (inference: identity), indexing that picks an RNN's output sequence or final
+state, and taking the last step (``out[:, -1]``, ``h_n[-1]``, ``h_n.squeeze(0)``). The IR is
+per step: every node yields one value per step, and "take the last step" is the caller's
+reading of the final output (graph attribute ``readout = "last"``). Anything else raises
+:class:`FrontendError` naming the op and listing what is supported.
 """
 
 from __future__ import annotations
@@ -15,19 +16,35 @@ from __future__ import annotations
 import operator
 from typing import Any
 
-import numpy as np
-
 from ..errors import FrontendError
-from ..ir import ElmanRNN, Graph, Input, Linear, Output, ReLU
+from ..ir import NODE_TYPES, Graph, Input, Node, Output
 
-SUPPORTED = (
-    "nn.Linear, nn.ReLU (also F.relu, torch.relu, .relu()), nn.RNN (Elman, unidirectional), "
-    "nn.Dropout, nn.Identity, and selecting an RNN's outputs or its last step"
-)
+PASS_THROUGH = ("Dropout", "Identity")  # identity at inference
 
 
-def _np(t: Any) -> np.ndarray:
-    return t.detach().cpu().double().numpy().copy()
+def module_converters() -> dict[str, type[Node]]:
+    """``torch.nn`` class name -> the op that converts it (declared by the ops)."""
+    return {name: cls for cls in NODE_TYPES.values() for name in cls.torch_modules}
+
+
+def function_converters() -> dict[str, type[Node]]:
+    """Torch function / tensor method name -> the op that converts it."""
+    return {name: cls for cls in NODE_TYPES.values() for name in cls.torch_functions}
+
+
+def supported() -> str:
+    """What this frontend accepts, for error messages."""
+    mods = ", ".join(f"nn.{m}" for m in sorted([*module_converters(), *PASS_THROUGH]))
+    funcs = ", ".join(sorted(function_converters()))
+    return f"{mods}; functions {funcs}; and selecting an RNN's outputs or its last step"
+
+
+def _converter(module: Any) -> type[Node] | None:
+    table = module_converters()
+    for klass in type(module).__mro__:
+        if klass.__module__.startswith("torch.nn") and klass.__name__ in table:
+            return table[klass.__name__]
+    return None
 
 
 def from_torch(model: Any, example_input: Any = None) -> Graph:
@@ -38,7 +55,7 @@ def from_torch(model: Any, example_input: Any = None) -> Graph:
         traced = fx.symbolic_trace(model)
     except Exception as err:  # torch raises many types here; report them as one user error
         raise FrontendError(
-            f"torch.fx cannot trace {type(model).__name__}: {err}. Supported: {SUPPORTED}"
+            f"torch.fx cannot trace {type(model).__name__}: {err}. Supported: {supported()}"
         ) from None
     modules = dict(traced.named_modules())
     g = Graph(type(model).__name__.lower() or "main", attrs={"level": "network", "readout": "all"})
@@ -46,7 +63,7 @@ def from_torch(model: Any, example_input: Any = None) -> Graph:
     # state h_n (the last step); ("rnn", ir name): an RNN's (output, h_n) tuple
     env: dict[str, Any] = {}
     n_features = _features(traced, modules, example_input)
-    rnns = [m for m in model.modules() if isinstance(m, nn.RNN)]
+    rnns = [m for m in model.modules() if isinstance(m, nn.RNNBase)]
     batch_first = rnns[0].batch_first if rnns else True
 
     def seq(arg: Any, where: str) -> str:
@@ -71,25 +88,19 @@ def from_torch(model: Any, example_input: Any = None) -> Graph:
         elif node.op == "call_module":
             mod = modules[node.target]
             src = seq(node.args[0], where)
-            if isinstance(mod, nn.Linear):
-                bias = _np(mod.bias) if mod.bias is not None else None
-                _check_finite(node.target, mod.weight, mod.bias)
-                name = fresh(node.target)
-                g.add(Linear(name, source=src, weight=_np(mod.weight), bias=bias))
-                env[node.name] = ("seq", name)
-            elif isinstance(mod, nn.ReLU):
-                name = fresh(node.target)
-                g.add(ReLU(name, source=src))
-                env[node.name] = ("seq", name)
-            elif isinstance(mod, (nn.Dropout, nn.Identity)):
+            if type(mod).__name__ in PASS_THROUGH and type(mod).__module__.startswith("torch"):
                 env[node.name] = ("seq", src)
-            elif isinstance(mod, nn.RNN):
-                env[node.name] = ("rnn", _rnn(g, mod, src, fresh(node.target), where))
-            else:
+                continue
+            op = _converter(mod)
+            if op is None:
                 raise FrontendError(
                     f"unsupported layer {node.target!r} ({type(mod).__name__}); "
-                    f"supported: {SUPPORTED}"
+                    f"supported: {supported()}"
                 )
+            try:
+                env[node.name] = op.from_torch(mod, src, fresh(node.target), g)
+            except FrontendError as err:
+                raise FrontendError(f"{where}: {err}; supported: {supported()}") from None
         elif node.op in ("call_function", "call_method"):
             env[node.name] = _call(g, node, env, seq, fresh, where, torch, batch_first)
         elif node.op == "output":
@@ -99,7 +110,7 @@ def from_torch(model: Any, example_input: Any = None) -> Graph:
             src = seq(result, where)
             g.add(Output(fresh("output"), source=src))
         else:
-            raise FrontendError(f"{where}: unsupported operation; supported: {SUPPORTED}")
+            raise FrontendError(f"{where}: unsupported operation; supported: {supported()}")
     return g
 
 
@@ -116,44 +127,6 @@ def _features(traced: Any, modules: dict[str, Any], example_input: Any) -> int:
                 if mod is not None and hasattr(mod, attr):
                     return int(getattr(mod, attr))
     raise FrontendError("cannot tell the input size: pass an example input")
-
-
-def _check_finite(name: str, *tensors: Any) -> None:
-    for t in tensors:
-        if t is not None and not bool(t.detach().isfinite().all()):
-            raise FrontendError(f"layer {name!r} has NaN or infinite weights")
-
-
-def _rnn(g: Graph, mod: Any, src: str, base: str, where: str) -> str:
-    if mod.bidirectional:
-        raise FrontendError(
-            f"{where}: bidirectional RNNs need the future, which a causal spiking network "
-            f"does not have; supported: {SUPPORTED}"
-        )
-    if getattr(mod, "proj_size", 0):
-        raise FrontendError(f"{where}: RNN proj_size is not supported")
-    for layer in range(mod.num_layers):
-        w_ih = getattr(mod, f"weight_ih_l{layer}")
-        w_hh = getattr(mod, f"weight_hh_l{layer}")
-        b_ih = getattr(mod, f"bias_ih_l{layer}", None)
-        b_hh = getattr(mod, f"bias_hh_l{layer}", None)
-        _check_finite(base, w_ih, w_hh, b_ih, b_hh)
-        bias = None
-        if b_ih is not None:
-            bias = _np(b_ih) + _np(b_hh)
-        name = g.fresh_name(base if mod.num_layers == 1 else f"{base}_l{layer}")
-        g.add(
-            ElmanRNN(
-                name,
-                source=src,
-                w_ih=_np(w_ih),
-                w_hh=_np(w_hh),
-                bias=bias,
-                nonlinearity=mod.nonlinearity,
-            )
-        )
-        src = name
-    return src
 
 
 def _call(
@@ -180,12 +153,10 @@ def _call(
             f"{where}: indexing {index!r} is not supported; only taking the last step "
             f"({hint} here, batch_first={batch_first})"
         )
-    relu_fns = (torch.relu, torch.nn.functional.relu)
-    if target in relu_fns or target == "relu":
-        src = seq(node.args[0], where)
-        name = fresh(node.name)
-        g.add(ReLU(name, source=src))
-        return ("seq", name)
+    fn_name = target if isinstance(target, str) else getattr(target, "__name__", "")
+    op = function_converters().get(fn_name)
+    if op is not None and (isinstance(target, str) or _is_torch(target)):
+        return op.from_torch(None, seq(node.args[0], where), fresh(node.name), g)
     if target == "squeeze":
         base = env.get(str(getattr(node.args[0], "name", "")))
         if base is None or base[0] != "hn":
@@ -196,4 +167,15 @@ def _call(
         seq(node.args[0], where)
         return base
     name = getattr(target, "__name__", str(target))
-    raise FrontendError(f"unsupported operation {name!r} in {where}; supported: {SUPPORTED}")
+    raise FrontendError(f"unsupported operation {name!r} in {where}; supported: {supported()}")
+
+
+def _is_torch(fn: Any) -> bool:
+    """A function of torch itself (``torch.relu``, ``F.relu``), not a user's namesake."""
+    return str(getattr(fn, "__module__", "") or "").startswith("torch") or fn in _torch_builtins()
+
+
+def _torch_builtins() -> tuple[Any, ...]:
+    import torch
+
+    return (torch.relu, torch.nn.functional.relu)

@@ -8,14 +8,11 @@ from .nodes import (
     CoreInput,
     CoreLayout,
     CoreOutput,
-    ElmanRNN,
     Input,
-    Linear,
     Neurons,
     Node,
     Output,
     QLinear,
-    ReLU,
     Span,
     SpikeCount,
     Synapses,
@@ -46,5 +43,6 @@ __all__ = [
     "operand_fields",
 ]
 
-# op families outside this package register themselves on import (see nsc/ops/__init__.py)
-from .. import ops as _ops  # noqa: F401
+# the op families of source models register themselves on import (see nsc/ops/__init__.py)
+from ..ops.dense import Linear, ReLU
+from ..ops.rnn import ElmanRNN

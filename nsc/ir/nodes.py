@@ -158,6 +158,31 @@ class Node:
     def verify(self, graph: Any) -> None:
         """Raise :class:`IRVerifyError` if this node breaks a rule. Operands exist already."""
 
+    # -- declarations an op family may make (see nsc/ops and docs/contributing.md) --------
+    torch_modules: ClassVar[tuple[str, ...]] = ()
+    """Names of the ``torch.nn`` module classes this op converts (``from_torch``)."""
+    torch_functions: ClassVar[tuple[str, ...]] = ()
+    """Names of torch functions / tensor methods this op converts (``from_torch``)."""
+    is_activation: ClassVar[bool] = False
+    """An elementwise ReLU-like activation: quantize fuses it into the spiking layer before."""
+
+    @classmethod
+    def from_torch(cls, module: Any, source: str, name: str, graph: Any) -> tuple[str, str]:
+        """Add the nodes for a torch module (``None`` for a function call) that reads node
+        ``source``; return ``(kind, output node)``, kind ``"seq"`` (a value per step) or
+        ``"rnn"`` (an RNN's ``(output, h_n)`` pair). Raise FrontendError if unsupported."""
+        raise NotImplementedError
+
+    def affine(self, graph: Any) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(weight, bias)`` if this op is a float affine map per step (quantize folds or
+        fuses it), else ``None``."""
+        return None
+
+    def recurrent(self, graph: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """``(w_in, w_rec, bias)`` if this op is a recurrent layer quantize maps onto one
+        population of ReLU-like spiking units, else ``None``."""
+        return None
+
     def lowest_level(self) -> str:
         """The first level this node, with its present field values, can belong to (a graph
         that does not record its level is at the highest of these)."""
@@ -205,7 +230,7 @@ def attribute_fields(cls: type) -> list[dataclasses.Field[Any]]:
     ]
 
 
-def _check_shape(node: Node, field_name: str, shape: tuple[int, ...]) -> None:
+def check_shape(node: Node, field_name: str, shape: tuple[int, ...]) -> None:
     value = getattr(node, field_name)
     if value is None:
         return
@@ -215,7 +240,7 @@ def _check_shape(node: Node, field_name: str, shape: tuple[int, ...]) -> None:
         raise node.fail(f"{field_name} holds NaN or infinite values")
 
 
-def _check_range(node: Node, field_name: str, lo: int, hi: int) -> None:
+def check_range(node: Node, field_name: str, lo: int, hi: int) -> None:
     value = getattr(node, field_name)
     if value is None or value.size == 0:
         return
@@ -249,90 +274,6 @@ class Input(Node):
             raise self.fail(f"features must be >= 1, got {self.features}")
         if self.levels < 0 or self.levels == 1:
             raise self.fail(f"levels must be 0 (float) or >= 2, got {self.levels}")
-
-
-@register_op
-@dataclass(eq=False)
-class Linear(Node):
-    """Affine map per step: ``y[t] = weight @ x[t] + bias`` (float)."""
-
-    op: ClassVar[str] = "linear"
-    level_range: ClassVar[tuple[str, str]] = ("network", "network")
-    source: str = operand()
-    weight: np.ndarray = attr("array", dtype="f64")
-    bias: np.ndarray | None = attr("array", dtype="f64", default=None)
-
-    def size(self, graph: Any) -> int:
-        return int(self.weight.shape[0])
-
-    def evaluate(self, args: list[np.ndarray]) -> np.ndarray:
-        y = args[0] @ self.weight.T
-        return y + self.bias if self.bias is not None else y
-
-    def verify(self, graph: Any) -> None:
-        n_in = graph[self.source].size(graph)
-        if self.weight.ndim != 2:
-            raise self.fail(f"weight must be 2-D, got shape {self.weight.shape}")
-        _check_shape(self, "weight", (self.weight.shape[0], n_in))
-        _check_shape(self, "bias", (self.weight.shape[0],))
-
-
-@register_op
-@dataclass(eq=False)
-class ReLU(Node):
-    """Elementwise ``y[t] = max(x[t], 0)``."""
-
-    op: ClassVar[str] = "relu"
-    level_range: ClassVar[tuple[str, str]] = ("network", "network")
-    source: str = operand()
-
-    def size(self, graph: Any) -> int:
-        return int(graph[self.source].size(graph))
-
-    def evaluate(self, args: list[np.ndarray]) -> np.ndarray:
-        return np.maximum(args[0], 0)
-
-
-@register_op
-@dataclass(eq=False)
-class ElmanRNN(Node):
-    """Elman recurrent layer: ``h[t] = f(w_ih @ x[t] + w_hh @ h[t-1] + bias)``, ``h[-1] = 0``,
-    ``f`` = ``nonlinearity`` (``relu``; ``tanh`` is rejected by quantize)."""
-
-    op: ClassVar[str] = "rnn"
-    level_range: ClassVar[tuple[str, str]] = ("network", "network")
-    source: str = operand()
-    w_ih: np.ndarray = attr("array", dtype="f64")
-    w_hh: np.ndarray = attr("array", dtype="f64")
-    bias: np.ndarray | None = attr("array", dtype="f64", default=None)
-    nonlinearity: str = attr("str", default="relu")
-
-    def size(self, graph: Any) -> int:
-        return int(self.w_hh.shape[0])
-
-    def evaluate(self, args: list[np.ndarray]) -> np.ndarray:
-        x = args[0]
-        batch, steps, _ = x.shape
-        hidden = self.w_hh.shape[0]
-        h = np.zeros((batch, hidden))
-        out = np.zeros((batch, steps, hidden))
-        bias = self.bias if self.bias is not None else 0.0
-        for t in range(steps):
-            z = x[:, t] @ self.w_ih.T + h @ self.w_hh.T + bias
-            h = np.tanh(z) if self.nonlinearity == "tanh" else np.maximum(z, 0.0)
-            out[:, t] = h
-        return out
-
-    def verify(self, graph: Any) -> None:
-        n_in = graph[self.source].size(graph)
-        h = self.w_hh.shape[0] if self.w_hh.ndim == 2 else -1
-        if h < 1:
-            raise self.fail(f"w_hh must be a square 2-D matrix, got shape {self.w_hh.shape}")
-        _check_shape(self, "w_hh", (h, h))
-        _check_shape(self, "w_ih", (h, n_in))
-        _check_shape(self, "bias", (h,))
-        if self.nonlinearity not in ("relu", "tanh"):
-            raise self.fail(f"nonlinearity must be 'relu' or 'tanh', got {self.nonlinearity!r}")
 
 
 @register_op
@@ -386,8 +327,8 @@ class QLinear(Node):
         n_in = graph[self.source].size(graph)
         if self.weight.ndim != 2:
             raise self.fail(f"weight must be 2-D, got shape {self.weight.shape}")
-        _check_shape(self, "weight", (self.weight.shape[0], n_in))
-        _check_shape(self, "bias", (self.weight.shape[0],))
+        check_shape(self, "weight", (self.weight.shape[0], n_in))
+        check_shape(self, "bias", (self.weight.shape[0],))
         if self.divisor < 1:
             raise self.fail(f"divisor must be >= 1, got {self.divisor}")
         if self.levels < 0 or self.levels == 1:
@@ -481,11 +422,11 @@ class Neurons(Node):
         if self.count < 1:
             raise self.fail(f"count must be >= 1, got {self.count}")
         for name, (_, lo, hi) in NEURON_ARRAYS.items():
-            _check_shape(self, name, (self.count,))
-            _check_range(self, name, lo, hi)
-        _check_shape(self, "type_weights", (self.count, hw.AXON_TYPES))
-        _check_range(self, "type_weights", hw.WEIGHT_MIN, hw.WEIGHT_MAX)
-        _check_shape(self, "core", (self.count,))
+            check_shape(self, name, (self.count,))
+            check_range(self, name, lo, hi)
+        check_shape(self, "type_weights", (self.count, hw.AXON_TYPES))
+        check_range(self, "type_weights", hw.WEIGHT_MIN, hw.WEIGHT_MAX)
+        check_shape(self, "core", (self.count,))
 
 
 @register_op
@@ -509,8 +450,8 @@ class Synapses(Node):
     def verify(self, graph: Any) -> None:
         _verify_edge(self, graph)
         n_src, n_tgt = graph[self.source].size(graph), graph[self.target].size(graph)
-        _check_shape(self, "weight", (n_tgt, n_src))
-        _check_shape(self, "delay", (n_src,))
+        check_shape(self, "weight", (n_tgt, n_src))
+        check_shape(self, "delay", (n_src,))
         _check_delay(self, graph)
 
 
@@ -541,11 +482,11 @@ class AxonSynapses(Node):
         n_ax = int(self.axon_source.shape[0]) if self.axon_source.ndim == 1 else -1
         if n_ax < 0:
             raise self.fail(f"axon_source must be 1-D, got shape {self.axon_source.shape}")
-        _check_shape(self, "axon_type", (n_ax,))
-        _check_shape(self, "crossbar", (n_tgt, n_ax))
-        _check_shape(self, "delay", (n_src,))
-        _check_range(self, "axon_source", 0, n_src - 1)
-        _check_range(self, "axon_type", 0, hw.AXON_TYPES - 1)
+        check_shape(self, "axon_type", (n_ax,))
+        check_shape(self, "crossbar", (n_tgt, n_ax))
+        check_shape(self, "delay", (n_src,))
+        check_range(self, "axon_source", 0, n_src - 1)
+        check_range(self, "axon_type", 0, hw.AXON_TYPES - 1)
         _check_delay(self, graph)
         if graph[self.target].type_weights is None:
             raise self.fail(f"target %{self.target} has no type_weights (run encode-weights)")
@@ -576,7 +517,7 @@ def _verify_edge(node: Synapses | AxonSynapses, graph: Any) -> None:
 
 def _check_delay(node: Synapses | AxonSynapses, graph: Any) -> None:
     lo = hw.DELAY_MIN if isinstance(graph[node.source], Neurons) else 0
-    _check_range(node, "delay", lo, hw.DELAY_MAX)
+    check_range(node, "delay", lo, hw.DELAY_MAX)
 
 
 @register_op
@@ -620,7 +561,7 @@ class CoreLayout(Node):
     def verify(self, graph: Any) -> None:
         if self.positions.ndim != 2 or self.positions.shape[1] != 2:
             raise self.fail(f"positions must have shape (cores, 2), got {self.positions.shape}")
-        _check_range(self, "positions", 0, 1 << 30)
+        check_range(self, "positions", 0, 1 << 30)
         if np.unique(self.positions, axis=0).shape[0] != self.positions.shape[0]:
             raise self.fail("two cores share a mesh position")
         n = self.size(graph)
@@ -682,14 +623,14 @@ class Core(Node):
 
     def verify(self, graph: Any) -> None:
         n, a = hw.NEURONS_PER_CORE, hw.AXONS_PER_CORE
-        _check_shape(self, "axon_types", (a,))
-        _check_range(self, "axon_types", 0, hw.AXON_TYPES - 1)
-        _check_shape(self, "crossbar", (a, n))
-        _check_shape(self, "weights", (n, hw.AXON_TYPES))
-        _check_range(self, "weights", hw.WEIGHT_MIN, hw.WEIGHT_MAX)
+        check_shape(self, "axon_types", (a,))
+        check_range(self, "axon_types", 0, hw.AXON_TYPES - 1)
+        check_shape(self, "crossbar", (a, n))
+        check_shape(self, "weights", (n, hw.AXON_TYPES))
+        check_range(self, "weights", hw.WEIGHT_MIN, hw.WEIGHT_MAX)
         for name, (_, lo, hi) in CORE_NEURON_ARRAYS.items():
-            _check_shape(self, name, (n,))
-            _check_range(self, name, lo, hi)
+            check_shape(self, name, (n,))
+            check_range(self, name, lo, hi)
         if self.x < 0 or self.y < 0:
             raise self.fail(f"position ({self.x}, {self.y}) must be non-negative")
 
@@ -715,7 +656,7 @@ class CoreInput(Node):
     def verify(self, graph: Any) -> None:
         if self.lines.ndim != 2 or self.lines.shape[1] != 3:
             raise self.fail(f"lines must have shape (m, 3), got {self.lines.shape}")
-        _check_range(self, "lines", 0, 1 << 30)
+        check_range(self, "lines", 0, 1 << 30)
         if self.lines.size and int(self.lines[:, 0].max()) >= self.size(graph):
             raise self.fail(f"a line refers to feature >= {self.size(graph)}")
         _check_core_refs(self, graph, self.lines[:, 1:], hw.AXONS_PER_CORE, "axon")
@@ -739,7 +680,7 @@ class CoreOutput(Node):
     def verify(self, graph: Any) -> None:
         if self.lines.ndim != 2 or self.lines.shape[1] != 2:
             raise self.fail(f"lines must have shape (n, 2), got {self.lines.shape}")
-        _check_range(self, "lines", 0, 1 << 30)
+        check_range(self, "lines", 0, 1 << 30)
         if self.offset < 0:
             raise self.fail(f"offset must be >= 0, got {self.offset}")
         _check_core_refs(self, graph, self.lines, hw.NEURONS_PER_CORE, "neuron")

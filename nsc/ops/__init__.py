@@ -1,10 +1,20 @@
-"""Op families added beside the core IR ops, one module each.
+"""Op families of the source models, one module each, beside the spiking target ops of
+:mod:`nsc.ir.nodes`.
 
-An op family module declares its node classes (``@register_op`` dataclasses from
-:mod:`nsc.ir.nodes`: fields, ``level_range``, the equation in the docstring, ``verify``,
-``size``, and ``evaluate`` for step-level semantics). Importing :mod:`nsc.ir` imports this
-package, so every registered op is known to the text parser, the printer and the interpreter
-without editing anything central. See docs/contributing.md.
+An op family module declares its node classes (``@register_op`` dataclasses subclassing
+:class:`nsc.ir.nodes.Node`): fields, ``level_range``, the equation in the docstring,
+``verify``, ``size``, ``evaluate`` (step-level semantics for the interpreter), the torch
+modules and functions it converts (``torch_modules``, ``torch_functions``, ``from_torch``)
+and what quantize needs to lower it (``affine``, ``recurrent``, ``is_activation``). Importing
+:mod:`nsc.ir` imports this package, so every op is known to the text format, the interpreter,
+the torch frontend and quantize without editing anything central. See docs/contributing.md.
 """
 
 from __future__ import annotations
+
+from .. import ir as _ir  # noqa: F401  (the IR first: op modules build on it)
+from . import dense, rnn
+from .dense import Linear, ReLU
+from .rnn import ElmanRNN
+
+__all__ = ["ElmanRNN", "Linear", "ReLU", "dense", "rnn"]

@@ -25,14 +25,12 @@ from nsc_runtime import hw
 
 from ..errors import PassError
 from ..ir import (
-    ElmanRNN,
     Graph,
     Input,
-    Linear,
     Neurons,
+    Node,
     Output,
     QLinear,
-    ReLU,
     SpikeCount,
     Synapses,
 )
@@ -77,10 +75,10 @@ class Quantize(Pass):
         outputs = graph.of_type(Output)
         if len(inputs) != 1 or len(outputs) != 1:
             raise PassError("quantize: the network must have exactly one input and one output")
-        if not any(isinstance(n, (Linear, ElmanRNN)) for n in graph):
-            raise PassError("quantize: nothing to quantize (no linear or rnn node)")
+        if not any(n.affine(graph) is not None or n.recurrent(graph) is not None for n in graph):
+            raise PassError("quantize: nothing to quantize (no affine or recurrent op)")
         chain = _chain(graph, inputs[0], outputs[0])
-        layers, readout = _layers(chain)
+        layers, readout = _layers(graph, chain)
         scales = _calibrate(graph, ctx, layers, self.levels)
         return _build(graph, inputs[0], outputs[0], layers, readout, scales, self.levels)
 
@@ -100,47 +98,58 @@ def _chain(graph: Graph, start: Input, end: Output) -> list[Any]:
     return chain[::-1][:-1]  # drop the Output
 
 
-def _layers(chain: list[Any]) -> tuple[list[_Layer], Linear | None]:
-    """Group the chain into spiking layers; fold bare linears into what follows."""
+@dataclass
+class _Readout:
+    """The trailing affine map, kept on the host as a :class:`QLinear`."""
+
+    name: str
+    weight: np.ndarray
+    bias: np.ndarray
+    span: Any
+
+
+def _layers(graph: Graph, chain: list[Node]) -> tuple[list[_Layer], _Readout | None]:
+    """Group the chain into spiking layers by what each op declares (``recurrent``,
+    ``affine``, ``is_activation``): a recurrent op, or an affine op followed by an activation,
+    is a spiking layer (a following activation is fused into it); an affine op before a layer
+    is folded into that layer; the last affine op is the host readout."""
     layers: list[_Layer] = []
-    pending: tuple[np.ndarray, np.ndarray] | None = None  # a bare linear awaiting a consumer
-    readout: Linear | None = None
+    pending: tuple[np.ndarray, np.ndarray] | None = None  # an affine map awaiting a consumer
+    readout: _Readout | None = None
     i = 0
     while i < len(chain):
         node = chain[i]
         nxt = chain[i + 1] if i + 1 < len(chain) else None
-        if isinstance(node, ElmanRNN):
-            if node.nonlinearity != "relu":
-                raise node.fail(
-                    f"nonlinearity {node.nonlinearity!r} cannot run on spiking units, which "
-                    "compute a clipped ReLU; train with nn.RNN(nonlinearity='relu')"
-                )
-            w_in, bias = node.w_ih, _bias(node.bias, node.w_hh.shape[0])
+        fused = nxt is not None and nxt.is_activation
+        recurrent, affine = node.recurrent(graph), node.affine(graph)
+        if recurrent is not None:
+            w_in, w_rec, bias = recurrent
             if pending is not None:
                 w_in, bias = w_in @ pending[0], bias + w_in @ pending[1]
                 pending = None
-            layers.append(_Layer(node.name, w_in, node.w_hh, bias, node.name, node.span))
-            i += 2 if isinstance(nxt, ReLU) else 1
-        elif isinstance(node, Linear):
-            w, b = node.weight, _bias(node.bias, node.weight.shape[0])
+            layers.append(_Layer(node.name, w_in, w_rec, bias, node.name, node.span))
+            i += 2 if fused else 1
+        elif affine is not None:
+            w, b = affine
             if pending is not None:
                 w, b = w @ pending[0], b + w @ pending[1]
                 pending = None
-            if isinstance(nxt, ReLU):
+            if fused:
+                assert nxt is not None
                 layers.append(_Layer(node.name, w, None, b, nxt.name, node.span))
                 i += 2
             elif nxt is None:
-                readout = node.replace(weight=w, bias=b)  # type: ignore[assignment]
+                readout = _Readout(node.name, w, b, node.span)
                 i += 1
             else:
                 pending = (w, b)
                 i += 1
-        elif isinstance(node, ReLU):
-            raise node.fail("a relu must follow a linear or rnn node to be quantized")
+        elif node.is_activation:
+            raise node.fail(f"a {node.op} must follow an affine or recurrent op to be quantized")
         else:
             raise node.fail(f"quantize does not support {node.op!r} nodes")
     if pending is not None:
-        raise PassError("quantize: internal error, a linear was left unconsumed")
+        raise PassError("quantize: internal error, an affine map was left unconsumed")
     if not layers:
         raise PassError(
             "quantize: the network has no spiking layer (linear+relu or rnn); "
@@ -173,7 +182,7 @@ def _build(
     inp: Input,
     out: Output,
     layers: list[_Layer],
-    readout: Linear | None,
+    readout: _Readout | None,
     scales: list[float],
     levels: int,
 ) -> Graph:
@@ -229,7 +238,7 @@ def _build(
                 readout.name,
                 source=count.name,
                 weight=np.rint(w * scale),
-                bias=np.rint(_bias(readout.bias, w.shape[0]) * scale),
+                bias=np.rint(readout.bias * scale),
             )
         )
         q.span = readout.span

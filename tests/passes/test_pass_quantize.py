@@ -178,7 +178,7 @@ UNSUPPORTED = [
     (
         "relu-first",
         lambda: chain(ReLU("r", source="x"), lin("l", "r"), Output("o", source="l")),
-        ["%r", "a relu must follow a linear or rnn node"],
+        ["%r", "a relu must follow an affine or recurrent op"],
     ),
     (
         "double-relu",

@@ -1,0 +1,102 @@
+"""Recurrent op family: the Elman RNN (network level).
+
+:class:`ElmanRNN` converts ``nn.RNN`` (``relu`` or ``tanh``, any number of layers, batch_first
+or not, unidirectional; one node per layer). Quantize maps a ReLU layer onto one population of
+ReLU-like spiking units whose recurrence is carried from window to window; ``tanh`` cannot
+run on spiking units as it is (train-and-constrain starts from it instead).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..errors import FrontendError
+from ..ir.nodes import Node, attr, check_shape, operand, register_op
+from .dense import check_finite, tensor_array
+
+
+@register_op
+@dataclass(eq=False)
+class ElmanRNN(Node):
+    """Elman recurrent layer: ``h[t] = f(w_ih @ x[t] + w_hh @ h[t-1] + bias)``, ``h[-1] = 0``,
+    ``f`` = ``nonlinearity`` (``relu``; ``tanh`` is rejected by quantize)."""
+
+    op: ClassVar[str] = "rnn"
+    level_range: ClassVar[tuple[str, str]] = ("network", "network")
+    torch_modules: ClassVar[tuple[str, ...]] = ("RNN",)
+    source: str = operand()
+    w_ih: np.ndarray = attr("array", dtype="f64")
+    w_hh: np.ndarray = attr("array", dtype="f64")
+    bias: np.ndarray | None = attr("array", dtype="f64", default=None)
+    nonlinearity: str = attr("str", default="relu")
+
+    def size(self, graph: Any) -> int:
+        return int(self.w_hh.shape[0])
+
+    def evaluate(self, args: list[np.ndarray]) -> np.ndarray:
+        x = args[0]
+        batch, steps, _ = x.shape
+        hidden = self.w_hh.shape[0]
+        h = np.zeros((batch, hidden))
+        out = np.zeros((batch, steps, hidden))
+        bias = self.bias if self.bias is not None else 0.0
+        for t in range(steps):
+            z = x[:, t] @ self.w_ih.T + h @ self.w_hh.T + bias
+            h = np.tanh(z) if self.nonlinearity == "tanh" else np.maximum(z, 0.0)
+            out[:, t] = h
+        return out
+
+    def verify(self, graph: Any) -> None:
+        n_in = graph[self.source].size(graph)
+        h = self.w_hh.shape[0] if self.w_hh.ndim == 2 else -1
+        if h < 1:
+            raise self.fail(f"w_hh must be a square 2-D matrix, got shape {self.w_hh.shape}")
+        check_shape(self, "w_hh", (h, h))
+        check_shape(self, "w_ih", (h, n_in))
+        check_shape(self, "bias", (h,))
+        if self.nonlinearity not in ("relu", "tanh"):
+            raise self.fail(f"nonlinearity must be 'relu' or 'tanh', got {self.nonlinearity!r}")
+
+    def recurrent(self, graph: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self.nonlinearity != "relu":
+            raise self.fail(
+                f"nonlinearity {self.nonlinearity!r} cannot run on spiking units, which "
+                "compute a clipped ReLU; train with nn.RNN(nonlinearity='relu') or start "
+                "nsc.constrain from this model"
+            )
+        bias = self.bias if self.bias is not None else np.zeros(self.w_hh.shape[0])
+        return self.w_ih, self.w_hh, bias
+
+    @classmethod
+    def from_torch(cls, module: Any, source: str, name: str, graph: Any) -> tuple[str, str]:
+        if module.bidirectional:
+            raise FrontendError(
+                f"{name}: bidirectional RNNs need the future, which a causal spiking network "
+                "does not have"
+            )
+        if getattr(module, "proj_size", 0):
+            raise FrontendError(f"{name}: RNN proj_size is not supported")
+        src = source
+        for layer in range(module.num_layers):
+            w_ih = getattr(module, f"weight_ih_l{layer}")
+            w_hh = getattr(module, f"weight_hh_l{layer}")
+            b_ih = getattr(module, f"bias_ih_l{layer}", None)
+            b_hh = getattr(module, f"bias_hh_l{layer}", None)
+            check_finite(name, w_ih, w_hh, b_ih, b_hh)
+            bias = tensor_array(b_ih) + tensor_array(b_hh) if b_ih is not None else None
+            layer_name = graph.fresh_name(name if module.num_layers == 1 else f"{name}_l{layer}")
+            graph.add(
+                cls(
+                    layer_name,
+                    source=src,
+                    w_ih=tensor_array(w_ih),
+                    w_hh=tensor_array(w_hh),
+                    bias=bias,
+                    nonlinearity=module.nonlinearity,
+                )
+            )
+            src = layer_name
+        return "rnn", src
