@@ -149,3 +149,16 @@ def check_sequences(x: np.ndarray, option: str, features: int | None = None) -> 
     if x.dtype.kind == "f" and not np.isfinite(x).all():
         raise NscError(f"{option}: holds NaN or infinite values")
     return x
+
+
+def check_outputs(*paths: str | None) -> None:
+    """Check every given output path before any work (rules: :mod:`nsc_runtime.atomic`)."""
+    seen: dict[str, str] = {}
+    for path in paths:
+        if not path:
+            continue
+        atomic.check_output_path(path)
+        key = os.path.abspath(path)
+        if key in seen:
+            raise NscError(f"{path!r} is named as two different outputs")
+        seen[key] = path

@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from nsc_runtime.atomic import atomic_outputs, check_output_path
+from nsc_runtime.atomic import atomic_outputs
 from nsc_runtime.errors import NscError
 
-from ._util import check_sequences, chips_arg, float_arg, int_arg, load_npy
+from ._util import check_outputs, check_sequences, chips_arg, float_arg, int_arg, load_npy
 
 EPILOG = """\
 MODEL may be (docs/security.md says what is trusted):
@@ -169,9 +169,7 @@ def compile_model(args: argparse.Namespace, path: str, **options: Any) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    targets = [args.output] + ([args.ir_out] if args.ir_out else [])
-    for target in targets:
-        check_output_path(target)
+    check_outputs(args.output, args.ir_out)
     if args.ir_out and not args.emit_ir:
         raise NscError("--ir-out needs --emit-ir STAGE")
     compiled = compile_model(

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nsc_runtime import hw
-from nsc_runtime.atomic import check_output_path, write_bytes_atomic
+from nsc_runtime.atomic import write_bytes_atomic
 from nsc_runtime.errors import NscError
 from nsc_runtime.validate import PORT_LINES_MAX
 
-from ._util import MAX_SEED, float_arg, human_bytes, int_arg, memory_budget
+from ._util import MAX_SEED, check_outputs, float_arg, human_bytes, int_arg, memory_budget
 
 if TYPE_CHECKING:
     from nsc_runtime import Corelet
@@ -78,7 +78,7 @@ def run_random(args: argparse.Namespace) -> int:
     from nsc_runtime import format as fmt
     from nsc_runtime.synth import random_corelet
 
-    check_output_path(args.output)
+    check_outputs(args.output)
     need, budget = args.cores * BYTES_PER_CORE, memory_budget()
     if need > budget:
         raise NscError(

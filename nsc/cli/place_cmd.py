@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 
-from nsc_runtime.atomic import atomic_outputs, check_output_path
+from nsc_runtime.atomic import atomic_outputs
 from nsc_runtime.errors import NscError
 
-from ._util import MAX_TIME_LIMIT, chips_arg, float_arg, int_arg
+from ._util import MAX_TIME_LIMIT, check_outputs, chips_arg, float_arg, int_arg
 
 SEED_MAX = 2**31 - 1  # CP-SAT's random_seed is an int32
 
@@ -45,9 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from nsc.place import Hardware, apply_placement, extract_problem, place, plot_placement
     from nsc.text import parse_ir_file, print_ir
 
-    outputs = [t for t in (args.output, args.report, args.png) if t]
-    for target in outputs:
-        check_output_path(target)
+    check_outputs(args.output, args.report, args.png)
     graph = parse_ir_file(args.input)
     graph.verify()
     if any(isinstance(n, (Linear, ElmanRNN)) for n in graph) or not graph.of_type(Neurons):

@@ -10,10 +10,10 @@ import argparse
 import zipfile
 from typing import TYPE_CHECKING, Any
 
-from nsc_runtime.atomic import atomic_outputs, check_output_path
+from nsc_runtime.atomic import atomic_outputs
 from nsc_runtime.errors import NscError
 
-from ._util import human_bytes, int_arg, memory_budget
+from ._util import check_outputs, human_bytes, int_arg, memory_budget
 
 if TYPE_CHECKING:
     import numpy as np
@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     from nsc_runtime import sim
     from nsc_runtime.energy import estimate
 
-    check_output_path(args.output)
+    check_outputs(args.output)
     corelet = fmt.load(args.corelet)
     inputs = load_inputs(args.input) if args.input else {}
     ticks = args.ticks

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from nsc_runtime.atomic import atomic_outputs, check_output_path
+from nsc_runtime.atomic import atomic_outputs
 from nsc_runtime.errors import NscError
 
-from ._util import MAX_SEED, check_sequences, int_arg, load_npy
+from ._util import MAX_SEED, check_outputs, check_sequences, int_arg, load_npy
 from .compile_cmd import add_model_arguments, compile_model
 
 if TYPE_CHECKING:
@@ -88,8 +88,7 @@ def run(args: argparse.Namespace) -> int:
     import nsc
     from nsc.compiler import Compiled
 
-    if args.json:
-        check_output_path(args.json)
+    check_outputs(args.json)
     if args.target.endswith(".corelet"):
         compiled = Compiled.load(args.target)
     else:

@@ -77,6 +77,11 @@ CASES: list[tuple[str, list[str], str]] = [
         [*COMPILE, "-o", "{out}/m.corelet", "--emit-ir", "nope", "--ir-out", "{out}/m.nsir"],
         "no stage 'nope'",
     ),
+    (
+        "compile-same-output",
+        [*COMPILE, "-o", "{out}/m", "--emit-ir", "input", "--ir-out", "{out}/./m"],
+        "two different outputs",
+    ),
     ("compile-ir-out-alone", [*COMPILE, "-o", "{out}/m", "--ir-out", "{out}/i"], "--emit-ir"),
     (
         "compile-args-no-class",
