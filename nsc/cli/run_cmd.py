@@ -80,6 +80,12 @@ def load_inputs(path: str) -> dict[str, np.ndarray]:
         )
     try:
         with data:
+            unpacked = sum(info.file_size for info in data.zip.infolist())
+            if unpacked > memory_budget():
+                raise NscError(
+                    f"--input {path!r}: its arrays unpack to {human_bytes(unpacked)}, more than "
+                    f"{human_bytes(memory_budget())} (half this machine's memory)"
+                )
             return {name: data[name] for name in data.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
         raise NscError(f"cannot read input file {path!r} as .npz: {err}") from None

@@ -56,6 +56,7 @@ PICKLE_RISK = (
     "Only for a file you made yourself or fully trust: --allow-pickle lets torch run the code "
     "the file contains (Python pickle; for .pt2, also the expressions torch evaluates)"
 )
+MAX_NPZ_BYTES = 1 << 30  # integer parameters are kilobytes; this bounds a compressed .npz
 STATE_DICT_KEYS = ("state_dict", "model_state_dict", "model")
 # symbolic-shape expressions torch.export stores (and evaluates with sympy) may hold only
 # integers, symbol names, arithmetic and the sympy functions torch itself writes
@@ -154,6 +155,16 @@ def load_model(
 
 
 def _load_npz(file: Path) -> dict[str, np.ndarray]:
+    try:
+        with zipfile.ZipFile(file) as zf:
+            unpacked = sum(info.file_size for info in zf.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as err:
+        raise FrontendError(f"{file}: not a readable .npz file ({err})") from None
+    if unpacked > MAX_NPZ_BYTES:
+        raise FrontendError(
+            f"{file}: its arrays unpack to {unpacked:,} bytes, more than integer parameters "
+            f"need (limit {MAX_NPZ_BYTES:,})"
+        )
     try:
         with np.load(file, allow_pickle=False) as data:
             if not hasattr(data, "files"):

@@ -254,3 +254,18 @@ def test_npz_where_npy_expected_and_back(fx: Fixtures, tmp_path: Path, capsys) -
     np.save(tmp_path / "params.npy", np.zeros(3))
     assert main(["compile", str(tmp_path / "params.npy"), "-o", str(tmp_path / "c")]) == 1
     assert ".npy array is not a model" in capsys.readouterr().err
+
+
+def test_compressed_npz_bombs_are_refused_before_unpacking(
+    fx: Fixtures, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bomb = tmp_path / "bomb.npz"
+    np.savez_compressed(bomb, **{"in": np.zeros((1 << 21, 16), np.uint8)})  # 32 MiB of zeros
+    assert bomb.stat().st_size < 100_000
+    monkeypatch.setattr("nsc.cli.run_cmd.memory_budget", lambda: 1 << 24)
+    argv = ["run", str(fx / "rand.corelet"), "--input", str(bomb), "-o", str(tmp_path / "o")]
+    assert main(argv) == 1
+    assert "unpack to 32.0 MiB, more than 16.0 MiB" in capsys.readouterr().err
+    monkeypatch.setattr("nsc.frontend.load.MAX_NPZ_BYTES", 1 << 24)
+    with pytest.raises(FrontendError, match="unpack to 33,554,"):
+        load_model(bomb)
