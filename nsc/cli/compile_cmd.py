@@ -56,7 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, help="corelet file to write (atomically)")
     add_model_arguments(p)
     p.add_argument(
-        "--max-fanin", type=int_arg(2, 256), default=64, help="fan-in bound, 2..256 (64)"
+        "--max-fanin",
+        type=int_arg(2, 256),
+        help="fan-in bound, 2..256 (default: what the IR file records, else 64)",
     )
     p.add_argument("--pipeline", help="explicit pass pipeline, e.g. 'quantize{levels=8},...'")
     p.add_argument(
@@ -102,8 +104,8 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--levels",
         type=int_arg(*LEVELS),
-        default=16,
-        help=f"activity/weight levels, {LEVELS[0]}..{LEVELS[1]} (16)",
+        help=f"activity/weight levels, {LEVELS[0]}..{LEVELS[1]} (default: what the IR file "
+        "records, else 16)",
     )
     p.add_argument("--chips", type=chips_arg, default=(1, 1), help="chip grid RxC (default 1x1)")
 
@@ -165,7 +167,9 @@ def compile_model(args: argparse.Namespace, path: str, **options: Any) -> Any:
 
     model = load_model(args, path)
     x = example_input(args.example_input, model)
-    return nsc.compile(model, x, levels=args.levels, chips=args.chips, **options)
+    given = {"levels": args.levels, "max_fanin": getattr(args, "max_fanin", None)}
+    options.update({k: v for k, v in given.items() if v is not None})  # else nsc's defaults
+    return nsc.compile(model, x, chips=args.chips, **options)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -175,7 +179,6 @@ def run(args: argparse.Namespace) -> int:
     compiled = compile_model(
         args,
         args.model,
-        max_fanin=args.max_fanin,
         pipeline=args.pipeline,
         time_limit=args.time_limit,
         print_ir_after_all=args.print_ir_after_all,
