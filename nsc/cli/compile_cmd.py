@@ -110,17 +110,20 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chips", type=chips_arg, default=(1, 1), help="chip grid RxC (default 1x1)")
 
 
-def load_model(args: argparse.Namespace, path: str) -> Any:
-    """The model named on the command line (rules: :mod:`nsc.frontend.load`)."""
+def load_model(path: str, args: argparse.Namespace | None = None) -> Any:
+    """The model in ``path`` (rules: :mod:`nsc.frontend.load`), read with the options of
+    :func:`add_model_arguments` when ``args`` has them (else: nothing runs, no class)."""
     from ..frontend.load import load_model as load
 
-    if args.model_args is not None and args.model_class is None:
+    model_class = getattr(args, "model_class", None)
+    model_args = getattr(args, "model_args", None)
+    if model_args is not None and model_class is None:
         raise NscError("--model-args needs --model-class")
     return load(
         path,
-        model_class=args.model_class,
-        model_args=args.model_args,
-        allow_pickle=args.allow_pickle,
+        model_class=model_class,
+        model_args=model_args,
+        allow_pickle=bool(getattr(args, "allow_pickle", False)),
     )
 
 
@@ -165,7 +168,7 @@ def compile_model(args: argparse.Namespace, path: str, **options: Any) -> Any:
     """Load, check the example input, and compile (no output is written here)."""
     import nsc
 
-    model = load_model(args, path)
+    model = load_model(path, args)
     x = example_input(args.example_input, model)
     given = {"levels": args.levels, "max_fanin": getattr(args, "max_fanin", None)}
     options.update({k: v for k, v in given.items() if v is not None})  # else nsc's defaults
