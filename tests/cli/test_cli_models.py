@@ -269,3 +269,24 @@ def test_compressed_npz_bombs_are_refused_before_unpacking(
     monkeypatch.setattr("nsc.frontend.load.MAX_NPZ_BYTES", 1 << 24)
     with pytest.raises(FrontendError, match="unpack to 33,554,"):
         load_model(bomb)
+
+
+@pytest.mark.parametrize(
+    ("expr", "safe"),
+    [
+        ("s0", True),
+        ("s0*s1 + 2", True),
+        ("FloorDiv(s0, 4) + Mod(u1, 3)", True),
+        ("Max(1, s0 - 1)", True),
+        ("__import__('os')", False),
+        ("s0.__class__", False),
+        ("open(s0)", False),
+        ("s0 + 10**10**100", False),
+        ("Symbol(s0)", False),
+        ("exec", False),
+    ],
+)
+def test_pt2_shape_expressions_allowlist(expr: str, safe: bool) -> None:
+    from nsc.frontend.load import _safe_expr
+
+    assert _safe_expr(expr) is safe
