@@ -27,7 +27,7 @@ import os
 import re
 import secrets
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import NscError
@@ -173,11 +173,6 @@ def _create_temp(target: Path) -> Path:
     raise OutputPathError(f"cannot create a temporary file next to {str(target)!r}")
 
 
-def _is_output_error(err: OSError, tmp: Path) -> bool:
-    """Whether ``err`` (raised inside a write block) is about the output being written."""
-    return err.filename is None or os.fspath(err.filename) == os.fspath(tmp)
-
-
 class Outputs:
     """The outputs of one command, renamed into place together (see :func:`atomic_outputs`)."""
 
@@ -198,23 +193,29 @@ class Outputs:
 
     def write_text(self, target: PathLike, text: str) -> None:
         """Stage ``text`` (UTF-8) for ``target``."""
-        tmp = self.path(target)
-        self._guard(lambda: tmp.write_text(text, encoding="utf-8"), tmp)
+        self.write_bytes(target, text.encode("utf-8"))
 
     def write_bytes(self, target: PathLike, data: bytes) -> None:
         """Stage ``data`` for ``target``."""
         tmp = self.path(target)
-        self._guard(lambda: tmp.write_bytes(data), tmp)
-
-    def _guard(self, write: Callable[[], object], tmp: Path) -> None:
         try:
-            write()
+            tmp.write_bytes(data)
         except OSError as err:
-            target = next(t for p, t in self._pending if p == tmp)
-            raise OutputPathError(f"cannot write {str(target)!r}: {err.strerror}") from None
+            raise self.error_for(err) or err from None
+
+    def error_for(self, err: OSError) -> OutputPathError | None:
+        """``err`` as one :class:`OutputPathError` if it is about a staged file (or names no
+        file while something is staged: a write through a file handle), else None."""
+        staged = {os.fspath(tmp): target for tmp, target in self._pending}
+        name = os.fspath(err.filename) if err.filename is not None else None
+        target = staged.get(name) if name is not None else next(iter(staged.values()), None)
+        if target is None:
+            return None
+        return OutputPathError(f"cannot write {str(target)!r}: {err.strerror or err}")
 
     def commit(self) -> None:
-        """Rename every staged file onto its target (each target re-checked first)."""
+        """Rename every staged file onto its target (every target re-checked first). Renames
+        happen in order; should one fail (the folder vanished), the earlier ones stay done."""
         for _, target in self._pending:
             check_output_path(target)
         for tmp, target in self._pending:
@@ -248,12 +249,10 @@ def atomic_outputs(*, make_parents: bool = False) -> Iterator[Outputs]:
         yield outputs
         outputs.commit()
     except OSError as err:
-        staged = {os.fspath(tmp): target for tmp, target in outputs._pending}
-        name = os.fspath(err.filename) if err.filename is not None else None
-        if name in staged or (name is None and staged):
-            target = staged[name] if name in staged else next(iter(staged.values()))
-            raise OutputPathError(f"cannot write {str(target)!r}: {err.strerror}") from None
-        raise
+        mapped = outputs.error_for(err)
+        if mapped is None:
+            raise
+        raise mapped from None
     finally:
         outputs.discard()
 
