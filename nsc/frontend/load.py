@@ -121,6 +121,8 @@ def load_model(
         what = "is not a file" if file.exists() else "no such file"
         raise FrontendError(f"{path}: {what}")
     suffix = file.suffix.lower()
+    if model_class is not None and suffix in (".nsir", ".npz", ".npy"):
+        raise FrontendError(f"{path}: --model-class applies to torch files, not {suffix}")
     if suffix == ".nsir":
         from ..text import parse_ir_file
 

@@ -103,6 +103,11 @@ CASES: list[tuple[str, list[str], str]] = [
         [*COMPILE, "--model-args", '{"hidden": 9}', "-o", "{out}/m.corelet"],
         "do not fit Tiny",
     ),
+    (
+        "compile-class-for-ir",
+        ["compile", "{fx}/neuron.nsir", "--model-class", f"{MODULE}:Tiny", "-o", "{out}/m"],
+        "--model-class applies to torch files",
+    ),
     ("compile-state-dict-no-class", ["compile", "{fx}/model.pt", "-o", "{out}/m"], "state_dict"),
     # verify
     ("verify-samples-0", ["verify", "{fx}/net.corelet", "--samples", "0"], "--samples"),
