@@ -2,13 +2,19 @@
 exposes ``register(subparsers)``; modules import heavy dependencies (torch, ortools) only
 inside their handlers, so ``nsc run`` and ``nsc corelet`` start fast.
 
-User errors (:class:`nsc.NscError`) print one clear message and exit 1, never a traceback.
+User errors (:class:`nsc.NscError`, and OS errors on the files a command reads or writes)
+print one clear message and exit 1, never a traceback; a malformed or out-of-range argument
+exits 2 with argparse's message naming it; a closed stdout pipe (``nsc ... | head``) ends the
+command quietly with status 141, as for other Unix tools.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -33,17 +39,38 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; the exit status (argparse exits 2 itself on a malformed argument)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         rc = args.handler(args)
+        sys.stdout.flush()
     except NscError as err:
-        print(f"nsc: error: {err}", file=sys.stderr)
-        return 1
+        return _fail(str(err))
+    except BrokenPipeError:
+        return _broken_pipe()
+    except OSError as err:  # a file nsc reads or writes: the environment, not a bug
+        where = f"{err.filename}: " if err.filename else ""
+        return _fail(f"{where}{err.strerror or err}")
+    except MemoryError:
+        return _fail("out of memory (the inputs or limits asked for more than this machine has)")
     except KeyboardInterrupt:
         print("nsc: interrupted", file=sys.stderr)
         return 130
     return int(rc or 0)
+
+
+def _fail(message: str) -> int:
+    print(f"nsc: error: {message}", file=sys.stderr)
+    return 1
+
+
+def _broken_pipe() -> int:
+    """The reader of stdout went away (``nsc ... | head``): stop quietly, as Unix tools do."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail
+    return 128 + signal.SIGPIPE
 
 
 if __name__ == "__main__":

@@ -4,29 +4,44 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from nsc_runtime.atomic import atomic_outputs
 from nsc_runtime.errors import NscError
 
-from ._util import write_text_atomic
+from ..defaults import MAX_LEVELS, MIN_LEVELS
+from ._util import check_outputs, check_sequences, chips_arg, float_arg, int_arg, load_npy
 
 EPILOG = """\
-MODEL may be:
+MODEL may be (docs/security.md says what is trusted):
   *.nsir  an IR file at any stage (network, integer, placed): the remaining passes run
   *.npz   integer parameters exported by nsc.train (export_integer_params)
-  *.pt    a torch.save'd nn.Module (nn.Linear / nn.ReLU / nn.RNN + readout) or such a dict
+  *.pt2   a torch.export archive (torch.export.save)
+  *.pt    a state_dict (torch.save(model.state_dict())) with --model-class, a TorchScript
+          archive (torch.jit.save) with --model-class, or nsc's integer-parameter dict
+A whole pickled module (torch.save(model)) runs code when read: it is refused unless you
+trust the file and pass --allow-pickle.
+
+A float model (torch, or a network-level .nsir) needs --example-input: a .npy array of
+typical inputs, shape (batch, steps, features), on which quantize calibrates its activity
+scales, e.g. numpy.save("x.npy", x_train[:64]). Integer-level models need none.
 
 stages for --emit-ir: input, quantize, insert-delays, split-fanin, encode-weights, place,
-replicate-fanout, lower-to-cores (only the ones that ran).
+replicate-fanout, lower-to-cores (only the ones that ran). All outputs (-o, --ir-out) are
+written only when every step succeeded.
 
 examples:
-  nsc compile model.pt -o model.corelet --example-input x.npy
-  nsc compile model.pt -o model.corelet --emit-ir encode-weights --ir-out model.nsir
+  nsc compile model.pt2 -o model.corelet --example-input x.npy
+  nsc compile weights.pt --model-class mynets:Net --model-args '{"hidden": 16}' \\
+      --example-input x.npy -o model.corelet
+  nsc compile model.pt2 -o model.corelet --example-input x.npy \\
+      --emit-ir encode-weights --ir-out model.nsir
   nsc compile edited.nsir -o model.corelet --print-ir-after-all
 """
+
+LEVELS = (MIN_LEVELS, MAX_LEVELS)  # quantize's activity/weight levels
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,25 +53,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("model", help="model file: .nsir, .npz or .pt (see below)")
+    p.add_argument("model", help="model file: .nsir, .npz, .pt2 or .pt (see below)")
     p.add_argument("-o", "--output", required=True, help="corelet file to write (atomically)")
-    p.add_argument(
-        "--levels",
-        type=int,
-        help="activity/weight levels (default: what the IR file records, else 16)",
-    )
+    add_model_arguments(p)
     p.add_argument(
         "--max-fanin",
-        type=int,
-        help="fan-in bound (default: what the IR file records, else 64)",
+        type=int_arg(2, 256),
+        help="fan-in bound, 2..256 (default: what the IR file records, else 64)",
     )
     p.add_argument("--pipeline", help="explicit pass pipeline, e.g. 'quantize{levels=8},...'")
-    p.add_argument("--chips", default="1x1", help="chip grid RxC (default 1x1)")
-    p.add_argument("--time-limit", type=float, default=10.0, help="placement seconds (10)")
     p.add_argument(
-        "--example-input",
-        help=".npy activities (batch, steps, features) to calibrate quantize; default: "
-        "64 random sequences of 10 steps (seed 0)",
+        "--time-limit",
+        type=float_arg(0, 86400, lo_open=True),
+        default=10.0,
+        help="placement seconds, > 0 (10)",
     )
     p.add_argument("--emit-ir", metavar="STAGE", help="also write the IR after STAGE")
     p.add_argument("--ir-out", help="where --emit-ir writes (default: stdout)")
@@ -66,53 +76,79 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
-def parse_chips(text: str) -> tuple[int, int]:
-    try:
-        rows, cols = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise NscError(f"--chips takes RxC such as 2x1, got {text!r}") from None
-    if rows < 1 or cols < 1:
-        raise NscError(f"--chips must be positive, got {text!r}")
-    return rows, cols
+def add_model_arguments(p: argparse.ArgumentParser) -> None:
+    """The options that say how to read and compile a model (shared with `nsc verify`)."""
+    p.add_argument(
+        "--example-input",
+        metavar="X.npy",
+        help="typical float inputs (batch, steps, features) to calibrate quantize; required "
+        "for a float model (see below)",
+    )
+    p.add_argument(
+        "--model-class",
+        metavar="MODULE:CLASS",
+        help="rebuild the model as this nn.Module class (package.module:Class, imported from "
+        "the current folder or PYTHONPATH) with the file's weights",
+    )
+    p.add_argument(
+        "--model-args",
+        metavar="JSON",
+        help="constructor arguments for --model-class: a JSON "
+        "object (keywords) or list (positions)",
+    )
+    p.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="trust the model file: let torch run code it contains (a pickled module). "
+        "Never for a file from someone else",
+    )
+    p.add_argument(
+        "--levels",
+        type=int_arg(*LEVELS),
+        help=f"activity/weight levels, {LEVELS[0]}..{LEVELS[1]} (default: what the IR file "
+        "records, else 16)",
+    )
+    p.add_argument("--chips", type=chips_arg, default=(1, 1), help="chip grid RxC (default 1x1)")
 
 
-def load_model(path: str) -> Any:
-    """Read a model file: IR text, exported integer parameters, or a torch checkpoint."""
-    file = Path(path)
-    if not file.exists():
-        raise NscError(f"{path}: no such file")
-    suffix = file.suffix.lower()
-    if suffix == ".nsir":
-        from ..text import parse_ir_file
+def load_model(path: str, args: argparse.Namespace | None = None) -> Any:
+    """The model in ``path`` (rules: :mod:`nsc.frontend.load`), read with the options of
+    :func:`add_model_arguments` when ``args`` has them (else: nothing runs, no class)."""
+    from ..frontend.load import load_model as load
 
-        return parse_ir_file(path)
-    if suffix == ".npz":
-        try:
-            with np.load(file, allow_pickle=False) as data:
-                return {k: data[k] for k in data.files}
-        except (OSError, ValueError) as err:
-            raise NscError(f"{path}: not a readable .npz file ({err})") from None
-    if suffix in (".pt", ".pth"):
-        import torch
-
-        try:
-            return torch.load(file, weights_only=False, map_location="cpu")
-        except Exception as err:  # torch raises many types for a bad file
-            raise NscError(f"{path}: not a readable torch checkpoint ({err})") from None
-    raise NscError(f"{path}: unknown model type {suffix!r} (expected .nsir, .npz or .pt)")
+    model_class = getattr(args, "model_class", None)
+    model_args = getattr(args, "model_args", None)
+    if model_args is not None and model_class is None:
+        raise NscError("--model-args needs --model-class")
+    return load(
+        path,
+        model_class=model_class,
+        model_args=model_args,
+        allow_pickle=bool(getattr(args, "allow_pickle", False)),
+    )
 
 
-def example_input(path: str | None, model: Any, levels: int) -> np.ndarray | None:
-    if path:
-        try:
-            return np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as err:
-            raise NscError(f"{path}: not a readable .npy file ({err})") from None
-    features = _features(model)
-    if features is None:
+def is_float_model(model: Any) -> bool:
+    """Whether compiling ``model`` quantizes it (and so needs an example input)."""
+    from ..ir import ElmanRNN, Graph, Linear
+
+    if isinstance(model, Graph):
+        return any(isinstance(n, (Linear, ElmanRNN)) for n in model)
+    return not (isinstance(model, dict) or hasattr(model, "export_integer_params"))
+
+
+def example_input(path: str | None, model: Any) -> np.ndarray | None:
+    """The calibration input: required for float models, ignored (None) otherwise."""
+    if not is_float_model(model):
         return None
-    rng = np.random.default_rng(0)
-    return rng.integers(0, levels, size=(64, 10, features)).astype(np.float64)
+    if path is None:
+        raise NscError(
+            "--example-input is required to compile a float model: quantize calibrates its "
+            "activity scales on typical inputs. Save some as (batch, steps, features) floats: "
+            'numpy.save("x.npy", x) (a few dozen training sequences are enough)'
+        )
+    x = load_npy(path, "--example-input")
+    return check_sequences(x, "--example-input", _features(model)).astype(np.float64)
 
 
 def _features(model: Any) -> int | None:
@@ -129,30 +165,35 @@ def _features(model: Any) -> int | None:
     return None
 
 
-def run(args: argparse.Namespace) -> int:
+def compile_model(args: argparse.Namespace, path: str, **options: Any) -> Any:
+    """Load, check the example input, and compile (no output is written here)."""
     import nsc
 
-    from ..passes.pipeline import DEFAULT_LEVELS
+    model = load_model(path, args)
+    x = example_input(args.example_input, model)
+    given = {"levels": args.levels, "max_fanin": getattr(args, "max_fanin", None)}
+    options.update({k: v for k, v in given.items() if v is not None})  # else nsc's defaults
+    return nsc.compile(model, x, chips=args.chips, **options)
 
-    model = load_model(args.model)
-    x = example_input(args.example_input, model, args.levels or DEFAULT_LEVELS)
-    compiled = nsc.compile(
-        model,
-        x,
-        levels=args.levels,
-        max_fanin=args.max_fanin,
+
+def run(args: argparse.Namespace) -> int:
+    check_outputs(args.output, args.ir_out)
+    if args.ir_out and not args.emit_ir:
+        raise NscError("--ir-out needs --emit-ir STAGE")
+    compiled = compile_model(
+        args,
+        args.model,
         pipeline=args.pipeline,
-        chips=parse_chips(args.chips),
         time_limit=args.time_limit,
         print_ir_after_all=args.print_ir_after_all,
     )
-    if args.emit_ir:
-        text = compiled.ir(args.emit_ir)
-        if args.ir_out:
-            write_text_atomic(args.ir_out, text)
-        else:
-            sys.stdout.write(text)
-    compiled.save(args.output)
+    text = compiled.ir(args.emit_ir) if args.emit_ir else None
+    with atomic_outputs() as out:
+        if text is not None and args.ir_out:
+            out.write_text(args.ir_out, text)
+        compiled.save(out.path(args.output))
+    if text is not None and not args.ir_out:
+        sys.stdout.write(text)
     summary = f"wrote {args.output}: {compiled.n_cores} core(s)"
     if compiled.placement is not None:
         r = compiled.placement.report

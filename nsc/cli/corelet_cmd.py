@@ -9,12 +9,19 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from nsc_runtime import hw
+from nsc_runtime.atomic import write_bytes_atomic
 from nsc_runtime.errors import NscError
+from nsc_runtime.validate import PORT_LINES_MAX
 
-from ._util import write_bytes_atomic
+from ._util import MAX_SEED, check_outputs, float_arg, human_bytes, int_arg, memory_budget
 
 if TYPE_CHECKING:
     from nsc_runtime import Corelet
+
+# memory to build one random core: the bool crossbar, neuron fields, and the per-type
+# random keys of _random_crossbar (measured peak / cores, with margin)
+BYTES_PER_CORE = 256 << 10
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -29,12 +36,31 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "HZ spikes per neuron per 1,000 ticks), with --synapses active synapses per neuron and "
         "routes to random cores/axons (docs/runtime.md, 'Synthetic corelets').",
     )
-    r.add_argument("--cores", type=int, required=True, help="number of cores")
-    r.add_argument("--rate", type=float, default=20.0, help="mean firing rate in Hz (20)")
-    r.add_argument("--synapses", type=int, default=128, help="synapses per neuron (128)")
-    r.add_argument("--seed", type=int, default=0, help="random seed (0)")
-    r.add_argument("--inputs", type=int, default=16, help="lines of input port 'in' (16)")
-    r.add_argument("--outputs", type=int, default=16, help="lines of output port 'out' (16)")
+    r.add_argument("--cores", type=int_arg(1), required=True, help="number of cores, >= 1")
+    r.add_argument(
+        "--rate", type=float_arg(0, 1000), default=20.0, help="mean firing rate, 0..1000 Hz (20)"
+    )
+    r.add_argument(
+        "--synapses",
+        type=int_arg(0, hw.AXONS_PER_CORE),
+        default=128,
+        help=f"synapses per neuron, 0..{hw.AXONS_PER_CORE} (128)",
+    )
+    r.add_argument(
+        "--seed", type=int_arg(0, MAX_SEED), default=0, help=f"random seed, 0..{MAX_SEED} (0)"
+    )
+    r.add_argument(
+        "--inputs",
+        type=int_arg(0),
+        default=16,
+        help="lines of input port 'in', at most 256 per core (16)",
+    )
+    r.add_argument(
+        "--outputs",
+        type=int_arg(0),
+        default=16,
+        help="lines of output port 'out', at most 256 per core (16)",
+    )
     r.add_argument(
         "--heterogeneous",
         action="store_true",
@@ -52,8 +78,24 @@ def run_random(args: argparse.Namespace) -> int:
     from nsc_runtime import format as fmt
     from nsc_runtime.synth import random_corelet
 
-    if args.inputs < 0 or args.outputs < 0:
-        raise NscError("--inputs and --outputs must be >= 0")
+    check_outputs(args.output)
+    need, budget = args.cores * BYTES_PER_CORE, memory_budget()
+    if need > budget:
+        raise NscError(
+            f"--cores {args.cores:,}: about {human_bytes(need)} to build, more than "
+            f"{human_bytes(budget)} (half this machine's memory)"
+        )
+    slots = args.cores * hw.AXONS_PER_CORE  # input lines: one axon each; outputs: one neuron
+    for option, lines in (("--inputs", args.inputs), ("--outputs", args.outputs)):
+        if lines > slots:
+            raise NscError(
+                f"{option} {lines:,}: {args.cores} core(s) have only {slots:,} "
+                f"{'axons' if option == '--inputs' else 'neurons'} for port lines"
+            )
+    if args.inputs + args.outputs > PORT_LINES_MAX:
+        raise NscError(
+            f"--inputs + --outputs must be <= {PORT_LINES_MAX:,} (the format's port limit)"
+        )
     corelet = random_corelet(
         args.cores,
         args.rate,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nsc_runtime.errors import NscError
+from nsc_runtime.atomic import write_text_atomic
 
-from ._util import write_text_atomic
+from ._util import check_outputs, chips_arg, float_arg, load_npy
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,9 +34,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="X.npy",
         help="calibration inputs (batch, steps, features) for quantize",
     )
-    p.add_argument("--chips", default="1x1", help="chip grid RxC for place (default 1x1)")
     p.add_argument(
-        "--time-limit", type=float, default=10.0, help="placement seconds for place (10)"
+        "--chips", type=chips_arg, default=(1, 1), help="chip grid RxC for place (default 1x1)"
+    )
+    p.add_argument(
+        "--time-limit",
+        type=float_arg(0, 86400, lo_open=True),
+        default=10.0,
+        help="placement seconds for place, > 0 (10)",
     )
     p.add_argument(
         "--print-ir-after-all",
@@ -47,15 +52,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import math
-
-    import numpy as np
-
     from nsc.ir import Graph
     from nsc.passes import Context, Pass, parse_pipeline, plan_pipeline, run_pipeline
     from nsc.place import Hardware
     from nsc.text import parse_ir, parse_ir_file, print_ir
 
+    check_outputs(args.output)
     graph = parse_ir(sys.stdin.read(), "<stdin>") if args.file == "-" else parse_ir_file(args.file)
     graph.verify()
     if args.passes is None:
@@ -64,20 +66,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.file}: level {graph.level}; passes still planned: {rest}")
         return 0
     passes = parse_pipeline(args.passes)
-    if not math.isfinite(args.time_limit) or args.time_limit <= 0:
-        raise NscError(f"--time-limit must be a positive number, got {args.time_limit}")
-    try:
-        hardware = Hardware.parse(args.chips)
-    except ValueError as err:
-        raise NscError(f"--chips: {err}") from None
-    x = None
-    if args.example_input:
-        try:
-            x = np.load(args.example_input, allow_pickle=False)
-        except (OSError, ValueError) as err:
-            raise NscError(
-                f"--example-input {args.example_input}: not a .npy array ({err})"
-            ) from None
+    hardware = Hardware(chips=args.chips)
+    x = load_npy(args.example_input, "--example-input") if args.example_input else None
 
     def show(p: Pass, g: Graph) -> None:
         if args.print_ir_after_all:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 
+from nsc_runtime.atomic import atomic_outputs
 from nsc_runtime.errors import NscError
 
-from ._util import write_text_atomic
+from ._util import MAX_TIME_LIMIT, check_outputs, chips_arg, float_arg, int_arg
+
+SEED_MAX = 2**31 - 1  # CP-SAT's random_seed is an int32
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,34 +26,44 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("input", help="neuron-level .nsir file")
     p.add_argument("-o", "--output", required=True, help="placed .nsir to write")
     p.add_argument("--report", help="write the placement report here as JSON")
-    p.add_argument("--time-limit", type=float, default=10.0, help="solver seconds (10)")
-    p.add_argument("--chips", default="1x1", help="chip grid RxC (default 1x1)")
-    p.add_argument("--seed", type=int, default=0, help="seed for METIS and CP-SAT (0)")
+    p.add_argument(
+        "--time-limit",
+        type=float_arg(0, MAX_TIME_LIMIT, lo_open=True),
+        default=10.0,
+        help="solver seconds, > 0 (10)",
+    )
+    p.add_argument("--chips", type=chips_arg, default=(1, 1), help="chip grid RxC (default 1x1)")
+    p.add_argument(
+        "--seed", type=int_arg(0, SEED_MAX), default=0, help="seed for METIS and CP-SAT (0)"
+    )
     p.add_argument("--png", help="write a picture of the placement here")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from nsc.ir import ElmanRNN, Linear, Neurons
     from nsc.place import Hardware, apply_placement, extract_problem, place, plot_placement
     from nsc.text import parse_ir_file, print_ir
 
-    try:
-        hardware = Hardware.parse(args.chips)
-    except ValueError as err:
-        raise NscError(f"--chips: {err}") from None
-    if args.time_limit <= 0:
-        raise NscError(f"--time-limit must be positive, got {args.time_limit}")
+    check_outputs(args.output, args.report, args.png)
     graph = parse_ir_file(args.input)
     graph.verify()
+    if any(isinstance(n, (Linear, ElmanRNN)) for n in graph) or not graph.of_type(Neurons):
+        raise NscError(
+            f"{args.input}: not a neuron-level graph (no neurons nodes, or float layers); "
+            "place takes IR after encode-weights: nsc compile MODEL --emit-ir encode-weights "
+            "--ir-out net.nsir ..."
+        )
     problem = extract_problem(graph)
-    placement = place(problem, hardware, time_limit=args.time_limit, seed=args.seed)
+    placement = place(problem, Hardware(args.chips), time_limit=args.time_limit, seed=args.seed)
     placed = apply_placement(graph, placement)
-    write_text_atomic(args.output, print_ir(placed))
     report = placement.report.to_dict()
     report["positions"] = placement.positions.tolist()
-    if args.report:
-        write_text_atomic(args.report, json.dumps(report, indent=2) + "\n")
-    if args.png:
-        plot_placement(placement, problem, args.png)
+    with atomic_outputs() as out:
+        out.write_text(args.output, print_ir(placed))
+        if args.report:
+            out.write_text(args.report, json.dumps(report, indent=2) + "\n")
+        if args.png:
+            plot_placement(placement, problem, out.path(args.png))
     print(placement.report.summary())
     return 0

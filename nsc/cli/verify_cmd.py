@@ -5,13 +5,22 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from nsc_runtime.atomic import atomic_outputs
 from nsc_runtime.errors import NscError
 
-from ._util import write_text_atomic
-from .compile_cmd import example_input, load_model, parse_chips
+from ._util import MAX_SEED, check_outputs, check_sequences, int_arg, load_npy
+from .compile_cmd import add_model_arguments, compile_model
+
+if TYPE_CHECKING:
+    from nsc.compiler import Compiled
+
+MAX_STEPS = 10_000
+MAX_SAMPLES = 100_000
+MAX_INPUT_STEPS = 1_000_000  # inputs x steps of one verification
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,47 +29,75 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="check that the spiking runtime equals the integer reference",
         description="Run the integer reference interpreter and the Cython runtime on the same "
         "inputs and compare every output of every input. A .corelet file is checked against "
-        "its own core-level IR; a model (.nsir/.npz/.pt) is compiled first and checked "
-        "against its integer network. Exit status 1 unless agreement is 100%%.",
+        "its own core-level IR; a model (.nsir/.npz/.pt2/.pt) is compiled first (options as "
+        "for nsc compile) and checked against its integer network. Exit status 1 unless "
+        "agreement is 100%.",
     )
     p.add_argument("target", help="a .corelet written by nsc compile, or a model file")
-    p.add_argument("--input", help=".npy integer inputs (batch, steps, features)")
-    p.add_argument("--samples", type=int, default=32, help="random inputs if no --input (32)")
-    p.add_argument("--steps", type=int, default=10, help="steps per random input (10)")
-    p.add_argument("--seed", type=int, default=0, help="seed for random inputs (0)")
-    p.add_argument("--levels", type=int, default=16, help="levels when compiling (16)")
-    p.add_argument("--chips", default="1x1", help="chip grid RxC when compiling (1x1)")
+    p.add_argument("--input", metavar="X.npy", help=".npy integer inputs (batch, steps, features)")
+    p.add_argument(
+        "--samples",
+        type=int_arg(1, MAX_SAMPLES),
+        default=32,
+        help=f"random inputs if no --input, 1..{MAX_SAMPLES:,} (32)",
+    )
+    p.add_argument(
+        "--steps",
+        type=int_arg(1, MAX_STEPS),
+        default=10,
+        help=f"steps per random input, 1..{MAX_STEPS:,} (10)",
+    )
+    p.add_argument(
+        "--seed", type=int_arg(0, MAX_SEED), default=0, help="seed for random inputs (0)"
+    )
     p.add_argument("--json", help="write the report as JSON here")
+    add_model_arguments(p)
     p.set_defaults(handler=run)
+
+
+def _inputs(args: argparse.Namespace, compiled: Compiled) -> np.ndarray:
+    from nsc.ir import Input, QLinear
+
+    inp = compiled.host.of_type(Input)[0]
+    if args.input:
+        x = check_sequences(load_npy(args.input, "--input"), "--input", inp.features)
+        if x.dtype.kind == "f" and not np.equal(np.mod(x, 1), 0).all():
+            raise NscError("--input: verify takes integer inputs (activity levels)")
+        if x.shape[0] * x.shape[1] > MAX_INPUT_STEPS:
+            raise NscError(
+                f"--input: {x.shape[0]} inputs x {x.shape[1]} steps is more than "
+                f"{MAX_INPUT_STEPS:,} steps in all; verify a part of it"
+            )
+        return x.astype(np.int64)
+    if args.samples * args.steps > MAX_INPUT_STEPS:
+        raise NscError(
+            f"--samples {args.samples} x --steps {args.steps} is more than "
+            f"{MAX_INPUT_STEPS:,} steps in all"
+        )
+    rng = np.random.default_rng(args.seed)
+    shape = (args.samples, args.steps, inp.features)
+    if inp.levels:
+        return rng.integers(0, inp.levels, size=shape)
+    # raw host inputs feed a host layer: small signed integers
+    first = compiled.host.users(inp.name)
+    span = 128 if first and isinstance(first[0], QLinear) else 16
+    return rng.integers(-span, span, size=shape)
 
 
 def run(args: argparse.Namespace) -> int:
     import nsc
     from nsc.compiler import Compiled
-    from nsc.ir import Input, QLinear
 
+    check_outputs(args.json)
     if args.target.endswith(".corelet"):
         compiled = Compiled.load(args.target)
     else:
-        model = load_model(args.target)
-        compiled = nsc.compile(
-            model, example_input(None, model, args.levels), chips=parse_chips(args.chips)
-        )
-    if args.input:
-        x = example_input(args.input, None, args.levels)
-    else:
-        inp = compiled.host.of_type(Input)[0]
-        rng = np.random.default_rng(args.seed)
-        shape = (args.samples, args.steps, inp.features)
-        if inp.levels:
-            x = rng.integers(0, inp.levels, size=shape)
-        else:  # raw host inputs feed a host layer: small signed integers
-            first = compiled.host.users(inp.name)
-            span = 128 if first and isinstance(first[0], QLinear) else 16
-            x = rng.integers(-span, span, size=shape)
-    if x is None:
-        raise NscError("no inputs to verify on")
+        compiled = compile_model(args, args.target)
+    x = _inputs(args, compiled)
     report = nsc.verify(compiled, x)
+    if args.json:
+        with atomic_outputs() as out:
+            out.write_text(args.json, json.dumps(report.to_dict(), indent=2) + "\n")
     verdict = "EXACT" if report.exact else "MISMATCH"
     print(
         f"{verdict}: agreement {report.agreement:.6f} over {report.outputs_compared} outputs "
@@ -73,6 +110,4 @@ def run(args: argparse.Namespace) -> int:
             f"[stage: {m['stage']}]",
             file=sys.stderr,
         )
-    if args.json:
-        write_text_atomic(args.json, json.dumps(report.to_dict(), indent=2) + "\n")
     return 0 if report.exact else 1

@@ -22,14 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
+from ..defaults import DEFAULT_LEVELS, DEFAULT_MAX_FANIN
 from ..errors import DoesNotFitError, IRVerifyError, NscError, PassError
 from ..ir import Graph
 from ..ir.nodes import LEVELS, level_index
-
-DEFAULT_LEVELS = 16
-"""Activity and weight levels of the default pipeline (the seed paper's 16)."""
-DEFAULT_MAX_FANIN = 64
-"""Inputs per neuron of the default pipeline (the seed paper's crossbar budget)."""
 
 REGISTRY: dict[str, type[Pass]] = {}
 

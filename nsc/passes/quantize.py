@@ -23,6 +23,7 @@ import numpy as np
 
 from nsc_runtime import hw
 
+from ..defaults import DEFAULT_LEVELS, MAX_LEVELS, MIN_LEVELS
 from ..errors import PassError
 from ..ir import (
     Graph,
@@ -36,9 +37,6 @@ from ..ir import (
 )
 from ..ir.interpret import run_trace
 from .pipeline import Context, Pass, register
-
-MIN_LEVELS = 4
-"""Fewest levels quantize accepts: weights then span -2..1."""
 
 
 @dataclass
@@ -61,15 +59,14 @@ class Quantize(Pass):
     name = "quantize"
     requires = "network"
     produces = "integer"
-    levels: int = 16
+    levels: int = DEFAULT_LEVELS
 
     def apply(self, graph: Graph, ctx: Context) -> Graph:
-        top = hw.DELAY_MAX + 1  # the window, levels - 1 ticks, is one neuron-to-neuron delay
-        if not MIN_LEVELS <= self.levels <= top:
+        if not MIN_LEVELS <= self.levels <= MAX_LEVELS:
             raise PassError(
-                f"quantize: levels must be in [{MIN_LEVELS}, {top}] (a window of levels-1 <= "
-                f"{hw.DELAY_MAX} ticks carries one activity; weights need at least levels "
-                f"-2..1), got {self.levels}"
+                f"quantize: levels must be in [{MIN_LEVELS}, {MAX_LEVELS}] (a window of "
+                f"levels-1 <= {hw.DELAY_MAX} ticks carries one activity; weights need at least "
+                f"levels -2..1), got {self.levels}"
             )
         inputs = graph.of_type(Input)
         outputs = graph.of_type(Output)

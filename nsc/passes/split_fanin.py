@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..defaults import DEFAULT_MAX_FANIN
 from ..errors import PassError
 from ..ir import Graph, Neurons, SpikeCount, Synapses
 from .pipeline import Context, Pass, register
@@ -37,7 +38,7 @@ class SplitFanin(Pass):
     name = "split-fanin"
     requires = "integer"
     produces = "fanin"
-    max: int = 64
+    max: int = DEFAULT_MAX_FANIN
 
     def apply(self, graph: Graph, ctx: Context) -> Graph:
         if self.max < 2:

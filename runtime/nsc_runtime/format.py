@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import hw
+from .atomic import write_bytes_atomic
 from .corelet import NEURON_FIELDS, Corelet, Port, neuron_field_shape
 from .errors import CoreletError, CoreletFormatError
 from .validate import (
@@ -165,17 +165,8 @@ def _meta_payload(metadata: dict[str, str]) -> bytes:
 
 
 def save(corelet: Corelet, path: str | os.PathLike[str]) -> None:
-    """Write ``corelet`` to ``path`` atomically (a temporary file, then ``os.replace``)."""
-    data = dumps(corelet)
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``corelet`` to ``path`` atomically (rules: :mod:`nsc_runtime.atomic`)."""
+    write_bytes_atomic(path, dumps(corelet))
 
 
 # ---------------------------------------------------------------------------------------------

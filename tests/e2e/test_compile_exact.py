@@ -112,12 +112,16 @@ def test_cli_compile_and_verify(tmp_path, capsys) -> None:
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(6, 10), torch.nn.ReLU(), torch.nn.Linear(10, 2))
     torch.save(model, tmp_path / "m.pt")
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).random((16, 5, 6)))
     out = tmp_path / "m.corelet"
     ir = tmp_path / "m.nsir"
     rc = main(
         [
             "compile",
             str(tmp_path / "m.pt"),
+            "--allow-pickle",
+            "--example-input",
+            str(tmp_path / "x.npy"),
             "-o",
             str(out),
             "--emit-ir",

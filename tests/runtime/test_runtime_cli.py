@@ -38,6 +38,7 @@ def test_run_writes_spikes_and_counters(
     spikes = (np.random.default_rng(0).random((80, 16)) < 0.2).astype(np.uint8)
     np.savez(tmp_path / "in.npz", **{"in": spikes})
     out = tmp_path / "sub" / "out.npz"
+    out.parent.mkdir()  # nsc never creates output folders (docs/security.md)
     args = ["run", str(corelet_file), "--input", str(tmp_path / "in.npz")]
     assert main([*args, "--ticks", "100", "-o", str(out), "--threads", "2"]) == 0
     printed = capsys.readouterr().out
@@ -64,8 +65,7 @@ def test_run_writes_spikes_and_counters(
         (["--ticks", "10", "--input", "{missing}"], "does not exist"),
         (["--ticks", "10", "--input", "{wrong_port}"], "unknown input port"),
         ([], "give --ticks"),
-        (["--ticks", "-1"], "--ticks must be"),
-        (["--ticks", "5", "--threads", "0"], "--threads must be"),
+        (["--ticks", "{huge}"], "--ticks 2,000,000,000: the spike arrays"),
     ],
 )
 def test_run_user_errors(
@@ -74,6 +74,7 @@ def test_run_user_errors(
     capsys: pytest.CaptureFixture[str],
     extra: list[str],
     message: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
     np.savez(tmp_path / "wrong.npz", nope=np.zeros((3, 1), np.uint8))
@@ -82,11 +83,35 @@ def test_run_user_errors(
         "missing": tmp_path / "none.npz",
         "wrong_port": tmp_path / "wrong.npz",
     }
-    argv = [a.format(**paths) for a in extra]
+    argv = [a.format(huge=2_000_000_000, **paths) for a in extra]
+    monkeypatch.setattr("nsc.cli.run_cmd.memory_budget", lambda: 1 << 30)
     out = tmp_path / "out.npz"
     assert main(["run", str(corelet_file), *argv, "-o", str(out)]) == 1
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--ticks", "-1"], "argument --ticks: must be in 0..2,147,483,647, got -1"),
+        (["--ticks", "5", "--threads", "0"], "argument --threads: must be in 1..1,024, got 0"),
+        (["--ticks", "1e3"], "argument --ticks: expected an integer, got '1e3'"),
+    ],
+)
+def test_run_argument_ranges(
+    corelet_file: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    extra: list[str],
+    message: str,
+) -> None:
+    out = tmp_path / "out.npz"
+    with pytest.raises(SystemExit) as exc:
+        main(["run", str(corelet_file), *extra, "-o", str(out)])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(message)
     assert not out.exists()
 
 
@@ -107,8 +132,14 @@ def test_corrupt_corelet_is_one_line_error(
 
 def test_random_rejects_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "x.corelet"
-    assert main(["corelet", "random", "--cores", "0", "-o", str(out)]) == 1
-    assert "--cores" in capsys.readouterr().err and not out.exists()
+    with pytest.raises(SystemExit):
+        main(["corelet", "random", "--cores", "0", "-o", str(out)])
+    assert "argument --cores: must be >= 1, got 0" in capsys.readouterr().err
+    assert not out.exists()
+    # more port lines than the cores have axons: an error, not a silent clamp
+    assert main(["corelet", "random", "--cores", "2", "--inputs", "10000000", "-o", str(out)]) == 1
+    assert "--inputs 10,000,000: 2 core(s) have only 512 axons" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_cli_modules_do_not_import_heavy_dependencies() -> None:
