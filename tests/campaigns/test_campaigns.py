@@ -28,7 +28,7 @@ def test_mutated_ir_texts_fail_cleanly_or_round_trip_exactly() -> None:
     _assert_clean(camp, 500)
     assert camp.counts["rejected: IRParseError at file:line:col"] > 250
     assert camp.counts["accepted, round trip exact, verifies"] > 0
-    assert camp.counts["accepted, round trip exact, verify: IRVerifyError"] > 0
+    assert camp.counts["accepted, round trip exact, verify: IRVerifyError at file:line:col"] > 0
 
 
 def test_generated_graphs_round_trip() -> None:
