@@ -2,7 +2,8 @@
 
 Each core has a random 256x256 crossbar, random type weights, thresholds, leaks, axon types
 and destinations (the per-neuron flags are constant, as compiled cores mostly are). Prints one
-JSON line: cores, text size, lines, seconds to print and to parse (wall clock and CPU time),
+JSON line: cores, text size, lines, bytes of arrays (and the fraction of the per-file limit of
+nsc.text.limits they use), seconds to print and to parse (wall clock and CPU time),
 lines per second.
 
     PYTHONPATH=.:runtime .venv/bin/python benchmarks/ir_text_scale.py [--cores N]
@@ -18,6 +19,7 @@ import numpy as np
 
 from nsc.ir import Core, CoreOutput, Graph
 from nsc.text import parse_ir, print_ir
+from nsc.text.limits import file_bytes_limit
 from nsc_runtime import hw
 
 
@@ -70,12 +72,15 @@ def main() -> None:
     if not back.same_as(graph):
         raise SystemExit("round trip failed: the parsed graph differs from the printed one")
     lines = text.count("\n")
+    arrays = sum(v.nbytes for n in graph for v in vars(n).values() if isinstance(v, np.ndarray))
     print_s, parse_s = wall1 - wall0, wall2 - wall1
     result = {
         "benchmark": "ir_text_scale",
         "cores": args.cores,
         "mbytes": round(len(text) / 1e6, 1),
         "lines": lines,
+        "array_mbytes": round(arrays / 1e6, 1),
+        "file_limit_used": round(arrays / file_bytes_limit(len(text)), 3),
         "print_s": round(print_s, 2),
         "parse_s": round(parse_s, 2),
         "total_s": round(print_s + parse_s, 2),

@@ -28,17 +28,21 @@ from __future__ import annotations
 import functools
 import math
 import re
+import sys
 
 import numpy as np
 
 from ..ir.nodes import NUMPY_DTYPES
+from .limits import MAX_ARRAY_ELEMENTS, MAX_NDIM, array_limit_error
 
 DTYPE_NAMES: dict[np.dtype, str] = {np.dtype(t): name for name, t in NUMPY_DTYPES.items()}
-MAX_NDIM = 32
-MAX_ELEMENTS = 1 << 26
 INLINE_MAX = 16  # arrays with at most this many elements print on one line
 VALUES_PER_LINE = 16  # long 1-D arrays print this many values per line
 _FAST_NDIM = 4  # the fast-path pattern doubles in size per dimension
+# A plain counted repeat keeps a backtracking frame per element (about 1 kB: 200 MB for 262,144
+# floats); a possessive one (Python 3.11+) keeps none, and there is nothing to backtrack into
+# (an atom ends where a separator starts).
+_POSSESSIVE = "+" if sys.version_info >= (3, 11) else ""
 
 _TYPE = re.compile(r"([a-z][a-z0-9]*)\[([^\]]*)\]")
 _PREFIX = re.compile(r"(splat|hex)(?![A-Za-z0-9_])[ \t\r\n]*")
@@ -75,12 +79,12 @@ class ArraySyntaxError(Exception):
 def format_array(arr: np.ndarray, indent: str) -> str:
     """``dtype[shape] payload`` in canonical form; continuation lines start with ``indent``."""
     dtype = DTYPE_NAMES[arr.dtype]
-    if arr.ndim > MAX_NDIM or arr.size > MAX_ELEMENTS:
-        raise ValueError(
-            f"a {arr.ndim}-d array of {arr.size} elements is beyond the nsir limits "
-            f"({MAX_NDIM} dimensions, {MAX_ELEMENTS} elements)"
-        )
     head = f"{dtype}[{'x'.join(map(str, arr.shape))}]"
+    if arr.ndim > MAX_NDIM:
+        raise ValueError(f"{head} has {arr.ndim} dimensions; nsir arrays have at most {MAX_NDIM}")
+    problem = array_limit_error(head, arr.dtype.itemsize, arr.shape)
+    if problem is not None:
+        raise ValueError(problem)
     return f"{head} {_format_payload(arr, indent)}"
 
 
@@ -180,21 +184,26 @@ def parse_type(text: str) -> tuple[str, tuple[int, ...]]:
             raise ArraySyntaxError(
                 offset, f"bad dimension {part!r} in shape [{dims}]; write e.g. [256x4]"
             )
-        if len(part) > 10 or int(part) > MAX_ELEMENTS:
-            raise ArraySyntaxError(offset, f"dimension {part} is too large")
+        if len(part) > 10 or int(part) > MAX_ARRAY_ELEMENTS:
+            raise ArraySyntaxError(
+                offset,
+                f"dimension {part[:20]} is too large (an array has at most "
+                f"{MAX_ARRAY_ELEMENTS:,} elements)",
+            )
         shape.append(int(part))
         offset += len(part) + 1
     if len(shape) > MAX_NDIM:
         raise ArraySyntaxError(m.start(2), f"arrays have at most {MAX_NDIM} dimensions")
-    if math.prod(shape) > MAX_ELEMENTS:
-        raise ArraySyntaxError(
-            m.start(2), f"array of {math.prod(shape)} elements is too large (max {MAX_ELEMENTS})"
-        )
     return dtype, tuple(shape)
 
 
 def parse_payload(dtype: str, shape: tuple[int, ...], payload: str) -> np.ndarray:
-    """The array that ``payload`` (everything after the type) denotes."""
+    """The array that ``payload`` (everything after the type) denotes; an array over the
+    per-array limits (:mod:`nsc.text.limits`) is refused before it is allocated."""
+    type_text = f"{dtype}[{'x'.join(map(str, shape))}]"
+    problem = array_limit_error(type_text, np.dtype(NUMPY_DTYPES[dtype]).itemsize, shape)
+    if problem is not None:
+        raise ArraySyntaxError(0, problem)
     m = _PREFIX.match(payload)
     form = m.group(1) if m else None
     if form == "hex" and dtype != "bool":
@@ -252,7 +261,7 @@ def _fast_pattern(kind: str, shape: tuple[int, ...], hex_digits: int) -> re.Patt
         if dims[0] == 0:
             return rf"\[{_WS}\]"
         inner = level(dims[1:])
-        more = f"(?:{_WS},{_WS}{inner}){{{dims[0] - 1}}}" if dims[0] > 1 else ""
+        more = f"(?:{_WS},{_WS}{inner}){{{dims[0] - 1}}}{_POSSESSIVE}" if dims[0] > 1 else ""
         return rf"\[{_WS}{inner}{more}{_WS}\]"
 
     return re.compile(level(shape))
@@ -284,7 +293,7 @@ def _parse_fast(
     lo, hi = max(info.min, _I64.min + 1), min(info.max, _I64.max - 1)
     if values.size != math.prod(shape) or values.min() < lo or values.max() > hi:
         return None  # out of range (or maybe beyond int64): the exact path says where
-    return values.astype(np_dtype).reshape(shape)
+    return values.astype(np_dtype, copy=False).reshape(shape)
 
 
 def _floats(
@@ -294,7 +303,7 @@ def _floats(
     if values.size != math.prod(shape):
         return None
     with np.errstate(over="ignore"):
-        narrowed: np.ndarray = values.astype(np_dtype)
+        narrowed: np.ndarray = values.astype(np_dtype, copy=False)
     if np.count_nonzero(np.isinf(narrowed)) != text.count("inf"):
         return None
     return narrowed.reshape(shape)
@@ -313,30 +322,34 @@ def _decode_hex(digits: str, shape: tuple[int, ...]) -> np.ndarray | None:
         bits = ((nibbles.reshape(-1, per_row, 1) >> _BIT_SHIFTS) & 1).reshape(-1, 4 * per_row)
     if bits[:, n:].any():
         return None
+    if bits.shape[1] == n:  # no padding columns: the 0/1 bytes are the bools, no copy
+        return bits.view(np.bool_).reshape(shape)
     return bits[:, :n].astype(np.bool_).reshape(shape)
 
 
 class _Reader:
-    """The payload as tokens (brackets, commas, strings, words) with their offsets."""
+    """The payload as tokens (brackets, commas, strings, words) with their offsets, read
+    lazily with one token of lookahead (a token list would cost ~150 bytes per value)."""
 
     def __init__(self, text: str) -> None:
-        self.tokens = [(m.start(), m.group()) for m in _TOKEN.finditer(text)]
-        self.tokens = [t for t in self.tokens if t[1][0] not in " \t\r\n"]
+        self.tokens = (
+            (m.start(), m.group()) for m in _TOKEN.finditer(text) if m.group()[0] not in " \t\r\n"
+        )
         self.end = len(text)
-        self.index = 0
+        self.next: tuple[int, str] | None = next(self.tokens, None)
 
     def peek(self) -> str:
-        return self.tokens[self.index][1] if self.index < len(self.tokens) else ""
+        return self.next[1] if self.next is not None else ""
 
     def take(self) -> tuple[int, str]:
-        if self.index == len(self.tokens):
+        if self.next is None:
             return self.end, ""
-        self.index += 1
-        return self.tokens[self.index - 1]
+        token, self.next = self.next, next(self.tokens, None)
+        return token
 
     def expect_end(self) -> None:
-        if self.index < len(self.tokens):
-            offset, token = self.tokens[self.index]
+        if self.next is not None:
+            offset, token = self.next
             raise ArraySyntaxError(offset, f"unexpected {token!r} after the array")
 
 

@@ -12,6 +12,7 @@ import difflib
 import functools
 import gc
 import json
+import math
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -19,14 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from lark import Lark, Token, Tree
 from lark.exceptions import LarkError
 
 from ..errors import IRParseError, NscError
 from ..ir.graph import Graph
-from ..ir.nodes import NODE_TYPES, Node, Span
+from ..ir.nodes import NODE_TYPES, NUMPY_DTYPES, Node, Span
 from .arrays import ArraySyntaxError, parse_payload, parse_type
 from .diagnostics import TERMINAL_WORDS, Source, from_lark
+from .limits import array_limit_error, file_limit_error
 from .printer import VERSION
 from .schema import AttrSpec, OpSpec, op_spec
 
@@ -161,6 +164,7 @@ class _Builder:
             )
         (name_token,) = _tokens(body, stop=1)
         graph = Graph(name=self.name(name_token))
+        self.check_sizes(_trees(body, start=1))
         uses: list[Token] = []
         for child in _trees(body, start=1):
             if child.data == "attr_dict":
@@ -173,6 +177,34 @@ class _Builder:
             if self.name(use) not in graph.nodes:
                 raise self.error(use, f"undefined operand {use.value}{self.did_you_mean(use)}")
         return graph
+
+    def check_sizes(self, children: list[Tree[Token]]) -> None:
+        """Check every array's declared type against the limits (:mod:`nsc.text.limits`)
+        before any array is allocated: the error names the node, the attribute and the limit."""
+        total = 0
+        for child in children:
+            if child.data != "node":
+                continue
+            attr_tree = next((t for t in _trees(child, start=2) if t.data == "attr_dict"), None)
+            if attr_tree is None:
+                continue
+            for attr in attr_tree.children:
+                key, _, value = self.attr(attr)
+                if value.kind != "TYPE":
+                    continue
+                try:
+                    dtype, shape = parse_type(value.text)
+                except ArraySyntaxError as err:
+                    raise self.source.error_at(value.offset + err.offset, err.message) from None
+                itemsize = np.dtype(NUMPY_DTYPES[dtype]).itemsize
+                where = f"array {key!r} of %{self.name(_tokens(child, stop=1)[0])}"
+                problem = array_limit_error(value.text, itemsize, shape)
+                total += math.prod(shape) * itemsize
+                problem = problem or file_limit_error(
+                    total, len(self.source.text), "the arrays up to this one"
+                )
+                if problem is not None:
+                    raise self.source.error_at(value.offset, f"{where}: {problem}")
 
     def graph_attrs(self, tree: Tree[Token]) -> dict[str, int | str]:
         attrs: dict[str, int | str] = {}

@@ -14,16 +14,18 @@ Layout rules (the parser accepts any whitespace; the printer always writes this)
 from __future__ import annotations
 
 import json
+import math
 import operator
 import re
 from typing import Any
 
 import numpy as np
 
-from ..errors import IRVerifyError
+from ..errors import IRVerifyError, NscError
 from ..ir.graph import Graph
 from ..ir.nodes import NUMPY_DTYPES, Node
 from .arrays import format_array
+from .limits import file_limit_error
 from .schema import AttrSpec, op_spec
 
 VERSION = 1
@@ -34,7 +36,10 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def print_ir(graph: Graph) -> str:
-    """The canonical nsir text of ``graph`` (``parse_ir`` reads it back to an equal graph)."""
+    """The canonical nsir text of ``graph`` (``parse_ir`` reads it back to an equal graph).
+
+    Raises :class:`~nsc.errors.NscError` for a graph the parser would refuse as too large
+    (:mod:`nsc.text.limits`)."""
     out = [f"nsir {VERSION}\n", f"graph @{quote_name(graph.name)}"]
     if graph.attrs:
         items = sorted(graph.attrs.items())
@@ -42,7 +47,22 @@ def print_ir(graph: Graph) -> str:
     out.append(" {\n")
     out.extend(_format_node(node) for node in graph)
     out.append("}\n")
-    return "".join(out)
+    text = "".join(out)
+    problem = file_limit_error(_array_bytes(graph), len(text), "its arrays")
+    if problem is not None:
+        raise NscError(f"graph @{graph.name} cannot be written as nsir: {problem}")
+    return text
+
+
+def _array_bytes(graph: Graph) -> int:
+    total = 0
+    for node in graph:
+        for attr in op_spec(node.op).attrs.values():
+            value = getattr(node, attr.name)
+            if attr.kind == "array" and value is not None:
+                itemsize = np.dtype(NUMPY_DTYPES[str(attr.dtype)]).itemsize
+                total += math.prod(np.shape(value)) * itemsize
+    return total
 
 
 def quote_name(name: str) -> str:
