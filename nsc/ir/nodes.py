@@ -66,7 +66,7 @@ def _cast(node: str, field_name: str, value: Any, dtype: str) -> np.ndarray:
     """``value`` as an array of ``dtype``; refuse values the cast would change."""
     target = NUMPY_DTYPES[dtype]
     original = np.asarray(value)
-    cast: np.ndarray = original.astype(target)
+    cast: np.ndarray = original.astype(target, copy=False)
     if original.dtype != cast.dtype and original.size and dtype not in ("f32", "f64", "bool"):
         with np.errstate(invalid="ignore"):
             changed = cast.astype(np.float64) != original.astype(np.float64)
