@@ -442,7 +442,7 @@ class _Importer:
             )
         scales = {}
         for p in pops:
-            pop, scales[p] = self._population(p, merged[p], inputs[p].bias)
+            pop, scales[p] = self._population(p, merged[p], inputs[p].bias, lags[p])
             g.add(pop)
         for p in pops:
             target = self._nsc_name(p)
@@ -668,7 +668,7 @@ class _Importer:
         }
 
     def _population(
-        self, p: str, merged: dict[tuple[str, int], np.ndarray], in_bias: np.ndarray
+        self, p: str, merged: dict[tuple[str, int], np.ndarray], in_bias: np.ndarray, lag: int
     ) -> tuple[Neurons, tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """The population ``p`` and its (scale, weight unit, input gain) per neuron."""
         dyn = self._dynamics(p)
@@ -722,6 +722,18 @@ class _Importer:
         if not np.allclose(leak[~leaky], (bias * scale)[~leaky], rtol=0, atol=1e-6):
             exact = False
             notes.append("bias rounded to an integer leak")
+        if lag and leak.any():
+            # the population runs `lag` ticks before its step 0 and leaks during them: start
+            # that much lower, so V equals v0 when step 0 begins
+            v0 = v0 - lag * leak
+            rising = leak < 0  # a negative leak falls toward v0 from above: no spike on the way
+            peak = v0 + np.where(rising, leak, 0)
+            if np.any(leaky) or np.any(peak >= alpha):
+                exact = False
+                notes.append(f"leak during the {lag} ticks of pipeline lag is not compensated")
+                v0 = v0 + lag * leak
+            else:
+                notes.append(f"v0 offset by -{lag}*leak for the {lag} ticks of pipeline lag")
         notes.append(f"potential floor -{hw.BETA_MAX} (saturating); NIR has none")
         status = "exact" if exact else "approximate"
         self.report.nodes[p] = NodeFidelity(p, self.kind[p], status, notes, float(err.max()))
