@@ -45,6 +45,7 @@ INTEGRATORS = ("I", "LI")  # spiking only when followed by a Threshold
 Q_MIN, Q_MAX = -8, 7  # 16 levels on 4 axon types (encode-weights)
 C_MAX = hw.WEIGHT_MAX // 8  # the largest weight unit c with 8c <= 255
 RESET_MODES = ("nir", "subtract")
+FANIN_DEFAULT = 64  # nsc.compile's default max_fanin
 
 
 @dataclass
@@ -68,6 +69,7 @@ class ImportReport:
     reset: str
     nodes: dict[str, NodeFidelity] = field(default_factory=dict)
     lags: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # about what compiling will do
     names: dict[str, str] = field(default_factory=dict)  # NIR name -> nsc name
 
     @property
@@ -89,6 +91,7 @@ class ImportReport:
             f"{'exact' if self.exact else 'APPROXIMATE'}, "
             f"max relative weight error {self.max_weight_error:.3g}"
         ]
+        lines += [f"  warning: {w}" for w in self.warnings]
         for f in self.nodes.values():
             note = "; ".join(f.notes)
             lines.append(f"  {f.node} ({f.nir_type}): {f.status}" + (f"; {note}" if note else ""))
@@ -101,6 +104,7 @@ class ImportReport:
             "exact": self.exact,
             "max_weight_error": self.max_weight_error,
             "lags": dict(self.lags),
+            "warnings": list(self.warnings),
             "nodes": {
                 k: {
                     "type": f.nir_type,
@@ -120,7 +124,7 @@ def from_nir(graph_or_path: Any, *, dt: float = 1e-4, reset: str = "nir") -> Gra
     ``reset="subtract"`` builds IF/LIF/CubaLIF with subtractive reset (what snnTorch's Leaky
     does by default, which its exporter writes as ``v_reset = 0``)."""
     graph, report = import_nir(graph_or_path, dt=dt, reset=reset)
-    if not report.exact:
+    if not report.exact or report.warnings:
         warnings.warn(report.summary(), UserWarning, stacklevel=2)
     return graph
 
@@ -463,6 +467,7 @@ class _Importer:
                     )
                 )
         self._relay_delays(g)
+        self._check_fanin(g)
         for out in self.outputs:
             preds = self.preds[out]
             src = self._output_source(out, preds)
@@ -481,6 +486,21 @@ class _Importer:
         self.report.names = dict(self.names)
         g.verify()
         return g, self.report
+
+    def _check_fanin(self, g: Graph) -> None:
+        """Warn where ``nsc.compile``'s split-fanin (default max 64) would change the function."""
+        for pop in g.of_type(Neurons):
+            incoming = [s.weight != 0 for s in g.of_type(Synapses) if s.target == pop.name]
+            if not incoming:
+                continue
+            fanin = int(np.concatenate(incoming, axis=1).sum(axis=1).max())
+            if fanin > FANIN_DEFAULT:
+                self.report.warnings.append(
+                    f"population {pop.name!r} has neurons with {fanin} inputs: nsc.compile's "
+                    f"split-fanin (max_fanin={FANIN_DEFAULT}) turns them into trees whose spikes "
+                    "are not those of one neuron on the summed input (docs/conversion.md); "
+                    f"compile with max_fanin >= {fanin} where the crossbar allows it"
+                )
 
     def _relay_delays(self, g: Graph) -> None:
         """Give every population one outgoing delay: the placer keys a source's axon by

@@ -347,6 +347,14 @@ def test_exact_import_does_not_warn():
         from_nir(g)
 
 
+def test_wide_fanin_warns_about_split_fanin():
+    g = nir.NIRGraph.from_list(_in(80), nir.Linear(weight=np.ones((2, 80))), _if(2, 5.0), _out(2))
+    _, report = import_nir(g)
+    assert report.exact and len(report.warnings) == 1 and "80 inputs" in report.warnings[0]
+    with pytest.warns(UserWarning, match="split-fanin"):
+        from_nir(g)
+
+
 # -- files and errors -------------------------------------------------------------------------
 
 

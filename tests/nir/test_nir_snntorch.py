@@ -119,3 +119,39 @@ def test_decaying_leaky_is_reported_as_approximate():
     _, report = import_nir(_export(net, 5))
     assert not report.exact
     assert {f.node for f in report.approximations()} == {"1", "3"}
+
+
+def test_snntorch_rleaky_recurrence_spikes_identically_in_nsc():
+    """snnTorch's RLeaky (all-to-all recurrent Linear with bias), exported by snnTorch: a
+    cycle lif -> w_rec -> lif, one step around, as nsc's self-recurrence of one tick."""
+    torch.manual_seed(6)
+    n = 10
+    rl = snn.RLeaky(
+        beta=torch.ones(n),
+        threshold=torch.full((n,), 2.0),
+        linear_features=n,
+        init_hidden=True,
+        reset_mechanism="subtract",
+        output=True,
+    )
+    net = torch.nn.Sequential(torch.nn.Linear(4, n, bias=False), rl)
+    with torch.no_grad():
+        net[0].weight.copy_(torch.randint(-2, 4, net[0].weight.shape).float())
+        rl.recurrent.weight.copy_(torch.randint(-2, 3, (n, n)).float())
+        rl.recurrent.bias.copy_(torch.randint(-1, 2, (n,)).float())
+    graph, report = import_nir(_export(net, 4), reset="subtract")
+    assert report.exact
+    assert any(s.source == s.target for s in graph.of_type(nsc.ir.Synapses))
+    x = (np.random.default_rng(6).random((4, 40, 4)) < 0.5).astype(np.int64)
+    snn_utils.reset(net)
+    with torch.no_grad():
+        theirs = np.stack(
+            [net(torch.tensor(x[:, t], dtype=torch.float32))[0].numpy().copy() for t in range(40)],
+            axis=1,
+        ).astype(np.int64)
+    assert theirs.any() and not theirs.all()
+    got = compare(population_spikes(graph, report, x)["1.lif"], theirs)
+    assert got.identical, got
+    compiled = nsc.compile(graph)
+    assert nsc.verify(compiled, x).agreement == 1.0
+    assert np.array_equal(compiled.run(x), theirs)
