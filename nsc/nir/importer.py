@@ -746,8 +746,8 @@ class _Importer:
             # the population runs `lag` ticks before its step 0 and leaks during them: start
             # that much lower, so V equals v0 when step 0 begins
             v0 = v0 - lag * leak
-            rising = leak < 0  # a negative leak falls toward v0 from above: no spike on the way
-            peak = v0 + np.where(rising, leak, 0)
+            falling = leak < 0  # starts above v0 and falls to it: highest after the first tick
+            peak = v0 + np.where(falling, leak, 0)
             if np.any(leaky) or np.any(peak >= alpha):
                 exact = False
                 notes.append(f"leak during the {lag} ticks of pipeline lag is not compensated")
