@@ -202,6 +202,13 @@ def _export_synapses(
     else:
         nodes[s.name] = nir.Linear(weight=weight, metadata=meta)
     head = s.source
+    free_running = src_is_pop and not any(
+        e.target == s.source and e.source != s.source and e.weight.any()
+        for e in graph.of_type(Synapses)
+    )  # a population with no input (the importer's clocks): its timing is its v0
+    if free_running and (extra < 0).any():
+        meta["nsc_delay_not_in_nir"] = np.int64(1)
+        extra = np.zeros_like(extra)
     if extra.any():
         if (extra < 0).any() or np.unique(extra).size != 1:
             raise NscError(

@@ -258,6 +258,7 @@ class _Importer:
         self.names: dict[str, str] = {}
         self.kind: dict[str, str] = {}
         self.fused: dict[str, str] = {}  # Threshold name -> its integrator (the population)
+        self.clocks: dict[str, tuple[int, np.ndarray]] = {}  # population -> (lag, bias weights)
         self._classify()
 
     # -- structure ------------------------------------------------------------------------
@@ -466,6 +467,7 @@ class _Importer:
                         delay=np.full(w_int.shape[1], delay),
                     )
                 )
+        self._add_clocks(g)
         self._relay_delays(g)
         self._check_fanin(g)
         for out in self.outputs:
@@ -486,6 +488,41 @@ class _Importer:
         self.report.names = dict(self.names)
         g.verify()
         return g, self.report
+
+    def _add_clocks(self, g: Graph) -> None:
+        """Clock neurons ``clock<L>`` (one per lag ``L``) spike at every tick from ``L - 1`` on
+        (``v0 = 1 - L``, leak 1, threshold 1), so their spikes reach a lag-``L`` population
+        from its step 0 on: a bias as a weight, with no pre-roll."""
+        for p, (lag, weight) in self.clocks.items():
+            name = f"clock{lag}"
+            if name not in g:
+                unit = Neurons.relu(name, alpha=np.ones(1), leak=np.ones(1))
+                g.add(unit.replace(v0=np.full(1, 1 - lag)))
+                # a zero-weight self-synapse, so that encode-weights gives the clock type
+                # weights: replicate-fanout copies a population's type weights and fails on a
+                # population with no input at all (nsc/passes/lower.py, _replicate)
+                g.add(
+                    Synapses(
+                        f"{name}_self",
+                        source=name,
+                        target=name,
+                        weight=np.zeros((1, 1)),
+                        delay=np.ones(1),
+                    )
+                )
+                self.report.nodes[name] = NodeFidelity(
+                    name, "clock", "exact", [f"spikes every tick from tick {lag - 1} on"]
+                )
+            target = self._nsc_name(p)
+            g.add(
+                Synapses(
+                    g.fresh_name(f"{name}_to_{target}"),
+                    source=name,
+                    target=target,
+                    weight=weight[:, None],
+                    delay=np.ones(1),
+                )
+            )
 
     def _check_fanin(self, g: Graph) -> None:
         """Warn where ``nsc.compile``'s split-fanin (default max 64) would change the function."""
@@ -744,16 +781,33 @@ class _Importer:
             notes.append("bias rounded to an integer leak")
         if lag and leak.any():
             # the population runs `lag` ticks before its step 0 and leaks during them: start
-            # that much lower, so V equals v0 when step 0 begins
-            v0 = v0 - lag * leak
+            # that much lower, so V equals v0 when step 0 begins; where a negative leak would
+            # then cross the threshold on the way down, a clock neuron delivers the bias as a
+            # synaptic weight from step 0 on instead
+            shifted = v0 - lag * leak
             falling = leak < 0  # starts above v0 and falls to it: highest after the first tick
-            peak = v0 + np.where(falling, leak, 0)
-            if np.any(leaky) or np.any(peak >= alpha):
+            bad = (shifted + np.where(falling, leak, 0)) >= alpha
+            clock = np.zeros(n, np.int64)
+            if bad.any() and not leaky.any():
+                w_int = _quantize_rows(weights, scale, unit)
+                if all(
+                    _weight_unit(np.append(w_int[j], leak[j])) is not None
+                    for j in np.flatnonzero(bad)
+                ):
+                    clock = np.where(bad, leak, 0).astype(np.int64)
+            if leaky.any() or (bad.any() and not clock.any()):
                 exact = False
                 notes.append(f"leak during the {lag} ticks of pipeline lag is not compensated")
-                v0 = v0 + lag * leak
             else:
+                v0 = np.where(bad, v0, shifted)
+                leak = np.where(bad, 0, leak)
                 notes.append(f"v0 offset by -{lag}*leak for the {lag} ticks of pipeline lag")
+                if clock.any():
+                    self.clocks[p] = (lag, clock)
+                    notes.append(
+                        f"{int(np.count_nonzero(clock))} neurons take their bias from a clock "
+                        f"neuron spiking every tick from step 0 on (offsetting v0 would fire them)"
+                    )
         notes.append(f"potential floor -{hw.BETA_MAX} (saturating); NIR has none")
         status = "exact" if exact else "approximate"
         self.report.nodes[p] = NodeFidelity(p, self.kind[p], status, notes, float(err.max()))

@@ -90,6 +90,26 @@ def test_affine_bias_becomes_leak_and_fractional_weights_scale_exactly():
     _check_exact(g, _spikes(rng, 3, 40, 4))
 
 
+def test_negative_bias_deep_in_the_pipeline_uses_a_clock_neuron():
+    """A lag-2 layer with bias -2 and threshold 0: starting it 4 higher to pre-pay the two
+    lag ticks would fire it; a clock neuron delivers the bias from step 0 on instead."""
+    rng = np.random.default_rng(12)
+    g = nir.NIRGraph.from_list(
+        _in(4),
+        nir.Linear(weight=rng.integers(0, 4, (5, 4)).astype(float)),
+        _if(5, 1.0),
+        nir.Linear(weight=rng.integers(0, 4, (4, 5)).astype(float)),
+        _if(4, 1.0),
+        nir.Affine(weight=rng.integers(0, 4, (3, 4)).astype(float), bias=np.full(3, -2.0)),
+        _if(3, 0.0),
+        _out(3),
+    )
+    graph, report = import_nir(g)
+    assert any("clock neuron" in n for n in report.nodes["if_2"].notes)
+    assert "clock2" in graph and graph.neurons("if_2").leak.tolist() == [0, 0, 0]
+    _check_exact(g, _spikes(rng, 4, 30, 4, p=0.6))
+
+
 def test_lif_with_infinite_tau_is_if_exact():
     rng = np.random.default_rng(2)
     w = rng.integers(-2, 5, (5, 6)).astype(float)
