@@ -160,6 +160,14 @@ def main() -> None:
             f"{(f'{corr:.3f}' if corr is not None else '-'):>6} "
             f"{row['output_agreement']:>7.4f} {row['runtime_equals_snntorch']!s:>6}"
         )
+        if not row["identical"]:
+            for layer, a in row["layers"].items():
+                c = a["spike_count_correlation"]
+                print(
+                    f"    layer {layer}: identical {a['identical']}, spike-count correlation "
+                    f"{'-' if c is None else f'{c:.3f}'}, agreement {a['agreement']:.4f}, "
+                    f"spikes nsc {a['spikes_nsc']} / snnTorch {a['spikes_peer']}"
+                )
     keys = (
         "name",
         "source",

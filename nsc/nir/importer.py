@@ -737,6 +737,7 @@ class _Importer:
         notes = list(dyn["notes"])
         exact = bool(dyn["exact"])
         scale = np.ones(n)
+        decaying = np.abs(dyn["decay"] - 1.0) > 1e-12
         unit = np.zeros(n, np.int64)  # 0: exact scale (weights used as is)
         err = np.zeros(n)
         for j in range(n):
@@ -744,6 +745,14 @@ class _Importer:
             extra = [bias[j], thr[j]] + ([v_reset[j]] if mode == "value" else [])
             k = _exact_scale(row, extra)
             if k is not None and _fits(row * k, thr[j] * k, bias[j] * k, mode):
+                if decaying[j]:
+                    # the decay becomes a leak of whole units: refine the units as far as the
+                    # weights' 16 levels allow, so the leak's rounding costs least
+                    c = _weight_unit(np.round(row * k)) or 1
+                    for m in range(C_MAX // c, 1, -1):
+                        if _fits(row * k * m, thr[j] * k * m, bias[j] * k * m, mode):
+                            k *= m
+                            break
                 scale[j] = k
                 continue
             exact = False
