@@ -390,13 +390,16 @@ class _Importer:
                     f"NIR node {name!r} (Delay): delays {d.tolist()} are not whole multiples "
                     f"of dt={self.dt:g}"
                 )
-            if np.unique(np.round(steps)).size != 1:
-                raise FrontendError(
-                    f"NIR node {name!r} (Delay): per-element delays {d.tolist()} are not "
-                    "supported yet (only one delay for the whole vector)"
-                )
-            k = int(np.round(steps[0]))
-            return _Signal([_Term(x.source, x.matrix, x.delay + k) for x in sig.terms], sig.bias)
+            if d.size not in (1, n_in):
+                raise FrontendError(f"NIR node {name!r} (Delay): {d.size} delays for {n_in} inputs")
+            ks = np.broadcast_to(np.round(steps).astype(np.int64), (n_in,))
+            if ks.min() < 0:
+                raise FrontendError(f"NIR node {name!r} (Delay): negative delay {d.min()}")
+            terms = []
+            for k in np.unique(ks):  # rows delayed by k steps, one term per distinct delay
+                rows = (ks == k)[:, None]
+                terms += [_Term(x.source, x.matrix * rows, x.delay + int(k)) for x in sig.terms]
+            return _Signal(terms, sig.bias)
         return sig  # Flatten, identities: 1-D vectors pass unchanged
 
     def _size(self, name: str) -> int:

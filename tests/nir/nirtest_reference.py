@@ -10,7 +10,7 @@ carries the previous step's value; forward Euler for the ODEs:
 - CubaLIF: ``i += dt/tau_syn * (-i + w_in*I)``, then ``v += dt/tau_mem * (v_leak - v + r*i)``;
 - spike ``z = v > v_threshold``, then ``v = v_reset`` (or ``v -= v_threshold`` with
   ``reset="subtract"``); Threshold after I/LI spikes without reset;
-- Delay: ``y[t] = x[t - delay/dt]``.
+- Delay: ``y_i[t] = x_i[t - delay_i/dt]``.
 """
 
 from __future__ import annotations
@@ -96,10 +96,18 @@ def simulate(graph, x: np.ndarray, dt: float = 1e-4, reset: str = "nir") -> dict
             elif isinstance(node, nir.Flatten):
                 value[name] = total
             elif isinstance(node, nir.Delay):
-                k = round(float(np.asarray(node.delay).reshape(-1)[0]) / dt)
+                ks = np.broadcast_to(
+                    np.round(np.asarray(node.delay) / dt).astype(int), (total.shape[1],)
+                )
                 hist = history.setdefault(name, [])
                 hist.append(total)
-                value[name] = hist[-1 - k] if len(hist) > k else np.zeros_like(total)
+                value[name] = np.stack(
+                    [
+                        hist[-1 - k][:, i] if len(hist) > k else np.zeros(batch)
+                        for i, k in enumerate(ks)
+                    ],
+                    axis=1,
+                )
             elif isinstance(node, (nir.IF, nir.LIF, nir.CubaLIF)):
                 v = st.get("v", np.zeros_like(total))
                 if isinstance(node, nir.IF):

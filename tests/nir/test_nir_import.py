@@ -146,6 +146,37 @@ def test_scale_flatten_delay_fold_into_synapses():
     _check_exact(g, _spikes(rng, 3, 25, 5))
 
 
+def test_per_element_delays_on_either_side_of_the_weights():
+    """Delays per source (before the Linear) and per target (after it) both become synapse
+    delays; a source used at several delays gets relays."""
+    rng = np.random.default_rng(13)
+    nodes = {
+        "in": _in(4),
+        "d_src": nir.Delay(delay=np.array([0.0, 1e-4, 3e-4, 1e-4])),
+        "fa": nir.Linear(weight=rng.integers(-1, 4, (5, 4)).astype(float)),
+        "l1": _if(5, 1.0),
+        "fb": nir.Linear(weight=rng.integers(-1, 4, (3, 5)).astype(float)),
+        "d_tgt": nir.Delay(delay=np.array([0.0, 2e-4, 4e-4])),
+        "l2": _if(3, 1.0),
+        "out": _out(3),
+    }
+    edges = [
+        ("in", "d_src"),
+        ("d_src", "fa"),
+        ("fa", "l1"),
+        ("l1", "fb"),
+        ("fb", "d_tgt"),
+        ("d_tgt", "l2"),
+        ("l2", "out"),
+    ]
+    g = nir.NIRGraph(nodes=nodes, edges=edges)
+    graph, report = import_nir(g)
+    host = {int(d) for s in graph.of_type(nsc.ir.Synapses) if s.source == "in" for d in s.delay}
+    assert host == {0, 1, 3}
+    assert any(n.startswith("l1_relay") for n in graph.nodes)
+    _check_exact(g, _spikes(rng, 3, 30, 4, p=0.6))
+
+
 def test_self_recurrent_population_exact_and_verified():
     """snnTorch's RLeaky convention: input -> lif, lif -> w_rec -> lif (one step around)."""
     rng = np.random.default_rng(4)
