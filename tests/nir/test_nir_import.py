@@ -170,7 +170,7 @@ def test_per_element_delays_on_either_side_of_the_weights():
         ("l2", "out"),
     ]
     g = nir.NIRGraph(nodes=nodes, edges=edges)
-    graph, report = import_nir(g)
+    graph, _ = import_nir(g)
     host = {int(d) for s in graph.of_type(nsc.ir.Synapses) if s.source == "in" for d in s.delay}
     assert host == {0, 1, 3}
     assert any(n.startswith("l1_relay") for n in graph.nodes)
