@@ -47,7 +47,12 @@ def _int_weights(lin: torch.nn.Linear, lo: int = -3, hi: int = 5) -> None:
 
 
 def feedforward(
-    sizes: list[int], thresholds: list[float], reset: str, beta: float = 1.0, seed: int = 0
+    sizes: list[int],
+    thresholds: list[float],
+    reset: str,
+    beta: float = 1.0,
+    seed: int = 0,
+    synaptic: float | None = None,
 ) -> torch.nn.Sequential:
     torch.manual_seed(seed)
     layers: list[torch.nn.Module] = []
@@ -55,7 +60,18 @@ def feedforward(
         lin = torch.nn.Linear(n_in, n_out, bias=k % 2 == 1)
         _int_weights(lin)
         last = k == len(sizes) - 2
-        layers += [lin, _leaky(n_out, thresholds[k], beta, reset, last)]
+        if synaptic is None:
+            layers += [lin, _leaky(n_out, thresholds[k], beta, reset, last)]
+        else:
+            syn = snn.Synaptic(
+                alpha=torch.full((n_out,), synaptic),
+                beta=torch.full((n_out,), beta),
+                threshold=torch.full((n_out,), thresholds[k]),
+                init_hidden=True,
+                reset_mechanism=reset,
+                output=last,
+            )
+            layers += [lin, syn]
     return torch.nn.Sequential(*layers)
 
 
@@ -78,7 +94,7 @@ def recurrent(n_in: int, n: int, thr: float, seed: int = 0) -> torch.nn.Sequenti
 def run_snntorch(net: torch.nn.Sequential, x: np.ndarray) -> list[np.ndarray]:
     """Spikes of every spiking layer, (batch, steps, n), from snnTorch's own step loop."""
     snn_utils.reset(net)
-    layers = [m for m in net if isinstance(m, snn.Leaky | snn.RLeaky)]
+    layers = [m for m in net if isinstance(m, snn.Leaky | snn.RLeaky | snn.Synaptic)]
     seen: dict[int, list[np.ndarray]] = {i: [] for i in range(len(layers))}
 
     def hook(i: int) -> Any:
@@ -140,11 +156,21 @@ def main() -> None:
         ),
         ("rleaky-subtract-4-12", recurrent(4, 12, 2.0, seed=4), "subtract"),
         (
+            "synaptic-a0-subtract-6-10-4",
+            feedforward([6, 10, 4], [2.0, 1.0], "subtract", seed=6, synaptic=0.0),
+            "subtract",
+        ),
+        (
             "ff-subtract-read-as-written",
             feedforward([6, 10, 4], [2.0, 1.0], "subtract", seed=1),
             "nir",
         ),
         ("ff-decay0.8-zero-6-10-4", feedforward([6, 10, 4], [2.0, 1.0], "zero", 0.8, 5), "nir"),
+        (
+            "synaptic-a0.5-subtract-6-10-4",
+            feedforward([6, 10, 4], [2.0, 1.0], "subtract", seed=7, synaptic=0.5),
+            "subtract",
+        ),
     ]
     rows = []
     head = f"{'network':30} {'nodes':>5} {'neur':>5} {'cores':>5} {'exact':>6} {'ident':>6}"

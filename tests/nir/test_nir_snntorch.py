@@ -21,6 +21,7 @@ torch = pytest.importorskip("torch")
 snn = pytest.importorskip("snntorch")
 snn_utils = pytest.importorskip("snntorch.utils")
 export_nir = pytest.importorskip("snntorch.export_nir")
+nir = pytest.importorskip("nir")
 
 
 def _leaky(n: int, thr: float, beta: float = 1.0, **kw):
@@ -31,7 +32,24 @@ def _leaky(n: int, thr: float, beta: float = 1.0, **kw):
     )
 
 
-def _net(sizes: list[int], thresholds: list[float], seed: int, reset: str, beta: float = 1.0):
+def _synaptic(n: int, thr: float, alpha: float, **kw):
+    return snn.Synaptic(
+        alpha=torch.full((n,), alpha),
+        beta=torch.ones(n),
+        threshold=torch.full((n,), thr),
+        init_hidden=True,
+        **kw,
+    )
+
+
+def _net(
+    sizes: list[int],
+    thresholds: list[float],
+    seed: int,
+    reset: str,
+    beta: float = 1.0,
+    synaptic: float | None = None,
+):
     torch.manual_seed(seed)
     layers: list = []
     for k, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
@@ -41,14 +59,18 @@ def _net(sizes: list[int], thresholds: list[float], seed: int, reset: str, beta:
             if lin.bias is not None:
                 lin.bias.copy_(torch.randint(-1, 2, lin.bias.shape).float())
         last = k == len(sizes) - 2
-        layers += [lin, _leaky(n_out, thresholds[k], beta, reset_mechanism=reset, output=last)]
+        if synaptic is None:
+            neuron = _leaky(n_out, thresholds[k], beta, reset_mechanism=reset, output=last)
+        else:
+            neuron = _synaptic(n_out, thresholds[k], synaptic, reset_mechanism=reset, output=last)
+        layers += [lin, neuron]
     return torch.nn.Sequential(*layers)
 
 
 def _run_snntorch(net, x: np.ndarray) -> list[np.ndarray]:
     """Spikes of every Leaky layer, (batch, steps, n), from snnTorch's own step loop."""
     snn_utils.reset(net)
-    leakies = [m for m in net if isinstance(m, snn.Leaky)]
+    leakies = [m for m in net if isinstance(m, snn.Leaky | snn.Synaptic)]
     seen: dict[int, list] = {i: [] for i in range(len(leakies))}
     hooks = [
         m.register_forward_hook(
@@ -155,3 +177,24 @@ def test_snntorch_rleaky_recurrence_spikes_identically_in_nsc():
     compiled = nsc.compile(graph)
     assert nsc.verify(compiled, x).agreement == 1.0
     assert np.array_equal(compiled.run(x), theirs)
+
+
+def test_snntorch_synaptic_with_alpha_zero_is_exact_and_survives_a_file(tmp_path):
+    """Synaptic(alpha=0): snnTorch writes CubaLIF with tau_syn = dt, which passes the current
+    straight through; also through nir.write / nir.read (float32 arrays from snnTorch)."""
+    sizes = [6, 10, 4]
+    net = _net(sizes, [2.0, 1.0], seed=7, reset="subtract", synaptic=0.0)
+    exported = _export(net, sizes[0])
+    assert {type(n).__name__ for n in exported.nodes.values()} >= {"CubaLIF"}
+    path = tmp_path / "synaptic.nir"
+    nir.write(path, exported)
+    graph, report = import_nir(path, reset="subtract")
+    assert report.exact, report.summary()
+    assert graph.same_as(import_nir(exported, reset="subtract")[0])
+    x = (np.random.default_rng(7).random((4, 40, sizes[0])) < 0.5).astype(np.int64)
+    theirs = _run_snntorch(net, x)
+    ours = population_spikes(graph, report, x)
+    for name, want in zip([k for k in report.names if k in ours], theirs):
+        assert want.any() and not want.all()
+        assert compare(ours[name], want).identical, name
+    assert nsc.verify(nsc.compile(graph), x).agreement == 1.0
