@@ -152,7 +152,17 @@ def to_nir(graph_or_compiled: Any, *, stage: str | None = None, dt: float = 1e-4
             size = graph[count.source].size(graph)
             nodes[node.name] = nir.Output(output_type={"output": np.array([size])}, metadata=meta)
             edges.append((count.source, node.name))
+    inputs = graph.of_type(Input)
     for p in graph.of_type(Neurons):
+        fed = any(s.target == p.name and s.source != p.name for s in graph.of_type(Synapses))
+        if not fed and inputs:
+            # NIR's type inference walks from the inputs: anchor a free-running population
+            # (the importer's clocks) to the first input with a zero Linear
+            anchor = f"{p.name}_anchor"
+            nodes[anchor] = nir.Linear(
+                weight=np.zeros((p.count, inputs[0].features)), metadata={"nsc_op": "anchor"}
+            )
+            edges += [(inputs[0].name, anchor), (anchor, p.name)]
         if p.leak.any() and p.name not in biased:
             nodes[p.name].metadata["nsc_leak_not_in_nir"] = np.int64(1)
     gmeta = {

@@ -114,3 +114,29 @@ def test_export_refuses_host_layers():
     g.add(Output("out", source="q"))
     with pytest.raises(nsc.NscError, match="node %q is a qlinear"):
         to_nir(g)
+
+
+def test_free_running_clock_exports_readably(tmp_path):
+    """A clock population (no input) is anchored to the input for NIR's type inference; the
+    file reads back with type checking and restores the identical graph."""
+    rng = np.random.default_rng(12)
+    layers = [nir.Input(input_type={"input": np.array([4])})]
+    for n_in, n_out, bias in ((4, 5, None), (5, 4, None), (4, 3, -2.0)):
+        w = rng.integers(0, 4, (n_out, n_in)).astype(float)
+        if bias is None:
+            layers.append(nir.Linear(weight=w))
+        else:
+            layers.append(nir.Affine(weight=w, bias=np.full(n_out, bias)))
+        layers.append(
+            nir.IF(
+                r=np.ones(n_out),
+                v_threshold=np.full(n_out, 1.0 if bias is None else 0.0),
+                v_reset=np.zeros(n_out),
+            )
+        )
+    layers.append(nir.Output(output_type={"output": np.array([3])}))
+    graph = from_nir(nir.NIRGraph.from_list(*layers))
+    assert "clock2" in graph
+    path = tmp_path / "clock.nir"
+    write_nir(graph, path)
+    assert from_nir(nir.read(path)).same_as(graph)
