@@ -881,6 +881,8 @@ def _exact_scale(row: np.ndarray, extra: list[float]) -> float | None:
     lcm = 1
     for f in fracs:
         lcm = lcm * f.denominator // math.gcd(lcm, f.denominator)
+        if lcm > 1 << 24:  # no scale that small integers could carry
+            return None
     ints = [int(f * lcm) for f in fracs]
     g = 0
     for i in ints:

@@ -64,3 +64,60 @@ def test_random_integer_networks_import_exactly(seed):
     assert back.same_as(graph)
     if seed % 4 == 0:  # a quarter of the cases also through placement and the runtime
         assert nsc.verify(nsc.compile(graph), x).agreement == 1.0
+
+
+def _random_float_graph(seed: int):
+    """Float weights and biases, IF / decaying LIF / filtering CubaLIF layers: approximate."""
+    rng = np.random.default_rng(seed)
+    n_in = int(rng.integers(2, 8))
+    layers = [nir.Input(input_type={"input": np.array([n_in])})]
+    prev = n_in
+    for _ in range(int(rng.integers(1, 4))):
+        n = int(rng.integers(1, 9))
+        w = rng.normal(0, 1, (n, prev))
+        if rng.random() < 0.5:
+            layers.append(nir.Affine(weight=w, bias=rng.normal(0, 0.1, n)))
+        else:
+            layers.append(nir.Linear(weight=w))
+        kind = int(rng.integers(0, 3))
+        thr = np.abs(rng.normal(1, 0.5, n)) + 0.1
+        if kind == 0:
+            layers.append(nir.IF(r=np.ones(n), v_threshold=thr, v_reset=np.zeros(n)))
+        elif kind == 1:
+            layers.append(
+                nir.LIF(
+                    tau=np.full(n, 1e-3),
+                    r=np.full(n, 10.0),
+                    v_leak=np.zeros(n),
+                    v_threshold=thr,
+                    v_reset=np.zeros(n),
+                )
+            )
+        else:
+            layers.append(
+                nir.CubaLIF(
+                    tau_syn=np.full(n, 2e-4),
+                    tau_mem=np.full(n, 1e-3),
+                    r=np.full(n, 10.0),
+                    v_leak=np.zeros(n),
+                    v_threshold=thr,
+                    w_in=np.ones(n),
+                )
+            )
+        prev = n
+    layers.append(nir.Output(output_type={"output": np.array([prev])}))
+    x = (rng.random((2, 20, n_in)) < 0.5).astype(np.int64)
+    return nir.NIRGraph.from_list(*layers), x
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**31 - 1))
+def test_random_float_networks_import_with_a_report_and_verify(seed):
+    """Approximate imports still give valid graphs, the report says approximate with a bounded
+    weight error, and the cores agree with the interpreter."""
+    g, x = _random_float_graph(seed)
+    graph, report = import_nir(g)
+    assert not report.exact and report.max_weight_error <= 0.5 / 7 + 1e-9
+    assert import_nir(to_nir(graph))[0].same_as(graph)
+    if seed % 3 == 0:
+        assert nsc.verify(nsc.compile(graph), x).agreement == 1.0
