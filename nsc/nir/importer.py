@@ -659,10 +659,10 @@ class _Importer:
         if t == "IF":
             gain, decay = arr(node.r), np.ones(n)
             thr, v_reset = arr(node.v_threshold), arr(node.v_reset)
-            notes.append("v[t] = v[t-1] + r*I[t] (dt-free, as Sinabs/Norse IF)")
+            notes.append("v[t] = v[t-1] + r*I[t] (the discrete integrator, no dt)")
         elif t == "I":
             gain, decay = arr(node.r), np.ones(n)
-            notes.append("v[t] = v[t-1] + r*I[t] (dt-free, as IF)")
+            notes.append("v[t] = v[t-1] + r*I[t] (the discrete integrator, no dt)")
         elif t in ("LIF", "CubaLIF", "LI"):
             if t == "CubaLIF":
                 tau, r = arr(node.tau_mem), arr(node.r)
