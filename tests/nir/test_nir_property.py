@@ -62,6 +62,7 @@ def test_random_integer_networks_import_exactly(seed):
     assert np.array_equal(interpret(graph, x)[report.names["out"]], want)
     back, _ = import_nir(to_nir(graph))
     assert back.same_as(graph)
+    assert nsc.parse_ir(nsc.print_ir(graph)).same_as(graph)  # and as .nsir text
     if seed % 4 == 0:  # a quarter of the cases also through placement and the runtime
         assert nsc.verify(nsc.compile(graph), x).agreement == 1.0
 
