@@ -35,7 +35,8 @@ class LayerAgreement:
 
 def population_spikes(graph: Graph, report: ImportReport, x: np.ndarray) -> dict[str, np.ndarray]:
     """``{NIR node name: (batch, steps, neurons) 0/1}`` for every imported population, from the
-    reference interpreter, aligned to NIR steps (shifted by each population's lag)."""
+    reference interpreter, aligned to NIR steps (each population acts at tick
+    ``t*window + lag``)."""
     x = np.asarray(x)
     steps = x.shape[1]
     # run long enough for the deepest population to finish the last step
@@ -48,8 +49,9 @@ def population_spikes(graph: Graph, report: ImportReport, x: np.ndarray) -> dict
         if nsc_name not in report.lags:
             continue
         lo, hi = trace.neuron_index[nsc_name]
-        lag = report.lags[nsc_name]
-        out[nir_name] = trace.spikes[:, lag : lag + steps, lo:hi].astype(np.int64)
+        lag, w = report.lags[nsc_name], report.window
+        ticks = slice(lag, lag + steps * w, w)  # the population acts at t*window + lag
+        out[nir_name] = trace.spikes[:, ticks, lo:hi].astype(np.int64)
     return out
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -65,32 +66,66 @@ def _exportable(graph: Graph) -> str | None:
     return None
 
 
-def _lags(graph: Graph) -> dict[str, int]:
-    """Ticks of lag of each population (longest path of neuron -> neuron hops, self-loops
-    excluded), the importer's convention."""
-    preds: dict[str, set[str]] = {p.name: set() for p in graph.of_type(Neurons)}
-    for s in graph.of_type(Synapses):
-        if isinstance(graph[s.source], Neurons) and s.source != s.target:
-            preds[s.target].add(s.source)
+def _free_running(graph: Graph, name: str) -> bool:
+    """True for a population with no input but itself (the importer's clocks)."""
+    return not any(
+        e.target == name and e.source != name and e.weight.any() for e in graph.of_type(Synapses)
+    )
+
+
+def _schedule(graph: Graph) -> tuple[dict[str, int], set[tuple[str, str]]]:
+    """The importer's convention read back: the back edges (closing a cycle in a depth-first
+    walk from the input-fed populations, in graph order) and each population's lag (longest
+    path of the other neuron -> neuron hops)."""
+    pops = [p.name for p in graph.of_type(Neurons)]
+    edges = [
+        s
+        for s in graph.of_type(Synapses)
+        if isinstance(graph[s.source], Neurons)
+        and s.weight.any()
+        and not _free_running(graph, s.source)
+    ]
+    succ: dict[str, list[str]] = {p: [] for p in pops}
+    for p in pops:
+        for s in edges:
+            if s.target == p and p not in succ[s.source]:
+                succ[s.source].append(p)
+    back: set[tuple[str, str]] = set()
+    state: dict[str, int] = {}
+
+    def dfs(u: str) -> None:
+        state[u] = 1
+        for v in succ[u]:
+            if state.get(v) == 1:
+                back.add((u, v))
+            elif not state.get(v):
+                dfs(v)
+        state[u] = 2
+
+    fed = [
+        p
+        for p in pops
+        if any(
+            s.target == p and not isinstance(graph[s.source], Neurons)
+            for s in graph.of_type(Synapses)
+        )
+    ]
+    for root in fed + pops:
+        if not state.get(root):
+            dfs(root)
     lag: dict[str, int] = {}
-    visiting: set[str] = set()
 
     def visit(p: str) -> int:
-        if p in lag:
-            return lag[p]
-        if p in visiting:
-            raise NscError(
-                f"to_nir: populations form a cycle through %{p} and another population; NIR "
-                "export covers feed-forward graphs and self-recurrent populations"
+        if p not in lag:
+            lag[p] = max(
+                (visit(s.source) + 1 for s in edges if s.target == p and (s.source, p) not in back),
+                default=0,
             )
-        visiting.add(p)
-        lag[p] = max((visit(q) + 1 for q in preds[p]), default=0)
-        visiting.discard(p)
         return lag[p]
 
-    for p in preds:
+    for p in pops:
         visit(p)
-    return lag
+    return lag, back
 
 
 def to_nir(graph_or_compiled: Any, *, stage: str | None = None, dt: float = 1e-4) -> Any:
@@ -105,7 +140,7 @@ def to_nir(graph_or_compiled: Any, *, stage: str | None = None, dt: float = 1e-4
             f"to_nir exports neuron-level graphs (Input, Neurons, Synapses, SpikeCount, "
             f"Output): {why}"
         )
-    lags = _lags(graph)
+    lags, back = _schedule(graph)
     nodes: dict[str, Any] = {}
     edges: list[tuple[str, str]] = []
     order: list[str] = []
@@ -138,7 +173,7 @@ def to_nir(graph_or_compiled: Any, *, stage: str | None = None, dt: float = 1e-4
                 metadata=meta,
             )
         elif isinstance(node, Synapses):
-            _export_synapses(nir, graph, node, lags, dt, nodes, edges, biased)
+            _export_synapses(nir, graph, node, (lags, back), dt, nodes, edges, biased)
         elif isinstance(node, SpikeCount):
             continue  # carried by the Output that reads it
         elif isinstance(node, Output):
@@ -165,8 +200,15 @@ def to_nir(graph_or_compiled: Any, *, stage: str | None = None, dt: float = 1e-4
             edges += [(inputs[0].name, anchor), (anchor, p.name)]
         if p.leak.any() and p.name not in biased:
             nodes[p.name].metadata["nsc_leak_not_in_nir"] = np.int64(1)
+    nir_exact = not any(
+        int(n.metadata.get("nsc_nir_exact", 1)) == 0
+        or "nsc_delay_not_in_nir" in n.metadata
+        or "nsc_leak_not_in_nir" in n.metadata
+        for n in nodes.values()
+    )
     gmeta = {
         MARKER: "1",
+        "nsc_nir_exact": np.int64(nir_exact),
         "nsc_name": graph.name,
         "nsc_order": ",".join(order),
         "nsc_attrs": {
@@ -181,17 +223,19 @@ def _export_synapses(
     nir: Any,
     graph: Graph,
     s: Synapses,
-    lags: dict[str, int],
+    schedule: tuple[dict[str, int], set[tuple[str, str]]],
     dt: float,
     nodes: dict[str, Any],
     edges: list[tuple[str, str]],
     biased: set[str],
 ) -> None:
+    lags, back = schedule
+    window = graph.window
     src_is_pop = isinstance(graph[s.source], Neurons)
     if not src_is_pop:
         lag_delay = lags[s.target]
-    elif s.source == s.target:
-        lag_delay = 1
+    elif (s.source, s.target) in back or s.source == s.target:
+        lag_delay = window + lags[s.target] - lags[s.source]
     else:
         lag_delay = lags[s.target] - lags[s.source]
     extra = s.delay.astype(np.int64) - lag_delay
@@ -212,24 +256,25 @@ def _export_synapses(
     else:
         nodes[s.name] = nir.Linear(weight=weight, metadata=meta)
     head = s.source
-    free_running = src_is_pop and not any(
-        e.target == s.source and e.source != s.source and e.weight.any()
-        for e in graph.of_type(Synapses)
-    )  # a population with no input (the importer's clocks): its timing is its v0
-    if free_running and (extra < 0).any():
+    if src_is_pop and _free_running(graph, s.source):
+        # a population with no input (the importer's clocks): its timing is its v0
+        meta["nsc_delay_not_in_nir"] = np.int64(1)
+        extra = np.zeros_like(extra)
+    if extra.any() and ((extra < 0).any() or np.unique(extra).size != 1 or extra[0] % window):
+        warnings.warn(
+            f"to_nir: synapses %{s.name} have delays {sorted(set(s.delay.tolist()))} that are "
+            f"not the pipeline lag {lag_delay} plus whole steps of {window} ticks; the NIR "
+            "reading of this edge has no Delay (nsc's metadata keeps the exact delays)",
+            UserWarning,
+            stacklevel=3,
+        )
         meta["nsc_delay_not_in_nir"] = np.int64(1)
         extra = np.zeros_like(extra)
     if extra.any():
-        if (extra < 0).any() or np.unique(extra).size != 1:
-            raise NscError(
-                f"to_nir: synapses %{s.name} have delays {sorted(set(s.delay.tolist()))} that "
-                f"differ from the pipeline lag {lag_delay} per source; NIR export needs one "
-                "delay per synapse node, at least the lag"
-            )
         delay_name = f"{s.name}_delay"
         n_src = graph[s.source].size(graph)
         nodes[delay_name] = nir.Delay(
-            delay=np.full(n_src, float(extra[0]) * dt), metadata={"nsc_op": "delay"}
+            delay=np.full(n_src, float(extra[0] // window) * dt), metadata={"nsc_op": "delay"}
         )
         edges.append((head, delay_name))
         head = delay_name

@@ -1,4 +1,5 @@
-"""NIR -> nsc: a NIR graph becomes a neuron-level nsc graph, one NIR time step per tick.
+"""NIR -> nsc: a NIR graph becomes a neuron-level nsc graph, one NIR time step per tick (per
+window of ticks when a cycle runs through several populations).
 
 Construction (docs/nir.md states it per node type):
 
@@ -17,9 +18,11 @@ Construction (docs/nir.md states it per node type):
 4. Timing: a population fed by the host only has lag 0 (it fires at tick ``t`` for step ``t``);
    every feed-forward hop between populations adds one tick of lag (the cores have no
    zero-delay synapse). A synapse ``S -> P`` gets delay ``lag(P) - lag(S) + d`` (host:
-   ``lag(P) + d``); a population's own recurrence (a cycle through stateless nodes back to the
-   same population, NIR's recurrence convention) gets ``1 + d``. Outputs are spike counts per
-   tick (``window = 1``) read at offset ``lag``, so output step ``t`` is NIR step ``t``.
+   ``lag(P) + d``); an edge closing a cycle (NIR's recurrence convention: it carries the
+   previous step) gets ``W + lag(P) - lag(S) + d``, where ``W`` (the window, ticks per step)
+   is 1 unless a cycle runs through several populations; NIR delays ``d`` count ``W`` ticks
+   per step. Outputs are spike counts per window read at offset ``lag``, so output step ``t``
+   is NIR step ``t``.
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ class ImportReport:
     reset: str
     nodes: dict[str, NodeFidelity] = field(default_factory=dict)
     lags: dict[str, int] = field(default_factory=dict)
+    window: int = 1  # ticks per NIR step (> 1 only for cycles through several populations)
     warnings: list[str] = field(default_factory=list)  # about what compiling will do
     names: dict[str, str] = field(default_factory=dict)  # NIR name -> nsc name
 
@@ -104,6 +108,7 @@ class ImportReport:
             "exact": self.exact,
             "max_weight_error": self.max_weight_error,
             "lags": dict(self.lags),
+            "window": self.window,
             "warnings": list(self.warnings),
             "nodes": {
                 k: {
@@ -259,6 +264,9 @@ class _Importer:
         self.kind: dict[str, str] = {}
         self.fused: dict[str, str] = {}  # Threshold name -> its integrator (the population)
         self.clocks: dict[str, tuple[int, np.ndarray]] = {}  # population -> (lag, bias weights)
+        self.window = 1
+        self._w_leak = np.zeros(0)
+        self._w_v0 = np.zeros(0)
         self._classify()
 
     # -- structure ------------------------------------------------------------------------
@@ -439,14 +447,23 @@ class _Importer:
                 [x for part in parts for x in part.terms],
                 np.sum([part.bias for part in parts], axis=0),
             )
-        lags = self._lags(pops, inputs)
+        back = self._back_edges(pops, inputs)
+        lags = self._lags(pops, inputs, back)
+        window = max([1] + [lags[s] - lags[t] + 1 for s, t in back])
+        if window > hw.DELAY_MAX:
+            raise FrontendError(
+                f"NIR cycles span {window} populations; a cycle needs one tick per population "
+                f"and the cores' delays reach {hw.DELAY_MAX}"
+            )
+        self.window = window
+        self.report.window = window
         self.report.lags = {self._nsc_name(p): lags[p] for p in pops}
-        merged = {p: self._merge(p, inputs[p], lags) for p in pops}
-        g = Graph(attrs={"window": 1, "level": "scheduled"})
+        merged = {p: self._merge(p, inputs[p], lags, back) for p in pops}
+        g = Graph(attrs={"window": window, "level": "scheduled"})
         for name in self.inputs:
             g.add(Input(self._nsc_name(name), features=self._size(name), levels=2))
             self.report.nodes[name] = NodeFidelity(
-                name, "Input", "exact", ["0/1 spikes per step (levels=2, window=1)"]
+                name, "Input", "exact", [f"0/1 spikes per step (levels=2, window={window})"]
             )
         scales = {}
         for p in pops:
@@ -496,11 +513,14 @@ class _Importer:
         """Clock neurons ``clock<L>`` (one per lag ``L``) spike at every tick from ``L - 1`` on
         (``v0 = 1 - L``, leak 1, threshold 1), so their spikes reach a lag-``L`` population
         from its step 0 on: a bias as a weight, with no pre-roll."""
+        w = self.window
         for p, (lag, weight) in self.clocks.items():
             name = f"clock{lag}"
             if name not in g:
-                unit = Neurons.relu(name, alpha=np.ones(1), leak=np.ones(1))
-                g.add(unit.replace(v0=np.full(1, 1 - lag)))
+                # V climbs by 1 per tick and fires at W (linear reset): period W, first spike
+                # at tick lag - 1, arriving (delay 1) at tick lag
+                unit = Neurons.relu(name, alpha=np.full(1, w), leak=np.ones(1))
+                g.add(unit.replace(v0=np.full(1, w - lag)))
                 # a zero-weight self-synapse, so that encode-weights gives the clock type
                 # weights: replicate-fanout copies a population's type weights and fails on a
                 # population with no input at all (nsc/passes/lower.py, _replicate)
@@ -514,7 +534,7 @@ class _Importer:
                     )
                 )
                 self.report.nodes[name] = NodeFidelity(
-                    name, "clock", "exact", [f"spikes every tick from tick {lag - 1} on"]
+                    name, "clock", "exact", [f"spikes every {w} ticks from tick {lag - 1} on"]
                 )
             target = self._nsc_name(p)
             g.add(
@@ -591,27 +611,48 @@ class _Importer:
             )
         return src
 
-    def _lags(self, pops: list[str], inputs: dict[str, _Signal]) -> dict[str, int]:
-        """Ticks of lag of each population behind the NIR step (longest feed-forward path)."""
+    def _back_edges(self, pops: list[str], inputs: dict[str, _Signal]) -> set[tuple[str, str]]:
+        """(source, target) population pairs that close a cycle in a depth-first walk from the
+        inputs (populations and their successors in NIR node order): the edges that carry
+        the previous step (a self-recurrence is one)."""
+        succ: dict[str, list[str]] = {p: [] for p in pops}
+        for p in pops:
+            for term in inputs[p].terms:
+                if term.source not in self.inputs and p not in succ[term.source]:
+                    succ[term.source].append(p)
+        back: set[tuple[str, str]] = set()
+        state: dict[str, int] = {}
+
+        def dfs(u: str) -> None:
+            state[u] = 1
+            for v in succ[u]:
+                if state.get(v) == 1:
+                    back.add((u, v))
+                elif not state.get(v):
+                    dfs(v)
+            state[u] = 2
+
+        fed = [p for p in pops if any(t.source in self.inputs for t in inputs[p].terms)]
+        for root in fed + pops:
+            if not state.get(root):
+                dfs(root)
+        return back
+
+    def _lags(
+        self, pops: list[str], inputs: dict[str, _Signal], back: set[tuple[str, str]]
+    ) -> dict[str, int]:
+        """Ticks of lag of each population behind the NIR step: the longest path of
+        feed-forward hops (back edges left out) from the inputs."""
         lag: dict[str, int] = {}
-        visiting: set[str] = set()
 
         def visit(p: str) -> int:
             if p in lag:
                 return lag[p]
-            if p in visiting:
-                raise FrontendError(
-                    f"NIR populations form a cycle through {p!r} and another population: with "
-                    "one tick per NIR step nsc schedules only a population's own recurrence "
-                    "(a cycle through stateless nodes back to the same population)"
-                )
-            visiting.add(p)
             best = 0
             for term in inputs[p].terms:
-                if term.source in self.inputs or term.source == p:
+                if term.source in self.inputs or (term.source, p) in back:
                     continue
                 best = max(best, visit(term.source) + 1)
-            visiting.discard(p)
             lag[p] = best
             return best
 
@@ -620,17 +661,19 @@ class _Importer:
         return lag
 
     def _merge(
-        self, p: str, sig: _Signal, lags: dict[str, int]
+        self, p: str, sig: _Signal, lags: dict[str, int], back: set[tuple[str, str]]
     ) -> dict[tuple[str, int], np.ndarray]:
-        """The input terms of ``p`` summed per (source, delay in ticks)."""
+        """The input terms of ``p`` summed per (source, delay in ticks): a NIR step is
+        ``window`` ticks; a back edge carries one step."""
         by_key: dict[tuple[str, int], np.ndarray] = {}
+        w = self.window
         for term in sig.terms:
             if term.source in self.inputs:
-                delay = lags[p] + term.delay
-            elif term.source == p:
-                delay = 1 + term.delay
+                delay = lags[p] + w * term.delay
+            elif (term.source, p) in back:
+                delay = w + lags[p] - lags[term.source] + w * term.delay
             else:
-                delay = lags[p] - lags[term.source] + term.delay
+                delay = lags[p] - lags[term.source] + w * term.delay
             lo = 0 if term.source in self.inputs else hw.DELAY_MIN
             if not lo <= delay <= hw.DELAY_MAX:
                 raise FrontendError(
@@ -727,6 +770,56 @@ class _Importer:
             "exact": exact,
         }
 
+    def _windowed(
+        self,
+        p: str,
+        lag: int,
+        leak: np.ndarray,
+        leaky: np.ndarray,
+        decay: np.ndarray,
+        weights: np.ndarray,
+        scale: np.ndarray,
+        unit: np.ndarray,
+        notes: list[str],
+    ) -> bool:
+        """With ``window > 1`` ticks per step, a neuron must act only at its phase tick
+        ``t*window + lag``: its inputs arrive then, and its bias comes from a clock neuron
+        firing once per window (a leak would act every tick). Sets ``_w_leak`` and ``_w_v0``
+        (added to v0); returns whether the construction is exact."""
+        w = self.window
+        exact = True
+        self._w_v0 = np.zeros_like(leak)
+        self._w_leak = leak.copy()
+        mode = self.kind[p]
+        if self.reset == "subtract" or mode in INTEGRATORS:
+            exact = False
+            notes.append(
+                f"with {w} ticks per step a neuron left above threshold after its reset fires "
+                "again before its next step"
+            )
+        if leaky.any():
+            self._w_leak = np.where(leaky, -np.maximum(1, np.round(-leak / w)), leak)
+            notes.append(f"decay leak spread over the {w} ticks of a step")
+        bias = np.where(leaky, 0, leak)
+        if not bias.any():
+            return exact
+        w_int = _quantize_rows(weights, scale, unit)
+        fits = all(
+            _weight_unit(np.append(w_int[j], bias[j])) is not None for j in np.flatnonzero(bias)
+        )
+        if not fits:
+            notes.append(
+                f"bias applied every tick ({w} times per step): it does not fit the weights"
+            )
+            return False
+        phase = lag if lag > 0 else w  # lag 0: step 0's bias is the initial potential
+        if lag == 0:
+            self._w_v0 = bias.copy()
+        self._w_leak = np.where(leaky, self._w_leak, 0)
+        self.clocks[p] = (phase, bias.astype(np.int64))
+        notes.append(f"bias from a clock neuron firing once per {w}-tick step at phase {lag}")
+        return exact
+
     def _population(
         self, p: str, merged: dict[tuple[str, int], np.ndarray], in_bias: np.ndarray, lag: int
     ) -> tuple[Neurons, tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -791,7 +884,12 @@ class _Importer:
         if not np.allclose(leak[~leaky], (bias * scale)[~leaky], rtol=0, atol=1e-6):
             exact = False
             notes.append("bias rounded to an integer leak")
-        if lag and leak.any():
+        if self.window > 1:
+            exact = (
+                self._windowed(p, lag, leak, leaky, decay, weights, scale, unit, notes) and exact
+            )
+            leak, v0 = self._w_leak, v0 + self._w_v0
+        elif lag and leak.any():
             # the population runs `lag` ticks before its step 0 and leaks during them: start
             # that much lower, so V equals v0 when step 0 begins; where a negative leak would
             # then cross the threshold on the way down, a clock neuron delivers the bias as a

@@ -3,7 +3,8 @@ equations (not from nsc's importer), used as the oracle of the import tests.
 
 Conventions (the ones docs/nir.md states): one step per ``dt``; edges are instantaneous within a
 step, except an edge that closes a cycle (found by depth-first search from the inputs), which
-carries the previous step's value; forward Euler for the ODEs:
+carries the previous step's value (before step 0: the node's value on zero spikes, so an
+Affine's bias, as snnTorch's RLeaky computes ``recurrent(0)``); forward Euler for the ODEs:
 
 - IF: ``v += r*I``; I: ``v += r*I``;
 - LIF/LI: ``v += dt/tau * (v_leak - v + r*I)`` (``tau = r = inf`` read as gain 1);
@@ -79,8 +80,10 @@ def simulate(graph, x: np.ndarray, dt: float = 1e-4, reset: str = "nir") -> dict
             total = None
             for p in preds[name]:
                 v = prev.get(p) if (p, name) in back else value[p]
-                if v is None:
+                if v is None:  # before step 0: spikes are 0, so an Affine gives its bias
                     v = np.zeros((batch, size(p)))
+                    if isinstance(nodes[p], nir.Affine):
+                        v = v + nodes[p].bias
                 total = v if total is None else total + v
             assert total is not None
             st = mem.setdefault(name, {})

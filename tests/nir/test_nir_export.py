@@ -71,6 +71,7 @@ def test_nir_reading_of_the_export_matches_nsc():
     the same network under NIR's equations and under nsc's import."""
     g = _network(1)
     exported = to_nir(g)
+    assert int(exported.metadata["nsc_nir_exact"]) == 1
     for node in exported.nodes.values():
         node.metadata = {}
     exported.metadata = {}

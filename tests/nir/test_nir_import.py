@@ -47,7 +47,7 @@ def _check_exact(g, x, *, reset: str = "nir", compile_it: bool = True) -> dict:
     cores must agree with the interpreter; returns the reference outputs."""
     graph, report = import_nir(g, reset=reset)
     assert report.exact, report.summary()
-    assert graph.attrs["window"] == 1 and graph.attrs["level"] == "scheduled"
+    assert graph.attrs["window"] == report.window and graph.attrs["level"] == "scheduled"
     ref = simulate(g, x, reset=reset)
     assert any(y.any() and not y.all() for y in ref.values()), "no spikes: a vacuous check"
     got = interpret(graph, x)
@@ -468,15 +468,21 @@ def test_non_spiking_readout_and_bare_threshold_are_refused():
         from_nir(g2)
 
 
-def test_cycle_through_two_populations_is_refused():
+def _two_population_cycle(rng, bias: bool):
+    w = {
+        k: rng.integers(-2, 4, shape).astype(float)
+        for k, shape in {"f": (5, 3), "ab": (4, 5), "ba": (5, 4)}.items()
+    }
     nodes = {
-        "in": _in(2),
-        "f": nir.Linear(weight=np.eye(2)),
-        "a": _if(2, 1.0),
-        "ab": nir.Linear(weight=np.eye(2)),
-        "b": _if(2, 1.0),
-        "ba": nir.Linear(weight=np.eye(2)),
-        "out": _out(2),
+        "in": _in(3),
+        "f": nir.Affine(weight=w["f"], bias=np.array([1.0, -1, 0, 1, -2]) if bias else np.zeros(5)),
+        "a": _if(5, 2.0),
+        "ab": nir.Linear(weight=w["ab"]),
+        "b": _if(4, 1.0, reset=-1.0),
+        "ba": nir.Affine(
+            weight=w["ba"], bias=np.array([0.0, 1, -1, 0, 1]) if bias else np.zeros(5)
+        ),
+        "out": _out(4),
     }
     edges = [
         ("in", "f"),
@@ -487,8 +493,21 @@ def test_cycle_through_two_populations_is_refused():
         ("ba", "a"),
         ("b", "out"),
     ]
-    with pytest.raises(nsc.FrontendError, match="cycle through"):
-        from_nir(nir.NIRGraph(nodes=nodes, edges=edges))
+    return nir.NIRGraph(nodes=nodes, edges=edges)
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_cycle_through_two_populations_runs_two_ticks_per_step(bias):
+    """a -> b -> a: the edge closing the cycle (b -> a) carries one step; with one tick per
+    feed-forward hop the loop needs 2 ticks per step (window 2); biases come from clocks."""
+    rng = np.random.default_rng(14)
+    g = _two_population_cycle(rng, bias)
+    graph, report = import_nir(g)
+    assert report.window == 2 and graph.attrs["window"] == 2 and report.lags == {"a": 0, "b": 1}
+    delays = {(s.source, s.target): set(s.delay.tolist()) for s in graph.of_type(nsc.ir.Synapses)}
+    assert delays[("a", "b")] == {1} and delays[("b", "a")] == {1}
+    assert any(k.startswith("clock") for k in graph.nodes) == bias
+    _check_exact(g, _spikes(rng, 4, 30, 3, p=0.5))
 
 
 def test_bad_delay_and_bad_options():
