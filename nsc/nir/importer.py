@@ -91,7 +91,7 @@ class ImportReport:
     def summary(self) -> str:
         """One line per node: ``name (type): status; notes``."""
         lines = [
-            f"NIR import (dt={self.dt:g}, reset={self.reset}): "
+            f"NIR import (dt={self.dt:g}, reset={self.reset}, window={self.window}): "
             f"{'exact' if self.exact else 'APPROXIMATE'}, "
             f"max relative weight error {self.max_weight_error:.3g}"
         ]
@@ -431,8 +431,7 @@ class _Importer:
         memo: dict[str, _Signal] = {}
         inputs: dict[str, _Signal] = {}
         for p in pops:
-            head = p
-            preds = self.preds[head]
+            preds = self.preds[p]
             if not preds:
                 raise FrontendError(f"NIR node {p!r} ({self.kind[p]}) has no input edge")
             parts = [self._signal(q, set(), memo) for q in preds]
@@ -510,13 +509,16 @@ class _Importer:
         return g, self.report
 
     def _add_clocks(self, g: Graph) -> None:
-        """Clock neurons ``clock<L>`` (one per lag ``L``) spike at every tick from ``L - 1`` on
-        (``v0 = 1 - L``, leak 1, threshold 1), so their spikes reach a lag-``L`` population
-        from its step 0 on: a bias as a weight, with no pre-roll."""
+        """Clock neurons ``clock<L>`` (one per phase ``L``) spike once per window ``W`` from
+        tick ``L - 1`` on (``v0 = W - L``, leak 1, threshold ``W``, linear reset), so their
+        spikes (delay 1) reach a population acting at ticks ``t*W + L`` at each of its steps:
+        a bias as a weight, with no pre-roll."""
         w = self.window
+        made: dict[int, str] = {}
         for p, (lag, weight) in self.clocks.items():
-            name = f"clock{lag}"
-            if name not in g:
+            name = made.get(lag, "")
+            if not name:
+                name = made[lag] = g.fresh_name(f"clock{lag}")
                 # V climbs by 1 per tick and fires at W (linear reset): period W, first spike
                 # at tick lag - 1, arriving (delay 1) at tick lag
                 unit = Neurons.relu(name, alpha=np.full(1, w), leak=np.ones(1))
@@ -526,7 +528,7 @@ class _Importer:
                 # population with no input at all (nsc/passes/lower.py, _replicate)
                 g.add(
                     Synapses(
-                        f"{name}_self",
+                        g.fresh_name(f"{name}_self"),
                         source=name,
                         target=name,
                         weight=np.zeros((1, 1)),
