@@ -27,8 +27,10 @@ __all__ = [
     "PassError",
     "VerifyMismatchError",
     "compile",
+    "from_nir",
     "parse_ir",
     "print_ir",
+    "to_nir",
     "verify",
 ]
 __version__ = "0.1.0"
@@ -53,6 +55,22 @@ def compile(model: Any, example_input: Any = None, **options: Any) -> Any:
     from .compiler import compile as _compile
 
     return _compile(model, example_input, **options)
+
+
+def from_nir(graph_or_path: Any) -> Any:
+    """A NIR graph (``nir.NIRGraph`` or a ``.nir`` file) as an nsc graph, ready for
+    :func:`compile`; approximations are reported and warned about (docs/nir.md)."""
+    from .nir import from_nir as _from_nir
+
+    return _from_nir(graph_or_path)
+
+
+def to_nir(graph_or_compiled: Any, *, stage: str | None = None, dt: float = 1e-4) -> Any:
+    """An nsc neuron-level graph (or a compiled network, or its ``stage``) as a
+    ``nir.NIRGraph``; ``dt`` is the time one tick stands for (docs/nir.md)."""
+    from .nir import to_nir as _to_nir
+
+    return _to_nir(graph_or_compiled, stage=stage, dt=dt)
 
 
 def verify(compiled: Any, x: Any) -> Any:

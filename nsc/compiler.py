@@ -325,7 +325,7 @@ class HostRunner(Interpreter):
             node.name: bursts(values[node.source], window, node.delay, ticks)
             for node in self.graph.of_type(CoreInput)
         }
-        result = sim.run_batch(self.corelet, ports, ticks, threads=self.threads)
+        result = sim.run_batch(self.corelet, ports, ticks, batch=batch, threads=self.threads)
         self.stats = RunStats(ticks=ticks * batch, port_spikes=result.spikes)
         for key in COUNTERS:
             setattr(self.stats, key, int(np.sum(result.counters[key])))

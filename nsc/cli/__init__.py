@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from nsc_runtime.errors import NscError
 
 # subcommand module names, in the order --help lists them
-COMMANDS = ("compile", "opt", "verify", "run", "corelet", "ir", "place", "demo")
+COMMANDS = ("compile", "opt", "verify", "run", "corelet", "ir", "place", "export", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from nsc_runtime.errors import NscError
+from ._util import check_outputs, float_arg
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from .compile_cmd import add_model_arguments
+
     p = sub.add_parser(
         "export",
         help="write a network as NIR (Neuromorphic Intermediate Representation)",
@@ -17,30 +19,29 @@ def register(sub: argparse._SubParsersAction) -> None:
         "is exported as is; any other model is compiled first and its last neuron-level stage "
         "(or --stage) is exported. One tick is one NIR time step of --dt seconds.",
     )
-    p.add_argument("model", help="a model file (.nsir, .npz, .pt)")
+    p.add_argument("model", help="a model file (.nsir, .npz, .nir, .pt2, .pt)")
     p.add_argument("--nir", required=True, metavar="OUT.nir", help="where to write the NIR file")
     p.add_argument("--stage", help="compile stage to export (default: last neuron-level one)")
-    p.add_argument("--dt", type=float, default=1e-4, help="seconds per tick (1e-4)")
+    p.add_argument(
+        "--dt", type=float_arg(0, 1e6, lo_open=True), default=1e-4, help="seconds per tick (1e-4)"
+    )
+    add_model_arguments(p)
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    import nsc
     from nsc.ir import Graph
     from nsc.nir import write_nir
 
-    from .compile_cmd import example_input, load_model
+    from .compile_cmd import compile_model, load_model
 
-    model = load_model(args.model)
-    if isinstance(model, Graph) and args.stage is None:
-        target = model
+    check_outputs(args.nir)
+    model = load_model(args.model, args)
+    target = model if isinstance(model, Graph) and args.stage is None else None
+    if target is None:
+        compiled = compile_model(args, args.model)
+        write_nir(compiled, args.nir, dt=args.dt, stage=args.stage)
     else:
-        target = nsc.compile(model, example_input(None, model, 16))
-    if not args.dt > 0:
-        raise NscError(f"--dt must be positive, got {args.dt}")
-    options = {"dt": args.dt}
-    if not isinstance(target, Graph):
-        options["stage"] = args.stage
-    write_nir(target, args.nir, **options)
+        write_nir(target, args.nir, dt=args.dt)
     print(f"wrote {args.nir}")
     return 0

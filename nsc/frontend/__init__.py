@@ -26,6 +26,10 @@ def to_graph(model: Any, example_input: Any = None) -> Graph:
         if not isinstance(graph, Graph):
             raise FrontendError(f"{type(model).__name__}.nsc_graph() must return an nsc.ir.Graph")
         return graph
+    if type(model).__name__ == "NIRGraph" and type(model).__module__.startswith("nir"):
+        from ..nir import from_nir
+
+        return from_nir(model)
     if isinstance(model, dict):
         from .params import from_params
 

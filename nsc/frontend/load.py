@@ -121,7 +121,7 @@ def load_model(
         what = "is not a file" if file.exists() else "no such file"
         raise FrontendError(f"{path}: {what}")
     suffix = file.suffix.lower()
-    if model_class is not None and suffix in (".nsir", ".npz", ".npy"):
+    if model_class is not None and suffix in (".nsir", ".npz", ".npy", ".nir"):
         raise FrontendError(f"{path}: --model-class applies to torch files, not {suffix}")
     if suffix == ".nsir":
         from ..text import parse_ir_file
@@ -129,6 +129,10 @@ def load_model(
         return parse_ir_file(str(path))
     if suffix == ".npz":
         return _load_npz(file)
+    if suffix == ".nir":
+        from ..nir import from_nir
+
+        return from_nir(str(path))
     if suffix == ".npy":
         raise FrontendError(
             f"{path}: a .npy array is not a model; give integer parameters as .npz "

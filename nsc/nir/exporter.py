@@ -15,8 +15,6 @@ truth and the node's ``nsc_nir_exact`` flag says so.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -286,16 +284,11 @@ def write_nir(graph_or_compiled: Any, path: str | Path, **options: Any) -> None:
     """:func:`to_nir` written to ``path`` (HDF5, via ``nir.write``), atomically."""
     import nir
 
+    from nsc_runtime.atomic import atomic_path
+
     nir_graph = to_nir(graph_or_compiled, **options)
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent or ".")
-    os.close(fd)
-    try:
-        nir.write(tmp, nir_graph)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        nir.write(str(tmp), nir_graph)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -105,7 +106,10 @@ def _replicate(
             driver[(i, key)] = (pop.name, i) if n == 0 else (fan_name, k)
             k += 1 if n else 0
     idx = np.asarray(origin, np.int64)
-    arrays = {name: getattr(pop, name)[idx] for name in (*NEURON_ARRAYS, "type_weights", "core")}
+    arrays: dict[str, Any] = {
+        name: None if getattr(pop, name) is None else getattr(pop, name)[idx]
+        for name in (*NEURON_ARRAYS, "type_weights", "core")
+    }  # a population with no inputs has no type weights
     fan = Neurons(fan_name, count=len(origin), **arrays)
     fan.span = pop.span
     g.add(fan)

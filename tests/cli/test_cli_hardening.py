@@ -188,6 +188,12 @@ CASES: list[tuple[str, list[str], str]] = [
         ["opt", "{fx}/network.nsir", "-p", "quantize", "--example-input", "{fx}/x.npz"],
         "--example-input",
     ),
+    # export
+    ("export-missing", ["export", "{fx}/none.nsir", "--nir", "{out}/n.nir"], "none.nsir"),
+    ("export-dt-nan", ["export", "{fx}/neuron.nsir", "--nir", "{out}/n", "--dt", "nan"], "--dt"),
+    ("export-o-dir", ["export", "{fx}/neuron.nsir", "--nir", "{fx}/adir"], "is a folder"),
+    ("export-o-device", ["export", "{fx}/neuron.nsir", "--nir", "/dev/full"], "is a device"),
+    ("export-evil", ["export", "{fx}/evil.pt", "--nir", "{out}/n.nir"], "pickled"),
     # place
     ("place-network-level", ["place", "{fx}/network.nsir", "-o", "{out}/p"], "neuron-level"),
     ("place-time-0", [*PLACE[:2], "--time-limit", "0", "-o", "{out}/p"], "--time-limit"),
