@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,11 +18,14 @@ from nsc_runtime.spikecode import bursts, run_ticks, window_counts
 
 from .backend import from_corelet, host_graph, to_corelet
 from .errors import CoreletFormatError, NscError, VerifyMismatchError
-from .ir import Core, CoreInput, CoreOutput, Graph, Output
+from .ir import Core, CoreInput, CoreOutput, Graph, Input, Output
 from .ir.interpret import Interpreter, Trace, interpret, run_trace
 from .ir.nodes import level_index
 from .passes import Context, parse_pipeline, plan_pipeline, run_pipeline
 from .passes.pipeline import full_plan
+
+if TYPE_CHECKING:
+    from .fidelity import Fidelity
 
 
 @dataclass
@@ -49,6 +52,13 @@ class VerifyReport:
     def exact(self) -> bool:
         return self.agreement == 1.0
 
+    def _repr_markdown_(self) -> str:
+        verdict = "EXACT" if self.exact else f"MISMATCH on {len(self.mismatches)} input(s)"
+        return (
+            f"**verify: {verdict}**: agreement {self.agreement:.2%} over "
+            f"{self.outputs_compared:,} outputs"
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "agreement": self.agreement,
@@ -67,6 +77,25 @@ class Compiled:
         self.corelet = corelet
         self.host = host
         self.placement = placement  # nsc.place.Placement (with its report), when placed
+        self.fidelity: Fidelity | None = None  # distance to the source model, when measured
+
+    def __repr__(self) -> str:
+        host = self.host
+        ins = ", ".join(f"{n.name}[{n.features}]" for n in host.of_type(Input))
+        outs = ", ".join(f"{o.name}[{o.size(host)}]" for o in host.of_type(Output))
+        return (
+            f"Compiled({self.n_cores} core(s), inputs {ins or '-'}, outputs {outs or '-'}, "
+            f"window {host.window} ticks, stages {', '.join(self.stages)})"
+        )
+
+    def _repr_markdown_(self) -> str:
+        rows = [f"| {name} | {g.level} | {len(g)} |" for name, g in self.stages.items()]
+        text = [f"**{self!r}**", "", "| stage | level | nodes |", "| --- | --- | --- |", *rows]
+        if self.placement is not None:
+            text += ["", f"placement: {self.placement.report.summary()}"]
+        if self.fidelity is not None and self.fidelity.steps:
+            text += ["", "```", self.fidelity.summary(), "```"]
+        return "\n".join(text)
 
     # -- views ----------------------------------------------------------------------------
     @property
@@ -183,8 +212,28 @@ def compile(
     chips: tuple[int, int] = (1, 1),
     time_limit: float = 10.0,
     print_ir_after_all: bool = False,
+    fidelity: bool = True,
 ) -> Compiled:
-    """Compile ``model`` (a torch module, an exported integer-parameter dict, or a Graph).
+    """Compile ``model`` into a :class:`Compiled` network: IR of every stage, corelet, runners.
+
+    Args:
+        model: a ``torch.nn.Module`` (nn.Linear, nn.ReLU, nn.RNN with relu, a readout), a
+            constrained model (anything with ``nsc_graph()``), the dict of exported integer
+            parameters, a ``nir.NIRGraph``, or an :class:`nsc.ir.Graph` (e.g. a parsed
+            ``.nsir`` dump of any stage).
+        example_input: typical inputs, shape ``(batch, steps, features)``; quantize calibrates
+            its scales on them (required for float models, whose inputs must already be
+            activities in ``[0, levels)``), and fidelity is measured on them.
+        levels: activity and weight levels (4..16; default: what the graph records, else 16).
+        max_fanin: most inputs per neuron before split-fanin builds trees (default: what the
+            graph records, else 64).
+        pipeline: an explicit pass pipeline (``"quantize{levels=8},insert-delays,..."``)
+            instead of the planned one.
+        chips: the chip grid ``(rows, cols)`` placement may use.
+        time_limit: seconds the placer may spend improving its answer.
+        print_ir_after_all: print the IR after every pass.
+        fidelity: measure (and warn about) how far the integer model is from the float model
+            on the example inputs (:attr:`Compiled.fidelity`).
 
     The passes run are planned from the graph's level (:func:`nsc.passes.plan_pipeline`): a
     graph dumped after any stage resumes the pipeline it records, so recompiling a dump gives
@@ -224,7 +273,12 @@ def compile(
             "lower-to-cores (see nsc.passes.default_pipeline)"
         )
     corelet = to_corelet(final, chips)
-    return Compiled(stages, corelet, host_graph(final), ctx.placement)
+    compiled = Compiled(stages, corelet, host_graph(final), ctx.placement)
+    if fidelity:
+        from .fidelity import measure
+
+        compiled.fidelity = measure(stages, example_input)
+    return compiled
 
 
 def verify(compiled: Compiled, x: Any) -> VerifyReport:

@@ -8,6 +8,7 @@ __all__ = [
     "CoreletError",
     "CoreletFormatError",
     "DoesNotFitError",
+    "FidelityWarning",
     "FrontendError",
     "IRParseError",
     "IRVerifyError",
@@ -56,6 +57,11 @@ class PassError(NscError):
 
 class DoesNotFitError(NscError):
     """The network cannot be placed on the given hardware; says why and what to change."""
+
+
+class FidelityWarning(UserWarning):
+    """A step changed the function computed from the source model beyond what the user
+    asked for (quantization loss, a fan-in split, inputs that are not activities)."""
 
 
 class VerifyMismatchError(NscError):

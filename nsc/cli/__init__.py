@@ -16,7 +16,9 @@ import importlib
 import os
 import signal
 import sys
+import warnings
 from collections.abc import Sequence
+from typing import Any
 
 from nsc_runtime.errors import NscError
 
@@ -42,6 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; the exit status (argparse exits 2 itself on a malformed argument)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    shown = warnings.formatwarning
+    warnings.formatwarning = _format_warning
     try:
         rc = args.handler(args)
         sys.stdout.flush()
@@ -57,7 +61,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("nsc: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.formatwarning = shown
     return int(rc or 0)
+
+
+def _format_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> str:
+    """Warnings read like the errors: one line, no source location."""
+    return f"nsc: warning: {message}\n"
 
 
 def _fail(message: str) -> int:

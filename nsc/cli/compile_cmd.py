@@ -199,4 +199,6 @@ def run(args: argparse.Namespace) -> int:
         r = compiled.placement.report
         summary += f", placement {r.solver_status} (lower bound {r.lower_bound})"
     print(summary, file=sys.stderr)
+    if compiled.fidelity is not None and compiled.fidelity.steps:
+        print(compiled.fidelity.summary(), file=sys.stderr)
     return 0

@@ -96,16 +96,22 @@ def run(args: argparse.Namespace) -> int:
     x = _inputs(args, compiled)
     report = nsc.verify(compiled, x)
     if args.json:
+        data = report.to_dict()
+        if compiled.fidelity is not None:
+            data["fidelity"] = compiled.fidelity.to_dict()
         with atomic_outputs() as out:
-            out.write_text(args.json, json.dumps(report.to_dict(), indent=2) + "\n")
+            out.write_text(args.json, json.dumps(data, indent=2) + "\n")
     verdict = "EXACT" if report.exact else "MISMATCH"
     print(
         f"{verdict}: agreement {report.agreement:.6f} over {report.outputs_compared} outputs "
         f"({x.shape[0]} inputs x {x.shape[1]} steps), {compiled.n_cores} core(s)"
     )
+    if compiled.fidelity is not None and compiled.fidelity.steps:
+        print(compiled.fidelity.summary())
     for m in report.mismatches[:5]:
+        tick = f" (tick {m['tick']}, core {m['core']}, neuron {m['neuron']})" if "tick" in m else ""
         print(
-            f"  input {m['input']}: first differs at step {m['step']} (tick {m['tick']}), "
+            f"  input {m['input']}: first differs at step {m['step']}{tick}, "
             f"output {m['output']}: reference {m['reference']} vs runtime {m['runtime']} "
             f"[stage: {m['stage']}]",
             file=sys.stderr,

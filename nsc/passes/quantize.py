@@ -16,6 +16,7 @@ per-tick leak ``bias / (u * window)`` follow.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +25,7 @@ import numpy as np
 from nsc_runtime import hw
 
 from ..defaults import DEFAULT_LEVELS, MAX_LEVELS, MIN_LEVELS
-from ..errors import PassError
+from ..errors import FidelityWarning, PassError
 from ..ir import (
     Graph,
     Input,
@@ -166,12 +167,38 @@ def _calibrate(graph: Graph, ctx: Context, layers: list[_Layer], levels: int) ->
     x = np.asarray(ctx.example_input, np.float64)
     if x.ndim == 2:
         x = x[None]
+    if x.ndim != 3 or x.shape[0] == 0 or x.shape[1] == 0:
+        raise PassError(
+            f"quantize: the example input must have shape (batch >= 1, steps >= 1, features), "
+            f"got {x.shape}"
+        )
+    if not np.all(np.isfinite(x)):
+        raise PassError("quantize: the example input holds NaN or infinite values")
+    _warn_unless_activities(x, levels)
     values = run_trace(graph, x).values
     scales = []
     for layer in layers:
         top = float(np.max(values[layer.out_node], initial=0.0))
         scales.append(top / (levels - 1) if top > 0 else 1.0)
     return scales
+
+
+def _warn_unless_activities(x: np.ndarray, levels: int) -> None:
+    """The quantized network takes integer activities in [0, levels) on its input lines; a
+    float model trained on other inputs loses its accuracy silently unless told."""
+    integral = bool(np.all(np.equal(np.mod(x, 1), 0)))
+    if integral and x.min() >= 0 and x.max() <= levels - 1:
+        return
+    warnings.warn(
+        f"quantize: the example inputs span [{x.min():.3g}, {x.max():.3g}]"
+        f"{'' if integral else ' and are not integers'}, but the compiled network takes "
+        f"integer activities in [0, {levels - 1}] per step, sent as spike bursts; inputs "
+        "like these will be refused at run time and the float model's accuracy is not "
+        "preserved. Scale and round your inputs to activities, or train with nsc.constrain, "
+        "whose input quantizer does this on the host",
+        FidelityWarning,
+        stacklevel=2,
+    )
 
 
 def _build(
