@@ -105,7 +105,10 @@ def check_fits_graph(graph: Graph, hardware: Hardware) -> None:
             slots += node.count
             continue
         reach = -(-found.reshape(node.count, TYPES) // hw.NEURONS_PER_CORE)
-        slots += int(np.maximum(1, reach.sum(axis=1)).sum())
+        own = np.maximum(1, reach.sum(axis=1))
+        if own.max(initial=0) > hw.NEURONS_PER_CORE:
+            return  # one neuron needs more copies than a core holds: check_fits explains it
+        slots += int(own.sum())
     by_axons = math.ceil(axons / hw.AXONS_PER_CORE)
     by_slots = math.ceil(slots / hw.NEURONS_PER_CORE)
     cores = max(by_axons, by_slots)
