@@ -60,7 +60,7 @@ class PackState:
         self._core_keys: dict[int, dict[int, int]] = {}
         self._members: dict[int, set[int]] = {}
         self._initial_cores = n_cores
-        self.work = 0  # keys examined by candidates(): a machine-independent clock
+        self.work = 0  # keys and (key, core) pairs examined: a machine-independent clock
 
     # -- lazily built local views -----------------------------------------------------------
     def keys_of(self, i: int) -> list[int]:
@@ -154,10 +154,13 @@ class PackState:
         (most shared keys first), at most ``CANDIDATES``."""
         overlap: dict[int, int] = {}
         keys = self.keys_of(i)
-        self.work += len(keys)
+        visited = len(keys)
         for k in keys:
-            for c in self.key_cores(k):
+            cores = self.key_cores(k)
+            visited += len(cores)
+            for c in cores:
                 overlap[c] = overlap.get(c, 0) + 1
+        self.work += visited
         overlap.pop(exclude, None)
         need = int(self.problem.ptr[i + 1] - self.problem.ptr[i])
         fitting = [

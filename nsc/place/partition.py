@@ -49,7 +49,7 @@ EXACT_COUNT_NEURONS = 4096  # count a part's distinct keys exactly up to this ma
 GREEDY_CORES = 8  # parts that need at most this many cores are filled greedily
 LOOKAHEAD = 8  # neurons tried past the first that does not fit before a core is closed
 UFACTOR = 300  # METIS imbalance tolerance, per mille
-WORK_PER_SECOND = 300_000  # compaction work units (keys examined) per second of budget
+WORK_PER_SECOND = 600_000  # compaction work units (keys + (key, core) pairs examined) per s
 AXON_CAP, SLOT_CAP = hw.AXONS_PER_CORE, hw.NEURONS_PER_CORE
 GREEDY_NODE_NEURONS = 4096  # node_greedy runs when every node has at most this many neurons
 GREEDY_ENTRIES = 4_000_000  # ... and the problem has at most this many (neuron, key) entries
@@ -62,7 +62,7 @@ def partition(
 ) -> tuple[np.ndarray, int]:
     """Assign neurons to cores within capacity. Returns ``(core_of, n_cores)``, cores numbered
     along the bisection hierarchy. Compaction stops after about ``compact_seconds``, counted
-    as work (keys examined, :data:`WORK_PER_SECOND`) so that the result does not depend on the
+    as work (keys and (key, core) pairs examined, :data:`WORK_PER_SECOND`) so that the result does not depend on the
     machine's speed; bisection and repair always run to the end."""
     if problem.n_neurons == 0:
         return np.zeros(0, np.int32), 0
