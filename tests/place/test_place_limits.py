@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from placetest_util import full_edge, paper_graph, population
+from placetest_util import full_edge, paper_graph, population, problem
 
 import nsc.place.api as place_api
 from nsc.errors import DoesNotFitError, NscError
@@ -13,6 +13,8 @@ from nsc.ir import Graph, Input, SpikeCount
 from nsc.place import Hardware, place
 from nsc.place.hardware import MAX_CHIPS_SIDE, HardwareError
 from nsc.place.mesh import curve_positions
+from nsc.place.pack import PackState
+from nsc.place.usage import evaluate
 
 
 def test_one_core_network_on_a_million_chips() -> None:
@@ -81,3 +83,13 @@ def test_fanin_is_explained_from_the_graph() -> None:
     g.add(full_edge("in", "x", "h", 70, 2, 0))
     with pytest.raises(DoesNotFitError, match=r"%h\[0\] listens to 70 sources .* max=64"):
         place(g)
+
+
+def test_compaction_work_counts_every_key_core_pair() -> None:
+    # neuron 0 needs host keys 10*4 and 11*4; key 10*4 is heard on cores 0-3, key 11*4 on
+    # cores 0-1: candidates() looks at 2 keys and 4 + 2 (key, core) pairs
+    p = problem(4, 12, [[40, 44], [40, 44], [40], [40]])
+    core_of = np.array([0, 1, 2, 3])
+    state = PackState(p, core_of, evaluate(p, core_of, 4))
+    assert state.candidates(0, exclude=0) == [1, 2, 3]
+    assert state.work == 2 + 4 + 2
