@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 
 import numpy as np
@@ -55,8 +56,8 @@ def place(
     start = time.perf_counter()
     hardware = hardware or Hardware()
     level = Effort.parse(effort)
-    if not time_limit >= 0:
-        raise ValueError(f"time_limit must be >= 0, got {time_limit}")
+    if not (math.isfinite(time_limit) and time_limit >= 0):
+        raise ValueError(f"time_limit must be a finite number >= 0, got {time_limit}")
     if isinstance(graph_or_problem, Graph):
         check_fits_graph(graph_or_problem, hardware)
     problem = _as_problem(graph_or_problem, rates)

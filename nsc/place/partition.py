@@ -62,8 +62,8 @@ def partition(
 ) -> tuple[np.ndarray, int]:
     """Assign neurons to cores within capacity. Returns ``(core_of, n_cores)``, cores numbered
     along the bisection hierarchy. Compaction stops after about ``compact_seconds``, counted
-    as work (keys and (key, core) pairs examined, :data:`WORK_PER_SECOND`) so that the result does not depend on the
-    machine's speed; bisection and repair always run to the end."""
+    as work (keys and (key, core) pairs examined, :data:`WORK_PER_SECOND`) so that the result
+    does not depend on the machine's speed; bisection and repair always run to the end."""
     if problem.n_neurons == 0:
         return np.zeros(0, np.int32), 0
     budget = int(compact_seconds * WORK_PER_SECOND) // 2

@@ -103,3 +103,9 @@ def test_effort_values(effort: str | float) -> None:
 def test_bad_effort_is_refused(effort: object) -> None:
     with pytest.raises(ValueError, match="effort"):
         place(paper_graph(), effort=effort)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("limit", [-1.0, float("nan"), float("inf")])
+def test_bad_time_limit_is_refused(limit: float) -> None:
+    with pytest.raises(ValueError, match="time_limit"):
+        place(paper_graph(), time_limit=limit)
