@@ -36,7 +36,7 @@ LNS_SHARE = 0.3
 
 # normal budgets (deterministic seconds) and model size limits
 COMPACT_BASE, SMALL_COMPACT_BASE = 6.0, 0.5
-LNS_BASE = 3.0
+LNS_BASE = 1.0  # LNS found no move on the benchmark families (docs/benchmarks.md)
 EXACT_BASE = 0.1  # CP-SAT seconds per exact stage, plus EXACT_PER_TERM per model term
 EXACT_PER_TERM = 1 / 300_000
 CORES_NORMAL_TERMS = 20_000  # (neuron, key) entries x cores: largest core-count model at 1
