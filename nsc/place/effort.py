@@ -41,7 +41,7 @@ EXACT_BASE = 0.1  # CP-SAT seconds per exact stage, plus EXACT_PER_TERM per mode
 EXACT_PER_TERM = 1 / 300_000
 CORES_NORMAL_TERMS = 20_000  # (neuron, key) entries x cores: largest core-count model at 1
 CUT_NORMAL_TERMS = 8_000  # largest cut-traffic model at effort 1 (it rarely gains more)
-MESH_BASE = 0.1
+MESH_BASE = 0.05
 MESH_HARD_CORES = 6  # from this many cores the mesh model needs MESH_HARD_SECONDS to help
 MESH_HARD_SECONDS = 1.0
 
