@@ -8,7 +8,7 @@ import pytest
 from placetest_util import full_edge, paper_graph, population, problem
 
 import nsc.place.api as place_api
-from nsc.errors import DoesNotFitError, NscError
+from nsc.errors import DoesNotFitError, NscError, PassError
 from nsc.ir import Graph, Input, SpikeCount
 from nsc.place import Hardware, place
 from nsc.place.hardware import MAX_CHIPS_SIDE, HardwareError
@@ -93,3 +93,11 @@ def test_compaction_work_counts_every_key_core_pair() -> None:
     state = PackState(p, core_of, evaluate(p, core_of, 4))
     assert state.candidates(0, exclude=0) == [1, 2, 3]
     assert state.work == 2 + 4 + 2
+
+
+def test_a_graph_without_neurons_is_refused() -> None:
+    # `nsc place` on a network-level file used to print "placed 0 neurons on 0 cores"
+    g = Graph("net")
+    g.add(Input("x", features=4, levels=16))
+    with pytest.raises(PassError, match="has no neurons nodes"):
+        place(g)
