@@ -16,6 +16,7 @@ from placetest_util import modular_problem, paper_graph, problem
 import nsc
 from nsc.place import Hardware, place
 from nsc.place.effort import Effort
+from nsc.place.mesh import assign_positions
 
 
 class _Elman(torch.nn.Module):
@@ -109,3 +110,30 @@ def test_bad_effort_is_refused(effort: object) -> None:
 def test_bad_time_limit_is_refused(limit: float) -> None:
     with pytest.raises(ValueError, match="time_limit"):
         place(paper_graph(), time_limit=limit)
+
+
+def _layout_cost(positions: np.ndarray, pairs: np.ndarray) -> int:
+    return int(np.abs(positions[pairs[:, 0]] - positions[pairs[:, 1]]).sum())
+
+
+def test_mesh_local_search_without_cp_sat_is_locally_optimal() -> None:
+    # a ring of 6 cores with equal rates; without CP-SAT the layout is the curve order improved
+    # until no single move to a free cell of the 6 x 6 box and no swap lowers the cost
+    ring = np.array([[c, (c + 1) % 6] for c in range(6)])
+    positions, status = assign_positions(6, ring, np.ones(6), Hardware(), time_limit=0, seed=0)
+    assert status == "HEURISTIC"
+    assert len({tuple(p) for p in positions.tolist()}) == 6
+    cost = _layout_cost(positions, ring)
+    taken = {tuple(p) for p in positions.tolist()}
+    for c in range(6):
+        for x in range(6):
+            for y in range(6):
+                if (x, y) in taken:
+                    continue
+                moved = positions.copy()
+                moved[c] = (x, y)
+                assert _layout_cost(moved, ring) >= cost
+        for d in range(c + 1, 6):
+            swapped = positions.copy()
+            swapped[[c, d]] = swapped[[d, c]]
+            assert _layout_cost(swapped, ring) >= cost
