@@ -5,12 +5,14 @@ heuristic lays that sequence along a locality-preserving curve: a Hilbert curve 
 64 x 64 chip, chips visited row by row in serpentine order, so consecutive cores are mesh
 neighbours and chip crossings are rare.
 
-Up to :data:`MESH_EXACT_MAX` cores, CP-SAT then minimizes ``sum rate(c, d) * hops(c, d)``
-exactly over positions in a ``C x C`` box at the chip origin, from the curve layout improved
-by a local search (single-core moves and swaps in that box). That box loses nothing: in an
-optimal layout every row and column of the bounding box holds a core (else moving the cores on
-one side of an empty line one step closer shortens every route across it), so the box is at
-most ``C x C``, and translating it to the origin changes no distance. With at most two cores the
+Up to :data:`MESH_EXACT_MAX` cores, the best of three layouts (the curve, and the traffic
+order in serpentine rows of ``ceil(C/2)`` and ``ceil(sqrt(C))`` cells), each improved by a
+local search (single-core moves and swaps in a ``C x C`` box at the chip origin), is the
+start, and CP-SAT, when the budget allows, minimizes ``sum rate(c, d) * hops(c, d)`` exactly
+over positions in that box. The box loses nothing: in an optimal layout every row and column
+of the bounding box holds a core (else moving the cores on one side of an empty line one step
+closer shortens every route across it), so the box is at most ``C x C``, and translating it to
+the origin changes no distance. With at most two cores the
 adjacent pair ``(0,0), (1,0)`` is optimal without a solve.
 """
 
@@ -94,14 +96,40 @@ def assign_positions(
     if n_cores == 2:
         return np.array([[0, 0], [1, 0]], np.int32), "OPTIMAL"
     weight = _symmetric_weights(n_cores, pairs, pair_rate)
+    order = traffic_order(n_cores, *weight, seed=seed)
     positions = np.empty_like(curve)
-    positions[traffic_order(n_cores, *weight, seed=seed)] = curve
+    positions[order] = curve
     if n_cores > MESH_EXACT_MAX:
         return positions, "HEURISTIC"
-    positions = local_search(n_cores, *weight, positions)
+    best, best_cost = positions, None
+    for start in [positions, *_snakes(n_cores, order)]:
+        found = local_search(n_cores, *weight, start)
+        cost = _layout_cost(found, *weight)
+        if best_cost is None or cost < best_cost:
+            best, best_cost = found, cost
+    positions = best
     if time_limit <= 0:
         return positions, "HEURISTIC"
     return _exact_positions(n_cores, *weight, positions, time_limit, seed)
+
+
+def _snakes(n_cores: int, order: np.ndarray) -> list[np.ndarray]:
+    """The cores in ``order`` laid row by row, every other row reversed, in rows of
+    ``ceil(C / 2)`` and of ``ceil(sqrt(C))`` cells: more starts for the local search."""
+    out = []
+    for width in sorted({-(-n_cores // 2), int(np.ceil(np.sqrt(n_cores)))}, reverse=True):
+        k = np.arange(n_cores)
+        row, col = k // width, k % width
+        col = np.where(row % 2 == 1, width - 1 - col, col)
+        layout = np.empty((n_cores, 2), np.int32)
+        layout[order] = np.stack([col, row], axis=1)
+        out.append(layout)
+    return out
+
+
+def _layout_cost(positions: np.ndarray, a: np.ndarray, b: np.ndarray, weight: np.ndarray) -> int:
+    hops = np.abs(positions[a].astype(np.int64) - positions[b]).sum(axis=1)
+    return int((weight * hops).sum())
 
 
 def local_search(

@@ -124,6 +124,7 @@ def test_mesh_local_search_without_cp_sat_is_locally_optimal() -> None:
     assert status == "HEURISTIC"
     assert len({tuple(p) for p in positions.tolist()}) == 6
     cost = _layout_cost(positions, ring)
+    assert cost == 6  # the optimum, a 2 x 3 loop (the curve start alone ended at 8)
     taken = {tuple(p) for p in positions.tolist()}
     for c in range(6):
         for x in range(6):
