@@ -91,7 +91,7 @@ def place(
             stages["cores"] = "OPTIMAL" if n_cores == lb else "HEURISTIC"
             decisions["lns"] = f"ran, budget {lns_seconds:g} deterministic s"
         else:
-            decisions["lns"] = f"skipped: effort {level}"
+            decisions["lns"] = f"skipped: no budget (effort {level}, time_limit {time_limit:g})"
         stages["lns"] = "HEURISTIC"
     if exact_applies(problem, n_cores):
         method = "exact"
@@ -143,7 +143,7 @@ def place(
         decisions["mesh"] = (
             f"CP-SAT, budget {mesh_seconds:g} deterministic s"
             if mesh_seconds > 0
-            else f"skipped CP-SAT: effort {level} (local search only)"
+            else f"local search only: CP-SAT needs more budget (effort {level})"
         )
     positions, stages["mesh"] = assign_positions(
         n_cores,
