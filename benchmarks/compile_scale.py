@@ -1,8 +1,17 @@
 """Compile random Elman RNNs of growing size end to end and check them with nsc.verify.
 
 Prints one line per network, then as the last line one JSON object
-{"results": [{inputs, hidden, steps, cores, lower_bound, placement, compile_s, verify_s,
-agreement}, ...]}. Usage: python benchmarks/compile_scale.py [--sizes 300x64,20x300,300x512]
+{"results": [{inputs, hidden, steps, neurons, cores, cores_before, lower_bound, placement,
+place_s, compile_s, verify_s, agreement}, ...]}; ``place_s`` is the placement inside
+``compile_s``. With ``--effort E`` (other than normal) each network is placed once more at that
+effort, adding ``cores_E`` and ``place_s_E``.
+
+``cores_before`` is the core count that the code before anytime placement (main at 961b7d0,
+time limit 10 s) reached for the same network, measured with this script's earlier version
+(docs/placement.md, "Compile time"); ``None`` for sizes not measured then.
+
+Usage: python benchmarks/compile_scale.py [--sizes 47x16,30x74,300x64] [--effort normal]
+[--time-limit 10]
 """
 
 from __future__ import annotations
@@ -15,6 +24,19 @@ import numpy as np
 import torch
 
 import nsc
+from nsc.place import Hardware, place
+
+# cores reached before anytime placement (main 961b7d0, time_limit=10, seed 1 models below)
+CORES_BEFORE = {
+    (47, 16): 1,
+    (30, 74): 4,
+    (20, 64): 3,
+    (100, 56): 4,
+    (300, 64): 8,
+    (20, 128): 5,
+    (20, 300): 22,
+    (300, 512): 53,
+}
 
 
 class Elman(torch.nn.Module):
@@ -30,34 +52,45 @@ class Elman(torch.nn.Module):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sizes", default="47x16,300x64,20x300,300x512")
+    parser.add_argument("--sizes", default="47x16,30x74,20x64,100x56,300x64,20x128")
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--time-limit", type=float, default=10.0)
+    parser.add_argument("--effort", default="normal", help="also place at: fast, max, a number")
     args = parser.parse_args()
-    torch.manual_seed(1)
-    rng = np.random.default_rng(1)
     results = []
     for size in args.sizes.split(","):
         n_in, hidden = (int(v) for v in size.split("x"))
+        torch.manual_seed(1)
+        rng = np.random.default_rng(1)
         model = Elman(n_in, hidden)
         x = rng.integers(0, 16, size=(args.batch, args.steps, n_in))
         t0 = time.perf_counter()
-        compiled = nsc.compile(model, x.astype(np.float64), time_limit=10)
+        compiled = nsc.compile(model, x.astype(np.float64), time_limit=args.time_limit)
         t1 = time.perf_counter()
-        report = nsc.verify(compiled, x)
+        verify = nsc.verify(compiled, x)
         t2 = time.perf_counter()
-        place = compiled.placement.report
+        report = compiled.placement.report
         row = {
             "inputs": n_in,
             "hidden": hidden,
             "steps": args.steps,
-            "cores": compiled.n_cores,
-            "lower_bound": place.lower_bound,
-            "placement": place.solver_status,
+            "neurons": report.neurons,
+            "cores": report.cores,
+            "cores_before": CORES_BEFORE.get((n_in, hidden)),
+            "lower_bound": report.lower_bound,
+            "placement": report.solver_status,
+            "place_s": round(report.seconds, 2),
             "compile_s": round(t1 - t0, 2),
             "verify_s": round(t2 - t1, 2),
-            "agreement": report.agreement,
+            "agreement": verify.agreement,
         }
+        if args.effort != "normal":  # nsc.compile places at normal effort: place once more
+            names = list(compiled.stages)
+            graph = compiled.stages[names[names.index("place") - 1]]
+            other = place(graph, Hardware(), time_limit=args.time_limit, effort=args.effort)
+            row[f"cores_{args.effort}"] = other.report.cores
+            row[f"place_s_{args.effort}"] = round(other.report.seconds, 2)
         results.append(row)
         print(row, flush=True)
     print(json.dumps({"results": results}))

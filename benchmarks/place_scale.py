@@ -116,14 +116,16 @@ def window(neurons: int, radius: int = 24) -> PlacementProblem:
     return PlacementProblem(n, ptr, np.concatenate(keys), n + width)
 
 
-def run(neurons: int, family: str, time_limit: float, seed: int) -> dict[str, float | int]:
+def run(
+    neurons: int, family: str, time_limit: float, seed: int, effort: str = "normal"
+) -> dict[str, float | int]:
     started = time.perf_counter()
     problem = synthetic(neurons, seed) if family == "modular" else window(neurons)
     built = time.perf_counter() - started
     bound = lower_bound(problem)
     room = 1.25 if family == "modular" else 8.0  # the window family needs many more cores
     hardware = Hardware.parse(suggest_chips(int(bound.cores * room) + 1))
-    placement = place(problem, hardware, time_limit=time_limit, seed=seed)
+    placement = place(problem, hardware, time_limit=time_limit, seed=seed, effort=effort)
     report = placement.report
     print(
         f"{problem.n_neurons:>9,} neurons  {report.cores:>6,} cores  bound {report.lower_bound:>6,}"
@@ -147,9 +149,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--family", choices=("modular", "window"), default="modular")
     parser.add_argument("--time-limit", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--effort", default="normal", help="fast, normal, max or a number")
     args = parser.parse_args(argv)
     sizes = [int(float(s)) for s in args.sizes.split(",") if s]
-    results = [run(size, args.family, args.time_limit, args.seed) for size in sizes]
+    results = [run(size, args.family, args.time_limit, args.seed, args.effort) for size in sizes]
     print(json.dumps({"results": results}))
     return 0
 

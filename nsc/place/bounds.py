@@ -21,6 +21,7 @@ import numpy as np
 from nsc_runtime import hw
 
 from ..errors import DoesNotFitError
+from ..ir import AxonSynapses, Graph, Neurons
 from .hardware import Hardware
 from .problem import TYPES, PlacementProblem
 
@@ -66,6 +67,87 @@ def check_fits(problem: PlacementProblem, hardware: Hardware, bound: LowerBound)
             f"use --chips {suggest_chips(bound.cores)} (Hardware(chips="
             f"{_chips_tuple(bound.cores)})). Bound: {bound.how}."
         )
+
+
+def check_fits_graph(graph: Graph, hardware: Hardware) -> None:
+    """The fan-in check and the counting bound against the hardware, computed from the graph's
+    edges alone (listeners per axon = crossbar column sums), before the placement problem is
+    built: a network too large for the hardware is explained at once, with work and memory
+    proportional to the graph's axons and neurons, not to its synapses' (neuron, key) entries.
+
+    Exact for graphs that :func:`.problem.extract_problem` accepts (no neuron listens to two
+    axons of one (source, type)); the full checks run again on the problem."""
+    neurons = {node.name: node for node in graph.of_type(Neurons)}
+    listeners: dict[str, np.ndarray] = {}
+    fanin = {name: np.zeros(node.count, np.int64) for name, node in neurons.items()}
+    for edge in graph.of_type(AxonSynapses):
+        if edge.target not in fanin or edge.crossbar.ndim != 2:
+            continue
+        per_axon = edge.crossbar.sum(axis=0, dtype=np.int64)
+        fanin[edge.target] += edge.crossbar.sum(axis=1, dtype=np.int64)
+        size = graph[edge.source].size(graph)
+        key = edge.axon_source.astype(np.int64) * TYPES + edge.axon_type.astype(np.int64)
+        count = np.bincount(key, weights=per_axon, minlength=size * TYPES).astype(np.int64)
+        if edge.source in listeners:
+            listeners[edge.source] += count
+        else:
+            listeners[edge.source] = count
+    for name, count in fanin.items():
+        bad = np.flatnonzero(count > hw.AXONS_PER_CORE)
+        if bad.size:
+            _fanin_error(graph, neurons[name], int(bad[0]), int(count[bad[0]]), int(bad.size))
+    axons = slots = 0
+    for counts in listeners.values():
+        axons += int((-(-counts // hw.NEURONS_PER_CORE)).sum())
+    for name, node in neurons.items():
+        found = listeners.get(name)
+        if found is None:
+            slots += node.count
+            continue
+        reach = -(-found.reshape(node.count, TYPES) // hw.NEURONS_PER_CORE)
+        own = np.maximum(1, reach.sum(axis=1))
+        if own.max(initial=0) > hw.NEURONS_PER_CORE:
+            return  # one neuron needs more copies than a core holds: check_fits explains it
+        slots += int(own.sum())
+    by_axons = math.ceil(axons / hw.AXONS_PER_CORE)
+    by_slots = math.ceil(slots / hw.NEURONS_PER_CORE)
+    cores = max(by_axons, by_slots)
+    if cores <= hardware.n_cores:
+        return
+    shares = sorted(((node.count, name) for name, node in neurons.items()), reverse=True)[:3]
+    largest = "; ".join(f"%{name}: {count:,} neurons" for count, name in shares)
+    raise DoesNotFitError(
+        f"the network needs at least {cores:,} cores ({largest}), but {hardware} chip(s) hold "
+        f"{hardware.n_cores:,}; use --chips {suggest_chips(cores)} (Hardware(chips="
+        f"{_chips_tuple(cores)})), or make the network smaller (fewer hidden units or inputs). "
+        f"Bound (from the graph, before placement): max(ceil({slots:,} neuron slots / "
+        f"{hw.NEURONS_PER_CORE}) = {by_slots:,}, ceil({axons:,} axons / {hw.AXONS_PER_CORE}) = "
+        f"{by_axons:,}): each neuron takes one slot plus one copy per (core, axon type) it "
+        "feeds; each (source, type) takes an axon on every core that listens to it."
+    )
+
+
+def _fanin_error(graph: Graph, node: Neurons, j: int, keys: int, more: int) -> None:
+    """The fan-in message of :func:`_check_fanin` for neuron ``j`` of ``node``, from the graph."""
+    sources: dict[tuple[str, int], set[int]] = {}
+    for edge in graph.of_type(AxonSynapses):
+        if edge.target != node.name:
+            continue
+        axons = np.flatnonzero(edge.crossbar[j])
+        for a in axons.tolist():
+            sources.setdefault((edge.source, int(edge.axon_source[a])), set()).add(
+                int(edge.axon_type[a])
+            )
+    types = max((len(t) for t in sources.values()), default=1)
+    where = f" (defined at {node.span})" if node.span else ""
+    others = f"; {more - 1} more neuron(s) too" if more > 1 else ""
+    raise DoesNotFitError(
+        f"%{node.name}[{j}]{where} listens to {len(sources)} sources on up to {types} axon "
+        f"type(s) each: {keys} distinct (source, type) axons, but a core has "
+        f"{hw.AXONS_PER_CORE}{others}. Run split-fanin with max={hw.AXONS_PER_CORE // types} "
+        f"({hw.AXONS_PER_CORE} axons / {types} types), or use fewer levels so each input "
+        "needs fewer axon types."
+    )
 
 
 def suggest_chips(cores: int) -> str:

@@ -8,7 +8,7 @@ route, i.e. the neuron plus its copies). Constraints: each neuron on one core; p
 ``0..i`` (cores numbered by their first neuron), which removes symmetric solutions.
 
 1. **Cores**: minimize the number of used cores (skipped when the heuristic already meets the
-   counting lower bound, which then proves it).
+   counting lower bound, which then proves it; CP-SAT stops at the first proof).
 2. **Cut traffic**: with that many cores, minimize the rate-weighted number of routes that
    leave their source's core, ``sum_s rate_s * (routes(s) - routes of s to its own core)``.
 
@@ -38,7 +38,7 @@ def exact_applies(problem: PlacementProblem, n_cores: int) -> bool:
     """Whether the exact model is small enough to build and solve quickly."""
     if problem.n_neurons > EXACT_MAX_NEURONS:
         return False
-    return problem.keys.size * max(n_cores, 1) <= EXACT_MAX_TERMS
+    return model_terms(problem, n_cores) <= EXACT_MAX_TERMS
 
 
 @dataclass
@@ -64,36 +64,109 @@ def solve_exact(
     seed: int,
 ) -> ExactResult:
     """Improve a feasible start assignment to a proven optimum when time allows;
-    ``seconds`` = CP-SAT time for stage 1 (cores) and stage 2 (cut traffic)."""
+    ``seconds`` = CP-SAT time for stage 1 (cores) and stage 2 (cut traffic); a stage with no
+    time is skipped (status ``HEURISTIC``)."""
+    cores = solve_cores(problem, core_of, n_cores, bound, seconds=seconds[0], seed=seed)
+    cut = solve_cut(problem, cores.core_of, cores.n_cores, seconds=seconds[1], seed=seed)
+    return ExactResult(
+        cut.core_of,
+        cores.n_cores,
+        cores.status,
+        cores.bound,
+        cut.status,
+        cut.objective,
+        cut.bound,
+    )
+
+
+@dataclass
+class CoresResult:
+    """Stage 1: the assignment, its core count, ``status`` (``OPTIMAL``: proven minimal,
+    ``FEASIBLE``: CP-SAT ran without proof, ``HEURISTIC``: not run) and the proven bound."""
+
+    core_of: np.ndarray
+    n_cores: int
+    status: str
+    bound: int
+
+
+@dataclass
+class CutResult:
+    """Stage 2: the assignment, ``status`` (None: nothing to do, one core or no routes;
+    ``HEURISTIC``: not run; else CP-SAT's status) and the scaled objective and bound."""
+
+    core_of: np.ndarray
+    status: str | None
+    objective: float | None
+    bound: float | None
+
+
+def solve_cores(
+    problem: PlacementProblem,
+    core_of: np.ndarray,
+    n_cores: int,
+    bound: LowerBound,
+    *,
+    seconds: float,
+    seed: int,
+) -> CoresResult:
+    """Stage 1: fewest cores, from a feasible start. Not run when the start meets the counting
+    bound (then the bound proves it) or ``seconds <= 0``; CP-SAT stops at a proof."""
     core_of = _first_appearance(core_of)
-    cores_status, cores_bound = "OPTIMAL", bound.cores
-    if n_cores > bound.cores:
-        model = _Model(problem, n_cores, core_of)
-        model.minimize_cores(bound.cores)
-        result = solve(model.model, seconds[0], seed)
-        if result.found:
-            core_of = _first_appearance(model.decode(result.solver))
-            n_cores = round(result.objective)
-            cores_bound = max(bound.cores, math.ceil(result.bound - 1e-6))
-        cores_status = "OPTIMAL" if cores_bound >= n_cores else "FEASIBLE"
-    if n_cores < 2 or not np.any(problem.degree[: problem.n_neurons * TYPES]):
-        return ExactResult(core_of, n_cores, cores_status, cores_bound, None, None, None)
+    if n_cores <= bound.cores:
+        return CoresResult(core_of, n_cores, "OPTIMAL", bound.cores)
+    if seconds <= 0:
+        return CoresResult(core_of, n_cores, "HEURISTIC", bound.cores)
+    model = _Model(problem, n_cores, core_of)
+    model.minimize_cores(bound.cores)
+    result = solve(model.model, seconds, seed)
+    cores_bound = bound.cores
+    if result.found:
+        core_of = _first_appearance(model.decode(result.solver))
+        n_cores = round(result.objective)
+        cores_bound = max(bound.cores, math.ceil(result.bound - 1e-6))
+    status = "OPTIMAL" if cores_bound >= n_cores else "FEASIBLE"
+    return CoresResult(core_of, n_cores, status, cores_bound)
+
+
+def cut_applies(problem: PlacementProblem, n_cores: int) -> bool:
+    """Whether stage 2 has anything to minimize (two or more cores and some neuron route)."""
+    return n_cores >= 2 and bool(np.any(problem.degree[: problem.n_neurons * TYPES]))
+
+
+def solve_cut(
+    problem: PlacementProblem,
+    core_of: np.ndarray,
+    n_cores: int,
+    *,
+    seconds: float,
+    seed: int,
+) -> CutResult:
+    """Stage 2: with ``n_cores`` cores, least rate-weighted cut traffic, from a feasible start
+    (cores numbered by first appearance). Not run when there is nothing to cut or
+    ``seconds <= 0``; CP-SAT stops at a proof."""
+    core_of = _first_appearance(core_of)
+    if not cut_applies(problem, n_cores):
+        return CutResult(core_of, None, None, None)
+    if seconds <= 0:
+        return CutResult(core_of, "HEURISTIC", None, None)
     model = _Model(problem, n_cores, core_of)
     model.minimize_cut()
-    result = solve(model.model, seconds[1], seed)
+    result = solve(model.model, seconds, seed)
     if not result.found:
-        return ExactResult(core_of, n_cores, cores_status, cores_bound, "UNKNOWN", None, None)
-    core_of = _first_appearance(model.decode(result.solver))
+        return CutResult(core_of, "UNKNOWN", None, None)
     scale = model.rate_unit
-    return ExactResult(
-        core_of,
-        n_cores,
-        cores_status,
-        cores_bound,
+    return CutResult(
+        _first_appearance(model.decode(result.solver)),
         result.status,
         result.objective * scale,
         result.bound * scale,
     )
+
+
+def model_terms(problem: PlacementProblem, n_cores: int) -> int:
+    """Size of the exact model with ``n_cores`` cores: (neuron, key) entries x cores."""
+    return int(problem.keys.size) * max(n_cores, 1)
 
 
 def _first_appearance(core_of: np.ndarray) -> np.ndarray:

@@ -1,6 +1,8 @@
 """The hardware a placement targets: a grid of chips, each a 64 x 64 mesh of cores.
 
 Every limit comes from :mod:`nsc_runtime.hw`; this module only adds the placement cost model.
+Placement lays out only the chips the network needs (:func:`.mesh.curve_positions`), so
+declaring many chips costs nothing; at most :data:`MAX_CHIPS_SIDE` chips per side.
 Cores are numbered by their global mesh position ``(x, y)``: ``x`` runs over
 ``cols * 64`` columns, ``y`` over ``rows * 64`` rows; the chip of ``(x, y)`` is
 ``(y // 64, x // 64)``.
@@ -21,7 +23,14 @@ import numpy as np
 
 from nsc_runtime import hw
 
+from ..errors import NscError
+
 CHIP_HOP_WEIGHT = 10
+MAX_CHIPS_SIDE = 65_536  # rows and columns of chips, at most: mesh coordinates stay in int32
+
+
+class HardwareError(NscError, ValueError):
+    """A hardware description nsc cannot target (a ``ValueError`` too, as before)."""
 
 
 @dataclass(frozen=True)
@@ -34,16 +43,22 @@ class Hardware:
     def __post_init__(self) -> None:
         rows, cols = self.chips
         if rows < 1 or cols < 1:
-            raise ValueError(f"chips must be at least 1x1, got {rows}x{cols}")
+            raise HardwareError(f"chips must be at least 1x1, got {rows}x{cols}")
+        if rows > MAX_CHIPS_SIDE or cols > MAX_CHIPS_SIDE:
+            raise HardwareError(
+                f"chips {rows}x{cols}: at most {MAX_CHIPS_SIDE:,} rows and {MAX_CHIPS_SIDE:,} "
+                f"columns of chips ({hw.CORES_PER_CHIP:,} cores each) are supported; declare "
+                "only the chips the network needs (placement uses as few as it can)"
+            )
         if self.chip_hop_weight < 1:
-            raise ValueError(f"chip_hop_weight must be >= 1, got {self.chip_hop_weight}")
+            raise HardwareError(f"chip_hop_weight must be >= 1, got {self.chip_hop_weight}")
 
     @classmethod
     def parse(cls, text: str) -> Hardware:
         """``"RxC"`` (for example ``"2x1"``): R rows by C columns of chips."""
         match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
         if not match:
-            raise ValueError(f"chips must look like RxC (for example 2x1), got {text!r}")
+            raise HardwareError(f"chips must look like RxC (for example 2x1), got {text!r}")
         return cls((int(match.group(1)), int(match.group(2))))
 
     def __str__(self) -> str:

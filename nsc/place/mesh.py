@@ -5,11 +5,14 @@ heuristic lays that sequence along a locality-preserving curve: a Hilbert curve 
 64 x 64 chip, chips visited row by row in serpentine order, so consecutive cores are mesh
 neighbours and chip crossings are rare.
 
-Up to :data:`MESH_EXACT_MAX` cores, CP-SAT then minimizes ``sum rate(c, d) * hops(c, d)``
-exactly over positions in a ``C x C`` box at the chip origin. That box loses nothing: in an
-optimal layout every row and column of the bounding box holds a core (else moving the cores on
-one side of an empty line one step closer shortens every route across it), so the box is at
-most ``C x C``, and translating it to the origin changes no distance. With at most two cores the
+Up to :data:`MESH_EXACT_MAX` cores, the best of three layouts (the curve, and the traffic
+order in serpentine rows of ``ceil(C/2)`` and ``ceil(sqrt(C))`` cells), each improved by a
+local search (single-core moves and swaps in a ``C x C`` box at the chip origin), is the
+start, and CP-SAT, when the budget allows, minimizes ``sum rate(c, d) * hops(c, d)`` exactly
+over positions in that box. The box loses nothing: in an optimal layout every row and column
+of the bounding box holds a core (else moving the cores on one side of an empty line one step
+closer shortens every route across it), so the box is at most ``C x C``, and translating it to
+the origin changes no distance. With at most two cores the
 adjacent pair ``(0,0), (1,0)`` is optimal without a solve.
 """
 
@@ -25,6 +28,7 @@ from .cpsat import solve
 from .hardware import Hardware
 
 MESH_EXACT_MAX = 8
+MESH_LOCAL_PASSES = 20  # passes of the local search over all cores, at most
 RATE_SCALE = 1000
 
 
@@ -51,17 +55,27 @@ def hilbert_curve(order: int) -> np.ndarray:
     return np.stack([x, y], axis=1)
 
 
-def curve_positions(hardware: Hardware) -> np.ndarray:
-    """All core positions of the hardware in curve order (see module docstring)."""
+def curve_positions(hardware: Hardware, n_cores: int | None = None) -> np.ndarray:
+    """The first ``n_cores`` core positions of the hardware in curve order (module docstring;
+    all of them when ``None``). Only the chips those cores need are laid out, so the work and
+    memory follow the network, not the declared hardware."""
     side = hw.CORES_PER_CHIP_SIDE
-    chip_curve = hilbert_curve(int(np.log2(side)))
-    rows, cols = hardware.chips
+    per_chip = side * side
+    total = hardware.n_cores if n_cores is None else min(n_cores, hardware.n_cores)
+    if total <= 0:
+        return np.zeros((0, 2), np.int32)
+    chip_curve = hilbert_curve(int(np.log2(side))).astype(np.int64)
+    cols = hardware.chips[1]
     out = []
-    for r in range(rows):
-        order = range(cols) if r % 2 == 0 else range(cols - 1, -1, -1)
-        for c in order:
-            out.append(chip_curve + np.array([c * side, r * side]))
-    return np.concatenate(out).astype(np.int32)
+    for k in range(-(-total // per_chip)):
+        r, c = divmod(k, cols)
+        if r % 2:
+            c = cols - 1 - c
+        out.append(chip_curve + np.array([c * side, r * side], np.int64))
+    positions = np.concatenate(out)[:total]
+    if positions.max(initial=0) > np.iinfo(np.int32).max:
+        raise ValueError("mesh position past int32: too many chips")
+    return positions.astype(np.int32)
 
 
 def assign_positions(
@@ -74,18 +88,100 @@ def assign_positions(
     seed: int,
 ) -> tuple[np.ndarray, str]:
     """Positions ``(C, 2)`` for cores ``0..C-1`` and how they were found: ``OPTIMAL``
-    (proven), ``FEASIBLE`` (CP-SAT without proof) or ``HEURISTIC`` (curve order)."""
-    curve = curve_positions(hardware)[:n_cores]
+    (proven), ``FEASIBLE`` (CP-SAT without proof) or ``HEURISTIC`` (curve order, then, up to
+    :data:`MESH_EXACT_MAX` cores, local search). ``time_limit <= 0`` skips CP-SAT."""
+    curve = curve_positions(hardware, n_cores)
     if n_cores <= 1 or pairs.size == 0:
         return curve.copy(), "OPTIMAL"
     if n_cores == 2:
         return np.array([[0, 0], [1, 0]], np.int32), "OPTIMAL"
     weight = _symmetric_weights(n_cores, pairs, pair_rate)
+    order = traffic_order(n_cores, *weight, seed=seed)
     positions = np.empty_like(curve)
-    positions[traffic_order(n_cores, *weight, seed=seed)] = curve
+    positions[order] = curve
     if n_cores > MESH_EXACT_MAX:
         return positions, "HEURISTIC"
+    best, best_cost = positions, None
+    for start in [positions, *_snakes(n_cores, order)]:
+        found = local_search(n_cores, *weight, start)
+        cost = _layout_cost(found, *weight)
+        if best_cost is None or cost < best_cost:
+            best, best_cost = found, cost
+    positions = best
+    if time_limit <= 0:
+        return positions, "HEURISTIC"
     return _exact_positions(n_cores, *weight, positions, time_limit, seed)
+
+
+def _snakes(n_cores: int, order: np.ndarray) -> list[np.ndarray]:
+    """The cores in ``order`` laid row by row, every other row reversed, in rows of
+    ``ceil(C / 2)`` and of ``ceil(sqrt(C))`` cells: more starts for the local search."""
+    out = []
+    for width in sorted({-(-n_cores // 2), int(np.ceil(np.sqrt(n_cores)))}, reverse=True):
+        k = np.arange(n_cores)
+        row, col = k // width, k % width
+        col = np.where(row % 2 == 1, width - 1 - col, col)
+        layout = np.empty((n_cores, 2), np.int32)
+        layout[order] = np.stack([col, row], axis=1)
+        out.append(layout)
+    return out
+
+
+def _layout_cost(positions: np.ndarray, a: np.ndarray, b: np.ndarray, weight: np.ndarray) -> int:
+    hops = np.abs(positions[a].astype(np.int64) - positions[b]).sum(axis=1)
+    return int((weight * hops).sum())
+
+
+def local_search(
+    n_cores: int, a: np.ndarray, b: np.ndarray, weight: np.ndarray, start: np.ndarray
+) -> np.ndarray:
+    """Improve a layout of a few cores (all on the first chip) by moving one core to a free
+    cell of the ``C x C`` box at the origin, or swapping two cores, while that strictly lowers
+    ``sum weight * hops``; first improvement in a fixed order, so it is deterministic."""
+    w = np.zeros((n_cores, n_cores), np.int64)
+    np.add.at(w, (a, b), weight)
+    w += w.T
+    pos = start.astype(np.int64) - start.min(axis=0)
+    if pos.max() >= n_cores:
+        return start
+    box = n_cores
+    cells = np.stack(np.meshgrid(np.arange(box), np.arange(box), indexing="ij"), -1).reshape(-1, 2)
+
+    def cost_at(c: int, cell: np.ndarray, positions: np.ndarray) -> int:
+        return int((w[c] * np.abs(positions - cell).sum(axis=1)).sum())
+
+    for _ in range(MESH_LOCAL_PASSES):
+        improved = False
+        for c in range(n_cores):
+            here = cost_at(c, pos[c], pos)
+            taken = {tuple(p) for p in pos.tolist()}
+            for cell in cells:
+                if tuple(cell.tolist()) in taken:
+                    continue
+                if cost_at(c, cell, pos) < here:
+                    pos[c] = cell
+                    here = cost_at(c, cell, pos)
+                    taken = {tuple(p) for p in pos.tolist()}
+                    improved = True
+            for d in range(c + 1, n_cores):
+                trial = pos.copy()
+                trial[[c, d]] = trial[[d, c]]
+                before = (
+                    cost_at(c, pos[c], pos)
+                    + cost_at(d, pos[d], pos)
+                    - 2 * w[c, d] * int(np.abs(pos[c] - pos[d]).sum())
+                )
+                after = (
+                    cost_at(c, trial[c], trial)
+                    + cost_at(d, trial[d], trial)
+                    - 2 * w[c, d] * int(np.abs(trial[c] - trial[d]).sum())
+                )
+                if after < before:
+                    pos = trial
+                    improved = True
+        if not improved:
+            break
+    return (pos - pos.min(axis=0)).astype(np.int32)
 
 
 def _symmetric_weights(

@@ -10,7 +10,8 @@ listeners of a key together. A single neuron with more slots than a core holds c
 helped: :class:`DoesNotFitError` names it.
 
 **Compaction.** Try to empty the least-loaded cores by moving all their neurons to other cores
-within capacity; undo when one neuron finds no room. Stops after a budget of work.
+within capacity (cores that share the neuron's keys; on small problems also the roomiest
+cores); undo when one neuron finds no room. Stops after a budget of work.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .usage import Usage
 
 CANDIDATES = 8  # destination cores tried per move (most shared keys first)
 VICTIMS_TRIED = 8  # neurons tried per eviction (most relief first)
+SPARE_CORES = 4  # roomiest cores also tried by compaction with ``spare`` (few cores only)
 AXON_CAP, SLOT_CAP = hw.AXONS_PER_CORE, hw.NEURONS_PER_CORE
 
 
@@ -58,7 +60,7 @@ class PackState:
         self._core_keys: dict[int, dict[int, int]] = {}
         self._members: dict[int, set[int]] = {}
         self._initial_cores = n_cores
-        self.work = 0  # keys examined by candidates(): a machine-independent clock
+        self.work = 0  # keys and (key, core) pairs examined: a machine-independent clock
 
     # -- lazily built local views -----------------------------------------------------------
     def keys_of(self, i: int) -> list[int]:
@@ -152,10 +154,13 @@ class PackState:
         (most shared keys first), at most ``CANDIDATES``."""
         overlap: dict[int, int] = {}
         keys = self.keys_of(i)
-        self.work += len(keys)
+        visited = len(keys)
         for k in keys:
-            for c in self.key_cores(k):
+            cores = self.key_cores(k)
+            visited += len(cores)
+            for c in cores:
                 overlap[c] = overlap.get(c, 0) + 1
+        self.work += visited
         overlap.pop(exclude, None)
         need = int(self.problem.ptr[i + 1] - self.problem.ptr[i])
         fitting = [
@@ -321,8 +326,13 @@ class PackState:
         lo = int(np.searchsorted(keys, s * TYPES))
         return lo < len(keys) and int(keys[lo]) < (s + 1) * TYPES
 
-    def compact(self, budget: int) -> None:
-        """Empty the least-loaded cores into the others, within ``budget`` units of work."""
+    def compact(self, budget: int, *, spare: bool = False) -> None:
+        """Empty the least-loaded cores into the others, within ``budget`` units of work.
+
+        With ``spare`` (few cores only: it costs O(cores) per emptied core), a neuron that no
+        core sharing its keys can take may also go to one of the :data:`SPARE_CORES` cores with
+        the most free room: this merges small groups whose keys no other core holds (e.g. the
+        last sum neurons of a split-fanin population into a part core)."""
         load = [
             max(a / AXON_CAP, s / SLOT_CAP) for a, s in zip(self.axons, self.slots, strict=True)
         ]
@@ -333,9 +343,10 @@ class PackState:
                 return
             if not self.members(c) or len(self.members(c)) > SLOT_CAP // 2:
                 continue
+            extra = self.roomiest(exclude=c) if spare else []
             moved: list[int] = []
             for i in sorted(self.members(c)):
-                dest = self.best_destination(i, [])
+                dest = self.best_destination(i, extra)
                 if dest is None:
                     break
                 self.move(i, dest)
@@ -343,6 +354,18 @@ class PackState:
             if self.members(c):
                 for i in reversed(moved):
                     self.move(i, c)
+
+    def roomiest(self, exclude: int) -> list[int]:
+        """Up to :data:`SPARE_CORES` non-empty cores other than ``exclude``, most free room
+        (the smaller of free axons and free slots) first, ties by number."""
+        room = [
+            (-min(AXON_CAP - a, SLOT_CAP - s), c)
+            for c, (a, s) in enumerate(zip(self.axons, self.slots, strict=True))
+            if c != exclude and s > 0 and a < AXON_CAP and s < SLOT_CAP
+        ]
+        room.sort()
+        self.work += len(room)
+        return [c for _, c in room[:SPARE_CORES]]
 
     def numbered(self) -> tuple[np.ndarray, int]:
         """``(core_of, n_cores)`` without empty cores, numbered by partition order."""

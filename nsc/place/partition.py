@@ -23,8 +23,9 @@ exact repair and compaction of :mod:`.pack`.
    nodes only); both starts are repaired and the one with fewer cores, then slots, wins.
 3. **Compaction, repair, compaction** (:mod:`.pack`): with copies counted exactly, the
    least-loaded cores (often fragments of a group the bisection cut) are emptied into cores
-   that hold their keys, overfull cores are relieved, and compaction runs again; compaction
-   stops after a budget of work.
+   that hold their keys (when a start has at most 64 cores, also into the roomiest cores),
+   overfull cores are relieved, and compaction runs again; compaction stops after a budget of
+   work.
 """
 
 from __future__ import annotations
@@ -48,11 +49,12 @@ EXACT_COUNT_NEURONS = 4096  # count a part's distinct keys exactly up to this ma
 GREEDY_CORES = 8  # parts that need at most this many cores are filled greedily
 LOOKAHEAD = 8  # neurons tried past the first that does not fit before a core is closed
 UFACTOR = 300  # METIS imbalance tolerance, per mille
-WORK_PER_SECOND = 300_000  # compaction work units (keys examined) per second of budget
+WORK_PER_SECOND = 600_000  # compaction work units (keys + (key, core) pairs examined) per s
 AXON_CAP, SLOT_CAP = hw.AXONS_PER_CORE, hw.NEURONS_PER_CORE
 GREEDY_NODE_NEURONS = 4096  # node_greedy runs when every node has at most this many neurons
 GREEDY_ENTRIES = 4_000_000  # ... and the problem has at most this many (neuron, key) entries
 GREEDY_CELLS = 80_000_000  # ... and no node's (neuron x distinct key) matrix is larger
+SPARE_MAX_CORES = 64  # compaction also tries the roomiest cores when a start has this few
 
 
 def partition(
@@ -60,8 +62,8 @@ def partition(
 ) -> tuple[np.ndarray, int]:
     """Assign neurons to cores within capacity. Returns ``(core_of, n_cores)``, cores numbered
     along the bisection hierarchy. Compaction stops after about ``compact_seconds``, counted
-    as work (keys examined, :data:`WORK_PER_SECOND`) so that the result does not depend on the
-    machine's speed; bisection and repair always run to the end."""
+    as work (keys and (key, core) pairs examined, :data:`WORK_PER_SECOND`) so that the result
+    does not depend on the machine's speed; bisection and repair always run to the end."""
     if problem.n_neurons == 0:
         return np.zeros(0, np.int32), 0
     budget = int(compact_seconds * WORK_PER_SECOND) // 2
@@ -73,10 +75,11 @@ def partition(
     for start in starts:
         core_of, n_cores = start()
         state = PackState(problem, core_of, evaluate(problem, core_of, n_cores))
+        spare = n_cores <= SPARE_MAX_CORES
         try:
-            state.compact(budget)  # fragments of cut groups go home first: fewer copies
+            state.compact(budget, spare=spare)  # fragments of cut groups go home first
             state.repair()
-            state.compact(budget)
+            state.compact(budget, spare=spare)
         except DoesNotFitError as err:
             failure = failure or err
             continue

@@ -165,9 +165,10 @@ class PlacementProblem:
 def extract_problem(graph: Graph) -> PlacementProblem:
     """The placement problem of a neuron-level graph whose edges are :class:`AxonSynapses`.
 
-    Raises :class:`PassError` when the graph is not at that level (``Synapses`` not yet
-    encoded, or already lowered to cores) and :class:`DoesNotFitError` when an edge cannot be
-    expressed with shared axons (see :func:`_check_shared_axons`).
+    Raises :class:`PassError` when the graph is not at that level (no ``Neurons`` at all, as
+    in a network-level graph; ``Synapses`` not yet encoded; or already lowered to cores) and
+    :class:`DoesNotFitError` when an edge cannot be expressed with shared axons (see
+    :func:`_check_shared_axons`).
     """
     for node in graph:
         if isinstance(node, Synapses):
@@ -177,6 +178,12 @@ def extract_problem(graph: Graph) -> PlacementProblem:
         if isinstance(node, Core):
             raise PassError(f"place: %{node.name} is already a core; the graph is placed")
     neurons: list[Neurons] = graph.of_type(Neurons)
+    if not neurons:
+        raise PassError(
+            f"place: graph {graph.name!r} has no neurons nodes, so there is nothing to place; "
+            "placement reads a neuron-level graph (after encode-weights): compile the network "
+            "with 'nsc compile', or run its pipeline through encode-weights first"
+        )
     offsets: dict[str, int] = {}
     segments: list[Segment] = []
     n = 0

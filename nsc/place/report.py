@@ -22,6 +22,8 @@ class PlacementReport:
     the partition path. ``stages`` gives each stage's own status. ``lns`` (partition path
     only): the CP-SAT large-neighbourhood refinement's sub-problems (``rounds``), improving
     moves taken (``moves``), cores and cut traffic before and after, and budget ``work``.
+    ``effort``: the effort level used; ``decisions``: per stage, whether it ran (and its
+    status) or why it was skipped.
     """
 
     neurons: int
@@ -51,6 +53,8 @@ class PlacementReport:
     cut_traffic_bound: float | None = None
     stages: dict[str, str] = field(default_factory=dict)
     lns: dict[str, float | int] = field(default_factory=dict)
+    effort: str = "normal"
+    decisions: dict[str, str] = field(default_factory=dict)
 
     @property
     def hops_vs_random(self) -> float:
@@ -83,8 +87,8 @@ class PlacementReport:
 
 @dataclass
 class Placement:
-    """``core_of[i]``: core of neuron ``i`` (0..C-1); ``positions[c]``: global mesh ``(x, y)``
-    of core ``c``."""
+    """``core_of[i]``: core of neuron ``i`` (0..C-1, int32, graph order); ``positions[c]``:
+    global mesh ``(x, y)`` of core ``c`` (int32 array of shape ``(C, 2)``)."""
 
     core_of: np.ndarray
     positions: np.ndarray
