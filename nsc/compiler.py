@@ -6,9 +6,10 @@ backend (core-level IR -> corelet) -> runtime (Cython, tick by tick).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -211,6 +212,7 @@ def compile(
     pipeline: str | None = None,
     chips: tuple[int, int] = (1, 1),
     time_limit: float = 10.0,
+    effort: str = "normal",
     print_ir_after_all: bool = False,
     fidelity: bool = True,
 ) -> Compiled:
@@ -231,6 +233,9 @@ def compile(
             instead of the planned one.
         chips: the chip grid ``(rows, cols)`` placement may use.
         time_limit: seconds the placer may spend improving its answer.
+        effort: how hard the placer tries after its first answer: ``"fast"`` (no CP-SAT),
+            ``"normal"`` (small budgets that grow with the network), ``"max"``, or a budget
+            multiplier; deterministic for any machine load (docs/placement.md).
         print_ir_after_all: print the IR after every pass.
         fidelity: measure (and warn about) how far the integer model is from the float model
             on the example inputs (:attr:`Compiled.fidelity`).
@@ -247,6 +252,11 @@ def compile(
         passes = parse_pipeline(pipeline)
     else:
         passes = plan_pipeline(graph, levels=levels, max_fanin=max_fanin)
+    if effort != "normal":  # the placer's effort, on the planned place pass
+        passes = [
+            dataclasses.replace(cast(Any, p), effort=effort) if p.name == "place" else p
+            for p in passes
+        ]
     from .place import Hardware
 
     ctx = Context(

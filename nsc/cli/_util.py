@@ -162,3 +162,20 @@ def check_outputs(*paths: str | None) -> None:
         if key in seen:
             raise NscError(f"{path!r} is named as two different outputs")
         seen[key] = path
+
+
+def effort_arg(text: str) -> str:
+    """An argparse type: the placer's effort, ``fast``, ``normal``, ``max`` or a number >= 0."""
+    from nsc.place.effort import Effort
+
+    try:
+        return Effort.parse(text).name
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+EFFORT_HELP = (
+    "how hard the placer tries after its first answer: fast (no CP-SAT), normal (small "
+    "budgets that grow with the network; default), max, or a budget multiplier; the same "
+    "answer on any machine load"
+)

@@ -12,7 +12,16 @@ from nsc_runtime.atomic import atomic_outputs
 from nsc_runtime.errors import NscError
 
 from ..defaults import MAX_LEVELS, MIN_LEVELS
-from ._util import check_outputs, check_sequences, chips_arg, float_arg, int_arg, load_npy
+from ._util import (
+    EFFORT_HELP,
+    check_outputs,
+    check_sequences,
+    chips_arg,
+    effort_arg,
+    float_arg,
+    int_arg,
+    load_npy,
+)
 
 EPILOG = """\
 MODEL may be (docs/security.md says what is trusted):
@@ -68,6 +77,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=10.0,
         help="placement seconds, > 0 (10)",
     )
+    p.add_argument("--effort", type=effort_arg, default="normal", help=EFFORT_HELP)
     p.add_argument("--emit-ir", metavar="STAGE", help="also write the IR after STAGE")
     p.add_argument("--ir-out", help="where --emit-ir writes (default: stdout)")
     p.add_argument(
@@ -173,6 +183,8 @@ def compile_model(args: argparse.Namespace, path: str, **options: Any) -> Any:
     x = example_input(args.example_input, model)
     given = {"levels": args.levels, "max_fanin": getattr(args, "max_fanin", None)}
     options.update({k: v for k, v in given.items() if v is not None})  # else nsc's defaults
+    if getattr(args, "effort", None):
+        options["effort"] = args.effort
     return nsc.compile(model, x, chips=args.chips, **options)
 
 

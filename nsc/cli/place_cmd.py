@@ -8,7 +8,15 @@ import json
 from nsc_runtime.atomic import atomic_outputs
 from nsc_runtime.errors import NscError
 
-from ._util import MAX_TIME_LIMIT, check_outputs, chips_arg, float_arg, int_arg
+from ._util import (
+    EFFORT_HELP,
+    MAX_TIME_LIMIT,
+    check_outputs,
+    chips_arg,
+    effort_arg,
+    float_arg,
+    int_arg,
+)
 
 SEED_MAX = 2**31 - 1  # CP-SAT's random_seed is an int32
 
@@ -36,13 +44,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--seed", type=int_arg(0, SEED_MAX), default=0, help="seed for METIS and CP-SAT (0)"
     )
+    p.add_argument("--effort", type=effort_arg, default="normal", help=EFFORT_HELP)
     p.add_argument("--png", help="write a picture of the placement here")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from nsc.ir import ElmanRNN, Linear, Neurons
-    from nsc.place import Hardware, apply_placement, extract_problem, place, plot_placement
+    from nsc.passes import Context, run_pipeline
+    from nsc.passes.place_pass import Place
+    from nsc.place import Hardware, extract_problem, plot_placement
     from nsc.text import parse_ir_file, print_ir
 
     check_outputs(args.output, args.report, args.png)
@@ -54,9 +65,9 @@ def run(args: argparse.Namespace) -> int:
             "place takes IR after encode-weights: nsc compile MODEL --emit-ir encode-weights "
             "--ir-out net.nsir ..."
         )
-    problem = extract_problem(graph)
-    placement = place(problem, Hardware(args.chips), time_limit=args.time_limit, seed=args.seed)
-    placed = apply_placement(graph, placement)
+    ctx = Context(hardware=Hardware(args.chips), time_limit=args.time_limit)
+    placed = run_pipeline(graph, [Place(effort=args.effort, seed=args.seed)], ctx)
+    placement = ctx.placement
     report = placement.report.to_dict()
     report["positions"] = placement.positions.tolist()
     with atomic_outputs() as out:
@@ -64,6 +75,6 @@ def run(args: argparse.Namespace) -> int:
         if args.report:
             out.write_text(args.report, json.dumps(report, indent=2) + "\n")
         if args.png:
-            plot_placement(placement, problem, out.path(args.png))
+            plot_placement(placement, extract_problem(graph), out.path(args.png))
     print(placement.report.summary())
     return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import PassError
 from ..ir import CoreLayout, Graph
 from .pipeline import Context, Pass, register
 
@@ -24,13 +25,19 @@ class Place(Pass):
     requires = "encoded"
     produces = "placed"
     time_limit: float = 0.0  # 0: take the compile call's time limit
+    effort: str = "normal"  # fast, normal, max, or a budget multiplier (docs/placement.md)
+    seed: int = 0
 
     def apply(self, graph: Graph, ctx: Context) -> Graph:
-        from ..place import Hardware, apply_placement, place
+        from ..place import Effort, Hardware, apply_placement, place
 
+        try:
+            Effort.parse(self.effort)
+        except ValueError as err:
+            raise PassError(f"place: {err}") from None
         hardware = ctx.hardware or Hardware()
         limit = self.time_limit or ctx.time_limit
-        ctx.placement = place(graph, hardware, time_limit=limit)
+        ctx.placement = place(graph, hardware, time_limit=limit, effort=self.effort, seed=self.seed)
         out = apply_placement(graph, ctx.placement)
         for old in out.of_type(CoreLayout):
             del out.nodes[old.name]

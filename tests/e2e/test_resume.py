@@ -72,7 +72,9 @@ def test_every_stage_records_its_level_and_the_pipeline(
     ]
     recorded = {compiled.stages[s].attrs.get("pipeline") for s in STAGES[1:]}
     assert recorded == {
-        nsc.passes.default_pipeline(16, 8).replace("place,", "place{time_limit=0.0},")
+        nsc.passes.default_pipeline(16, 8).replace(
+            "place,", "place{time_limit=0.0,effort=normal,seed=0},"
+        )
     }
 
 

@@ -75,9 +75,11 @@ def test_spec_round_trips(name: str) -> None:
 
 
 def test_spec_round_trips_non_default_options() -> None:
-    passes = parse_pipeline("quantize{levels=5},split-fanin{max=3},place{time_limit=0.5}")
+    passes = parse_pipeline("quantize{levels=5},split-fanin{max=3},place{time_limit=0.5,seed=2}")
     spec = ",".join(p.spec() for p in passes)
-    assert spec == "quantize{levels=5},split-fanin{max=3},place{time_limit=0.5}"
+    assert (
+        spec == "quantize{levels=5},split-fanin{max=3},place{time_limit=0.5,effort=normal,seed=2}"
+    )
     assert parse_pipeline(spec) == passes
 
 
