@@ -324,13 +324,20 @@ def _batch_first(nodes: list[Any]) -> bool:
 
 
 def _features(node: Any, example_input: Any) -> int:
-    """The input size: from the example input, else from the shape the export recorded."""
-    if example_input is not None and hasattr(example_input, "shape"):
-        return int(example_input.shape[-1])
+    """The input size the export recorded, which the example input (if any) must have."""
     shape = getattr(node.meta.get("val"), "shape", None)
-    if shape:
-        try:
-            return int(shape[-1])
-        except TypeError:  # a symbolic feature size
-            pass
+    last = shape[-1] if shape else None
+    recorded = int(last) if isinstance(last, int) else None  # not a symbolic size
+    given = None
+    if example_input is not None and hasattr(example_input, "shape"):
+        given = int(example_input.shape[-1])
+    if given is not None and recorded is not None and given != recorded:
+        raise FrontendError(
+            f"the example input has {given} features per step, the exported program takes "
+            f"{recorded}"
+        )
+    if given is not None:
+        return given
+    if recorded is not None:
+        return recorded
     raise FrontendError("cannot tell the input size: pass an example input")

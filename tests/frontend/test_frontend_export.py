@@ -172,6 +172,12 @@ def test_cli_compiles_a_pt2_file_without_model_class(
     assert printed.startswith(nsc.print_ir(nsc.compile(model, x).stages["input"]))
     assert main(["verify", str(tmp_path / "m.corelet"), "--samples", "3"]) == 0
     assert "EXACT" in capsys.readouterr().out
+    np.save(tmp_path / "wrong.npy", x[..., :3])
+    argv[-1] = str(tmp_path / "wrong.npy")
+    assert main([*argv, "-o", str(tmp_path / "n.corelet")]) == 1
+    err = capsys.readouterr().err
+    assert "has 3 features per step, the exported program takes 5" in err
+    assert "Traceback" not in err and not (tmp_path / "n.corelet").exists()
 
 
 # -- unsupported programs -------------------------------------------------------------------
