@@ -1,5 +1,8 @@
 """Frontends: a trained model -> network-level (or integer-level) IR.
 
+- a ``torch.export`` program (an ``ExportedProgram``, or the ``GraphModule`` of ATen operators
+  its ``module()`` gives, as a ``.pt2`` file loads): :mod:`nsc.frontend.torch_export`, the same
+  IR as for the module exported;
 - ``torch.nn.Module`` built from nn.Linear, nn.ReLU, nn.RNN (Elman) and a readout: traced
   with torch.fx (:mod:`nsc.frontend.torch_fx`);
 - a constrained model from :mod:`nsc.train` (anything with ``export_integer_params()``) or
@@ -42,6 +45,10 @@ def to_graph(model: Any, example_input: Any = None) -> Graph:
         import torch
     except ImportError as err:  # pragma: no cover - torch is a dependency
         raise FrontendError("compiling a PyTorch model needs torch installed") from err
+    from .torch_export import from_export, is_exported
+
+    if is_exported(model):
+        return from_export(model, example_input)
     if isinstance(model, torch.nn.Module):
         from .torch_fx import from_torch
 

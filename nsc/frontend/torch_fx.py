@@ -8,7 +8,8 @@ nsc/ops): today ``nn.Linear``, ``nn.ReLU`` / ``F.relu`` / ``torch.relu`` / ``.re
 state, and taking the last step (``out[:, -1]``, ``h_n[-1]``, ``h_n.squeeze(0)``). The IR is
 per step: every node yields one value per step, and "take the last step" is the caller's
 reading of the final output (graph attribute ``readout = "last"``). Anything else raises
-:class:`FrontendError` naming the op and listing what is supported.
+:class:`FrontendError` naming the op and listing what is supported. A ``torch.export`` program
+(a GraphModule of ATen operators) goes to :mod:`nsc.frontend.torch_export` instead.
 """
 
 from __future__ import annotations
@@ -50,6 +51,11 @@ def _converter(module: Any) -> type[Node] | None:
 def from_torch(model: Any, example_input: Any = None) -> Graph:
     import torch
     from torch import fx, nn
+
+    from .torch_export import from_export, is_exported
+
+    if is_exported(model):
+        return from_export(model, example_input)
 
     try:
         traced = fx.symbolic_trace(model)

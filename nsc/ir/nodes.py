@@ -163,6 +163,9 @@ class Node:
     """Names of the ``torch.nn`` module classes this op converts (``from_torch``)."""
     torch_functions: ClassVar[tuple[str, ...]] = ()
     """Names of torch functions / tensor methods this op converts (``from_torch``)."""
+    torch_aten: ClassVar[tuple[str, ...]] = ()
+    """ATen operators of ``torch.export`` graphs this op converts (``from_aten``), such as
+    ``aten.linear.default``; see nsc/frontend/torch_export.py."""
     is_activation: ClassVar[bool] = False
     """An elementwise ReLU-like activation: quantize fuses it into the spiking layer before."""
 
@@ -171,6 +174,14 @@ class Node:
         """Add the nodes for a torch module (``None`` for a function call) that reads node
         ``source``; return ``(kind, output node)``, kind ``"seq"`` (a value per step) or
         ``"rnn"`` (an RNN's ``(output, h_n)`` pair). Raise FrontendError if unsupported."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_aten(
+        cls, target: str, source: str, args: dict[str, Any], name: str, graph: Any
+    ) -> tuple[str, str]:
+        """:meth:`from_torch` for a call of ATen operator ``target`` whose first argument is
+        node ``source``; ``args`` holds the others by schema name (parameters as tensors)."""
         raise NotImplementedError
 
     def affine(self, graph: Any) -> tuple[np.ndarray, np.ndarray] | None:

@@ -1,14 +1,17 @@
 """Dense op family: float affine maps and the ReLU, as trained (network level).
 
-- :class:`Linear` converts ``nn.Linear``; quantize folds it into the layer after it, fuses it
-  with a following ReLU into a spiking layer, or keeps it on the host as the readout.
-- :class:`ReLU` converts ``nn.ReLU``, ``F.relu``, ``torch.relu`` and ``.relu()``; quantize
-  fuses it into the spiking layer before it (spiking units compute a clipped ReLU).
+- :class:`Linear` converts ``nn.Linear`` (``aten.linear`` in a ``torch.export`` graph);
+  quantize folds it into the layer after it, fuses it with a following ReLU into a spiking
+  layer, or keeps it on the host as the readout.
+- :class:`ReLU` converts ``nn.ReLU``, ``F.relu``, ``torch.relu``, ``.relu()`` and
+  ``aten.relu``; quantize fuses it into the spiking layer before it (spiking units compute a
+  clipped ReLU).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -37,6 +40,7 @@ class Linear(Node):
     op: ClassVar[str] = "linear"
     level_range: ClassVar[tuple[str, str]] = ("network", "network")
     torch_modules: ClassVar[tuple[str, ...]] = ("Linear",)
+    torch_aten: ClassVar[tuple[str, ...]] = ("aten.linear.default",)
     source: str = operand()
     weight: np.ndarray = attr("array", dtype="f64")
     bias: np.ndarray | None = attr("array", dtype="f64", default=None)
@@ -66,6 +70,13 @@ class Linear(Node):
         graph.add(cls(name, source=source, weight=tensor_array(module.weight), bias=bias))
         return "seq", name
 
+    @classmethod
+    def from_aten(
+        cls, target: str, source: str, args: dict[str, Any], name: str, graph: Any
+    ) -> tuple[str, str]:
+        layer = SimpleNamespace(weight=args["weight"], bias=args.get("bias"))
+        return cls.from_torch(layer, source, name, graph)
+
 
 @register_op
 @dataclass(eq=False)
@@ -76,6 +87,7 @@ class ReLU(Node):
     level_range: ClassVar[tuple[str, str]] = ("network", "network")
     torch_modules: ClassVar[tuple[str, ...]] = ("ReLU",)
     torch_functions: ClassVar[tuple[str, ...]] = ("relu",)
+    torch_aten: ClassVar[tuple[str, ...]] = ("aten.relu.default",)
     is_activation: ClassVar[bool] = True
     source: str = operand()
 
@@ -89,3 +101,9 @@ class ReLU(Node):
     def from_torch(cls, module: Any, source: str, name: str, graph: Any) -> tuple[str, str]:
         graph.add(cls(name, source=source))
         return "seq", name
+
+    @classmethod
+    def from_aten(
+        cls, target: str, source: str, args: dict[str, Any], name: str, graph: Any
+    ) -> tuple[str, str]:
+        return cls.from_torch(None, source, name, graph)

@@ -1,14 +1,17 @@
 """Recurrent op family: the Elman RNN (network level).
 
 :class:`ElmanRNN` converts ``nn.RNN`` (``relu`` or ``tanh``, any number of layers, batch_first
-or not, unidirectional; one node per layer). Quantize maps a ReLU layer onto one population of
-ReLU-like spiking units whose recurrence is carried from window to window; ``tanh`` cannot
-run on spiking units as it is (train-and-constrain starts from it instead).
+or not, unidirectional; one node per layer) and, in a ``torch.export`` graph, the
+``aten.rnn_relu`` / ``aten.rnn_tanh`` call such an RNN becomes (its initial state zero).
+Quantize maps a ReLU layer onto one population of ReLU-like spiking units whose recurrence is
+carried from window to window; ``tanh`` cannot run on spiking units as it is
+(train-and-constrain starts from it instead).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -27,6 +30,7 @@ class ElmanRNN(Node):
     op: ClassVar[str] = "rnn"
     level_range: ClassVar[tuple[str, str]] = ("network", "network")
     torch_modules: ClassVar[tuple[str, ...]] = ("RNN",)
+    torch_aten: ClassVar[tuple[str, ...]] = ("aten.rnn_relu.input", "aten.rnn_tanh.input")
     source: str = operand()
     w_ih: np.ndarray = attr("array", dtype="f64")
     w_hh: np.ndarray = attr("array", dtype="f64")
@@ -100,3 +104,45 @@ class ElmanRNN(Node):
             )
             src = layer_name
         return "rnn", src
+
+    @classmethod
+    def from_aten(
+        cls, target: str, source: str, args: dict[str, Any], name: str, graph: Any
+    ) -> tuple[str, str]:
+        """``aten.rnn_relu.input`` / ``aten.rnn_tanh.input``: ``(input, hx, params,
+        has_biases, num_layers, dropout, train, bidirectional, batch_first)``, ``params``
+        being ``w_ih, w_hh[, b_ih, b_hh]`` per layer (and direction)."""
+        hx = args["hx"]
+        if hx is not None and bool(hx.detach().any()):
+            raise FrontendError(
+                f"{name}: a nonzero initial state h0 is not supported (the spiking network "
+                "starts every sequence at rest, h0 = 0)"
+            )
+        layers = int(args["num_layers"])
+        if args["train"] and args["dropout"] and layers > 1:
+            raise FrontendError(
+                f"{name}: exported in training mode (dropout {args['dropout']} between "
+                "layers); call model.eval() before torch.export.export"
+            )
+        rnn = SimpleNamespace(
+            bidirectional=bool(args["bidirectional"]),
+            proj_size=0,
+            num_layers=layers,
+            nonlinearity="tanh" if target.startswith("aten.rnn_tanh") else "relu",
+        )
+        per_layer = 4 if args["has_biases"] else 2
+        params = list(args["params"])
+        directions = 2 if rnn.bidirectional else 1
+        if len(params) != per_layer * layers * directions:
+            raise FrontendError(
+                f"{name}: {len(params)} weight tensors for {layers} layer(s), expected "
+                f"{per_layer * layers * directions}"
+            )
+        for layer in range(layers):
+            own = params[per_layer * directions * layer :][:per_layer]
+            setattr(rnn, f"weight_ih_l{layer}", own[0])
+            setattr(rnn, f"weight_hh_l{layer}", own[1])
+            if per_layer == 4:
+                setattr(rnn, f"bias_ih_l{layer}", own[2])
+                setattr(rnn, f"bias_hh_l{layer}", own[3])
+        return cls.from_torch(rnn, source, name, graph)

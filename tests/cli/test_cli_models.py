@@ -128,11 +128,6 @@ def test_pt2_loads_as_a_graph_module_and_with_model_class(
     assert _compile(fx, pt2, tmp_path / "m.corelet", *CLASS) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the torch.fx frontend does not lower torch.export's ATen graph yet "
-    "(get_attr, aten.rnn_relu.input, aten.linear.default): see docs/security.md",
-)
 def test_pt2_compiles_without_model_class(fx: Fixtures, pt2: Path, tmp_path: Path) -> None:
     assert _compile(fx, pt2, tmp_path / "m.corelet") == 0
 
