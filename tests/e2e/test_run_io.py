@@ -287,3 +287,64 @@ def test_as_sequences_pads_and_groups() -> None:
     assert [idx.tolist() for idx, _ in seqs.groups()] == [[1], [0, 2]]
     with pytest.raises(nsc.NscError, match="one length"):
         seqs.uniform()
+
+
+# -- the documented commands ----------------------------------------------------------------
+
+
+NETS = f"""
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.RNN({FEATURES}, {HIDDEN}, nonlinearity="relu", batch_first=True)
+        self.fc = nn.Linear({HIDDEN}, {CLASSES})
+
+    def forward(self, x):
+        out, _ = self.rnn(x)
+        return self.fc(out[:, -1])
+"""
+
+
+def documented_commands() -> list[str]:
+    """The command block of docs/runtime.md, "Running a compiled model"."""
+    text = (Path(__file__).parents[2] / "docs" / "runtime.md").read_text()
+    section = text.split("## Running a compiled model", 1)[1]
+    block = section.split("```", 2)[1]
+    return [line for line in block.splitlines() if line.strip()]
+
+
+def test_documented_commands_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shlex
+    import sys
+
+    (tmp_path / "mynets.py").write_text(NETS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "mynets", raising=False)
+    from mynets import Net  # type: ignore[import-not-found]
+
+    torch.manual_seed(0)
+    torch.save(Net().state_dict(), tmp_path / "weights.pt")
+    monkeypatch.chdir(tmp_path)
+    commands = documented_commands()
+    assert [c.split()[0] for c in commands] == ["python", "nsc", "nsc", "python"]
+    for line in commands:
+        argv = shlex.split(line)
+        if argv[0] == "python":
+            assert argv[1] == "-c"
+            exec(argv[2], {})  # the doc's numpy one-liners
+        else:
+            assert main(argv[1:]) == 0, line
+    printed = capsys.readouterr().out
+    with np.load(tmp_path / "y.npz") as data:
+        assert data["y"].shape == (8, CLASSES)
+        assert str(np.round(data["y"] * data["scale"], 3)[0, 0])[:4] in printed
+    compiled = Compiled.load(tmp_path / "model.corelet")
+    with np.load(tmp_path / "x.npz") as data:
+        expect = compiled.run(data["x"], last=True)
+    with np.load(tmp_path / "y.npz") as data:
+        np.testing.assert_array_equal(data["y"], expect)
