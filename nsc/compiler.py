@@ -19,6 +19,7 @@ from nsc_runtime.spikecode import bursts, run_ticks, window_counts
 
 from .backend import from_corelet, host_graph, to_corelet
 from .errors import CoreletFormatError, NscError, VerifyMismatchError
+from .io import Sequences, as_sequences, input_spec, map_sequences
 from .ir import Core, CoreInput, CoreOutput, Graph, Input, Output
 from .ir.interpret import Interpreter, Trace, interpret, run_trace
 from .ir.nodes import level_index
@@ -125,15 +126,31 @@ class Compiled:
         return print_ir(self.stages[stage])
 
     # -- running --------------------------------------------------------------------------
-    def reference(self, x: Any) -> np.ndarray:
-        """Outputs of the integer network (the oracle), shape (batch, steps, outputs)."""
-        outs = interpret(self.integer_graph, _as_batch(x))
-        return _single_output(outs)
+    def reference(self, x: Any, *, last: bool = False) -> Any:
+        """Outputs of the integer network (the oracle).
 
-    def run(self, x: Any, *, stats: bool = False, threads: int = 1) -> Any:
-        """Outputs of the spiking run through the Cython runtime, same shape as reference."""
-        y, run_stats = _run_host(self.host, self.corelet, _as_batch(x), threads)
-        return (y, run_stats) if stats else y
+        ``x``: an array (batch, steps, features), a list of (steps_i, features) sequences of
+        any lengths, or a PackedSequence (:mod:`nsc.io`). Returns (batch, steps, outputs) for
+        an array, a list of (steps_i, outputs) for a list; with ``last=True`` each sequence's
+        own last step, (batch, outputs). Results equal running each sequence alone."""
+        graph = self.integer_graph
+        seqs = as_sequences(x, **input_spec(graph))
+        return map_sequences(lambda xb: _single_output(interpret(graph, xb)), seqs, last=last)
+
+    def run(self, x: Any, *, stats: bool = False, threads: int = 1, last: bool = False) -> Any:
+        """Outputs of the spiking run through the Cython runtime, same form as :meth:`reference`
+        (ticks are derived from the lengths); ``stats=True`` adds the counters summed over
+        every sequence: ``(y, RunStats)``."""
+        seqs = as_sequences(x, **input_spec(self.host))
+        parts: list[RunStats] = []
+
+        def run_group(xb: np.ndarray) -> np.ndarray:
+            y, run_stats = _run_host(self.host, self.corelet, xb, threads)
+            parts.append(run_stats)
+            return y
+
+        y = map_sequences(run_group, seqs, last=last)
+        return (y, _sum_stats(parts)) if stats else y
 
     def raster(self, x1: Any) -> np.ndarray:
         """Spikes of every neuron of the integer graph for one sequence: (ticks, neurons)."""
@@ -298,7 +315,10 @@ def verify(compiled: Compiled, x: Any) -> VerifyReport:
     (the core-level IR interpreted vs the integer network, or the runtime vs the core-level
     IR), and the first step and output where the values differ.
     """
-    xb = _as_batch(x)
+    seqs = as_sequences(x, **input_spec(compiled.integer_graph))
+    if seqs.ragged:  # each length on its own, inputs numbered as given
+        return _verify_groups(compiled, seqs)
+    xb = seqs.padded
     ref = compiled.reference(xb)
     got, stats = compiled.run(xb, stats=True)
     if ref.shape != got.shape:
@@ -352,13 +372,36 @@ def _first_spike_divergence(lowered: Graph, trace: Any, n: int, stats: RunStats,
 # ---------------------------------------------------------------------------------------------
 
 
+def _verify_groups(compiled: Compiled, seqs: Sequences) -> VerifyReport:
+    """:func:`verify` of sequences of different lengths: one run per length, one report."""
+    equal = compared = 0
+    mismatches: list[dict[str, Any]] = []
+    for idx, xb in seqs.groups():
+        part = verify(compiled, xb)
+        compared += part.outputs_compared
+        equal += round(part.agreement * part.outputs_compared)
+        for entry in part.mismatches:
+            mismatches.append({**entry, "input": int(idx[entry["input"]])})
+    mismatches.sort(key=lambda e: e["input"])
+    return VerifyReport(equal / compared if compared else 1.0, compared, mismatches)
+
+
+def _sum_stats(parts: list[RunStats]) -> RunStats:
+    """The counters of several runs added up (port spikes kept only for a single run)."""
+    if len(parts) == 1:
+        return parts[0]
+    total = RunStats()
+    for part in parts:
+        total.ticks += part.ticks
+        for key in COUNTERS:
+            setattr(total, key, getattr(total, key) + getattr(part, key))
+    return total
+
+
 def _as_batch(x: Any) -> np.ndarray:
-    arr = np.asarray(x.detach().numpy() if hasattr(x, "detach") else x)
-    if arr.ndim == 2:
-        arr = arr[None]
-    if arr.ndim != 3:
-        raise NscError(f"inputs must have shape (batch, steps, features), got {arr.shape}")
-    return arr
+    """``x`` (array, list or PackedSequence, see :mod:`nsc.io`) as one (batch, steps,
+    features) array; sequences must share one length."""
+    return as_sequences(x).uniform()
 
 
 def _single_output(outs: dict[str, np.ndarray]) -> np.ndarray:

@@ -1,7 +1,17 @@
-"""`nsc run CORELET [--input SPIKES.npz] --ticks N -o OUT.npz [--threads T]`.
+"""`nsc run CORELET --input X -o OUT.npz`: run a compiled model, or a corelet's raw spikes.
 
-Runs a corelet binary in the compiled runtime and writes its output spikes and counters
-(format: docs/runtime.md, "Files"). Imports only numpy and nsc_runtime, so it starts fast.
+Two modes, chosen by one rule: a corelet that carries a host program (written by
+`nsc compile` / `Compiled.save`) runs in **model mode** unless `--raw` is given; a corelet
+without one (`nsc corelet random`) always runs in **raw mode**.
+
+- Model mode: `--input` holds the model's inputs (`.npy`, or `.npz` with `x` and optionally
+  `lengths`); the host program and the cores run them (ticks derived from the lengths) and
+  OUT.npz holds `y`, what the PyTorch model returns as integers, its `scale` when known, the
+  `lengths` and the counters.
+- Raw mode: `--input` holds one spike array per input port; OUT.npz holds the output ports'
+  spikes and the counters (format: docs/runtime.md, "Files").
+
+Imports only numpy and nsc_runtime until a model run needs the compiler, so it starts fast.
 """
 
 from __future__ import annotations
@@ -13,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from nsc_runtime.atomic import atomic_outputs
 from nsc_runtime.errors import NscError
 
-from ._util import check_outputs, human_bytes, int_arg, memory_budget
+from ._util import check_outputs, human_bytes, int_arg, load_npy, memory_budget
 
 if TYPE_CHECKING:
     import numpy as np
@@ -28,21 +38,34 @@ MAX_THREADS = 1024
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "run",
-        help="run a corelet in the spiking runtime",
+        help="run a compiled model on its inputs, or a corelet on raw spikes",
         description="Run a corelet tick by tick (1 tick = 1 ms) in the compiled runtime. "
-        "Writes one uint8 (ticks, lines) array per output port and the counters to OUT.npz.",
+        "A corelet from `nsc compile` runs the model: --input holds its inputs x (batch, "
+        "steps, features) and OUT.npz gets y, what the PyTorch model returns (integers; "
+        "y * scale approximates the float model), and the counters; ticks are derived. "
+        "With --raw, or for a corelet without a host program, --input holds one spike array "
+        "per input port and OUT.npz gets one uint8 (ticks, lines) array per output port.",
     )
     p.add_argument("corelet", help="corelet binary (from `nsc compile` or `nsc corelet random`)")
     p.add_argument(
         "--input",
-        metavar="SPIKES.npz",
-        help="one uint8/bool (ticks, lines) array per input port name; missing ports are silent",
+        metavar="X.npz",
+        help="model mode: x.npy, or an .npz with x (batch, steps, features) of integer "
+        "activities and optionally lengths (batch,) for sequences of different lengths; "
+        "raw mode: an .npz with one uint8/bool (ticks, lines) array per input port name "
+        "(missing ports are silent)",
+    )
+    p.add_argument(
+        "--raw",
+        action="store_true",
+        help="feed raw spikes to the ports of a compiled corelet (the default for corelets "
+        "without a host program)",
     )
     p.add_argument(
         "--ticks",
         type=int_arg(0, MAX_TICKS),
-        help="ticks to run, >= 0 (default: the longest input array); the spike arrays of a "
-        "run must fit in half the machine's memory",
+        help="raw mode: ticks to run, >= 0 (default: the longest input array); the spike "
+        "arrays of a run must fit in half the machine's memory",
     )
     p.add_argument("-o", "--output", metavar="OUT.npz", required=True, help="output file")
     p.add_argument(
@@ -98,27 +121,36 @@ def run_bytes(corelet: Corelet, ticks: int) -> int:
     return ticks * (lines_in + 2 * lines_out)
 
 
-def check_run_size(corelet: Corelet, ticks: int) -> None:
+def check_run_size(corelet: Corelet, ticks: int, option: str = "--ticks") -> None:
     """Refuse a run whose spike arrays would not fit in memory, before allocating them."""
     need, budget = run_bytes(corelet, ticks), memory_budget()
     if need > budget:
         lines = sum(len(p.lines) for p in corelet.inputs + corelet.outputs)
+        fewer = "ticks" if option == "--ticks" else "sequences or steps"
         raise NscError(
-            f"--ticks {ticks:,}: the spike arrays ({lines:,} port lines x {ticks:,} ticks) need "
-            f"about {human_bytes(need)}, more than {human_bytes(budget)} (half this machine's "
-            "memory); run fewer ticks"
+            f"{option} {ticks:,}: the spike arrays ({lines:,} port lines x {ticks:,} ticks) "
+            f"need about {human_bytes(need)}, more than {human_bytes(budget)} (half this "
+            f"machine's memory); run fewer {fewer}"
         )
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from nsc_runtime import format as fmt
-    from nsc_runtime import sim
-    from nsc_runtime.energy import estimate
 
     check_outputs(args.output)
     corelet = fmt.load(args.corelet)
+    if "host_ir" in corelet.metadata and not args.raw:
+        return run_model(args)
+    return run_raw(args, corelet)
+
+
+def run_raw(args: argparse.Namespace, corelet: Corelet) -> int:
+    """Raw mode: spikes per input port in, spikes per output port and counters out."""
+    import numpy as np
+
+    from nsc_runtime import sim
+    from nsc_runtime.energy import estimate
+
     inputs = load_inputs(args.input) if args.input else {}
     ticks = args.ticks
     if ticks is None:
@@ -139,5 +171,94 @@ def run(args: argparse.Namespace) -> int:
         print(f"  output {name!r}: {int(spikes.sum())} spikes on {spikes.shape[1]} lines")
     counters = result.counters
     for line in estimate(corelet.n_cores, counters["synaptic_events"], ticks).lines():
+        print(f"  {line}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# model mode
+
+MODEL_KEYS = ("x", "lengths")
+
+
+def load_model_inputs(path: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """``x`` (and ``lengths`` when given) of a model-mode ``--input`` file (.npy or .npz)."""
+    import numpy as np
+
+    if path.endswith(".npy"):
+        return load_npy(path, "--input"), None
+    arrays = load_inputs(path)
+    unknown = sorted(set(arrays) - set(MODEL_KEYS))
+    if "x" not in arrays:
+        have = ", ".join(repr(k) for k in sorted(arrays)) or "no arrays"
+        raise NscError(
+            f"--input {path!r} has no array 'x' (it holds {have}): save the model's inputs "
+            "with numpy.savez(path, x=x[, lengths=lengths]); to feed spikes to the ports "
+            "instead, add --raw"
+        )
+    if unknown:
+        raise NscError(
+            f"--input {path!r}: unexpected arrays {', '.join(map(repr, unknown))} next to 'x' "
+            "(a model run takes x and optionally lengths)"
+        )
+    x, lengths = arrays["x"], arrays.get("lengths")
+    if x.dtype.kind not in "biuf":
+        raise NscError(f"--input {path!r}: x holds {x.dtype}, expected numbers")
+    return x, (np.asarray(lengths) if lengths is not None else None)
+
+
+def run_model(args: argparse.Namespace) -> int:
+    """Model mode: the model's inputs in, its outputs (``y``, ``scale``) and counters out."""
+    import numpy as np
+
+    from nsc_runtime.energy import estimate
+    from nsc_runtime.reference import COUNTERS
+    from nsc_runtime.spikecode import run_ticks
+
+    from ..compiler import Compiled
+    from ..io import as_sequences, from_padded, input_spec, output_scale, pad
+    from ..ir import CoreOutput
+
+    if args.ticks is not None:
+        raise NscError(
+            "--ticks is for raw spike runs (--raw): a model run derives its ticks from the "
+            "lengths of its input sequences"
+        )
+    if args.input is None:
+        raise NscError(
+            f"{args.corelet!r} is a compiled model: give --input X.npz holding its inputs x "
+            "(batch, steps, features), or --raw to run its ports on raw spikes"
+        )
+    compiled = Compiled.load(args.corelet)
+    x, lengths = load_model_inputs(args.input)
+    seqs = as_sequences(from_padded(x, lengths), **input_spec(compiled.host))
+    offsets = [o.offset for o in compiled.host.of_type(CoreOutput)]
+    ticks = sum(run_ticks(int(n), compiled.host.window, offsets) for n in seqs.lengths)
+    check_run_size(compiled.corelet, ticks, option=f"--input {args.input!r}: ticks")
+    last = compiled.host.attrs.get("readout") == "last"
+    y, stats = compiled.run(seqs, stats=True, threads=args.threads, last=last)
+    if isinstance(y, list):
+        y = pad(y)
+    arrays: dict[str, Any] = {"y": np.asarray(y, np.int64), "lengths": seqs.lengths}
+    scale = output_scale(compiled.host)
+    if scale is not None:
+        arrays["scale"] = np.float64(scale)
+    counters = {k: int(getattr(stats, k)) for k in COUNTERS}
+    arrays.update({COUNTER_PREFIX + k: np.int64(v) for k, v in counters.items()})
+    arrays[COUNTER_PREFIX + "ticks"] = np.int64(stats.ticks)
+    with atomic_outputs() as out, out.path(args.output).open("wb") as fh:
+        np.savez(fh, **arrays)
+    steps = int(seqs.lengths.sum())
+    shape = "x".join(map(str, arrays["y"].shape))
+    print(
+        f"ran {seqs.batch} sequence(s), {steps} steps, {stats.ticks} ticks on "
+        f"{compiled.n_cores} cores; wrote {args.output}"
+    )
+    what = "each sequence's last step" if last else "every step"
+    scaled = f", y * {scale:.6g} ~ the float model" if scale is not None else ""
+    print(f"  y: {shape} int64 ({what}{scaled})")
+    for name, value in counters.items():
+        print(f"  {name}: {value}")
+    for line in estimate(compiled.n_cores, stats.synaptic_events, stats.ticks).lines():
         print(f"  {line}")
     return 0

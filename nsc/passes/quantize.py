@@ -6,7 +6,8 @@ network-level nodes. After: the input takes integer activities in ``[0, levels)`
 (linear reset, floor at 0, leak as bias) fed by :class:`Synapses` with weights in
 ``[-(levels//2), levels//2 - 1]``; a trailing ``linear`` (the readout) becomes a host
 :class:`QLinear` on the last population's :class:`SpikeCount`. Graph attributes ``levels`` and
-``window = levels - 1`` are set. Delays are placeholders until insert-delays.
+``window = levels - 1`` are set, and ``output_scale`` (a float as a string): the float model's
+output is about the integer output times it. Delays are placeholders until insert-delays.
 
 Scales: activities are calibrated on ``ctx.example_input`` (the float model's inputs are taken
 to be in activity units already); per layer the potential unit ``u`` maps the largest float
@@ -253,6 +254,7 @@ def _build(
         source, s_in = layer.name, s_out
     count = g.add(SpikeCount(g.fresh_name(f"{source}_count"), source=source))
     final = count.name
+    output_scale = s_in  # a spike count of the last layer: float value / count
     if readout is not None:
         w = readout.weight * s_in
         top = float(np.max(np.abs(w), initial=0.0))
@@ -267,6 +269,9 @@ def _build(
         )
         q.span = readout.span
         final = q.name
+        output_scale = 1.0 / scale
+    # float output ~= integer output * output_scale (nsc.io.output_scale reads it back)
+    g.attrs["output_scale"] = repr(float(output_scale))
     o = g.add(Output(out.name, source=final))
     o.span = out.span
     return g

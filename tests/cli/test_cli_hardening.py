@@ -19,6 +19,7 @@ MODEL = ["{fx}/model.pt", "--model-class", f"{MODULE}:Tiny"]
 EXAMPLE = ["--example-input", "{fx}/x.npy"]
 COMPILE = ["compile", *MODEL, *EXAMPLE]
 RUN = ["run", "{fx}/rand.corelet", "--ticks", "5"]
+RUN_MODEL = ["run", "{fx}/net.corelet"]
 RANDOM = ["corelet", "random", "--cores", "1"]
 PLACE = ["place", "{fx}/neuron.nsir", "--time-limit", "1"]
 
@@ -145,6 +146,25 @@ CASES: list[tuple[str, list[str], str]] = [
     ("run-o-missing-dir", [*RUN, "-o", "{out}/no/r.npz"], "does not exist"),
     ("run-o-symlink", [*RUN, "-o", "{fx}/link"], "symbolic link"),
     ("run-o-device", [*RUN, "-o", "/dev/full"], "is a device"),
+    # run, model mode (a corelet from nsc compile: --input holds the model's inputs x)
+    ("run-model-no-input", [*RUN_MODEL, "-o", "{out}/y.npz"], "give --input"),
+    (
+        "run-model-ticks",
+        [*RUN_MODEL, "--input", "{fx}/int.npy", "--ticks", "5", "-o", "{out}/y"],
+        "--raw",
+    ),
+    (
+        "run-model-features",
+        [*RUN_MODEL, "--input", "{fx}/wrong.npy", "-o", "{out}/y"],
+        "takes 3 features",
+    ),
+    ("run-model-nan", [*RUN_MODEL, "--input", "{fx}/nan.npy", "-o", "{out}/y"], "NaN"),
+    ("run-model-empty", [*RUN_MODEL, "--input", "{fx}/empty.npy", "-o", "{out}/y"], "empty"),
+    ("run-model-fractions", [*RUN_MODEL, "--input", "{fx}/x.npz", "-o", "{out}/y"], "integer"),
+    ("run-model-port-npz", [*RUN_MODEL, "--input", "{fx}/spikes.npz", "-o", "{out}/y"], "--raw"),
+    ("run-model-dir", [*RUN_MODEL, "--input", "{fx}/adir", "-o", "{out}/y.npz"], "folder"),
+    ("run-model-missing", [*RUN_MODEL, "--input", "{fx}/none.npz", "-o", "{out}/y"], "none.npz"),
+    ("run-raw-x-npz", [*RUN_MODEL, "--raw", "--input", "{fx}/x.npz", "-o", "{out}/y"], "port"),
     # corelet random / info
     ("random-cores-0", ["corelet", "random", "--cores", "0", "-o", "{out}/c"], "--cores"),
     (
