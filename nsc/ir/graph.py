@@ -22,8 +22,9 @@ class Graph:
 
     Attributes (``attrs``): ``level`` (the IR level, one of :data:`nsc.ir.nodes.LEVELS`),
     ``pipeline`` (the pass pipeline that produced it, so a dump resumes exactly), ``window``
-    (ticks per sequence step, default the longest delay, 15) and any other integer or string
-    settings a pass records (``levels``...). Node order is the order of definition; it is
+    (ticks per sequence step, default the longest delay, 15), ``levels``, ``readout``,
+    ``output_scale`` (set by quantize) and any other integer or string settings a pass
+    records. Node order is the order of definition; it is
     kept by the printer, so a text file round-trips.
     """
 
