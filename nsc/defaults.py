@@ -13,3 +13,6 @@ MIN_LEVELS = 4
 """Fewest levels quantize accepts: weights then span -2..1."""
 MAX_LEVELS = hw.DELAY_MAX + 1
 """Most levels: the window, levels - 1 ticks, must be one neuron-to-neuron delay."""
+MAX_CHIPS_SIDE = 65_536
+"""Rows and columns of chips one may declare, at most: mesh coordinates stay in int32 (the
+placer lays out only the chips a network uses, so declaring many costs nothing)."""

@@ -21,6 +21,8 @@ import numpy as np
 from nsc_runtime import atomic, hw
 from nsc_runtime.errors import NscError
 
+from ..defaults import MAX_CHIPS_SIDE
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
@@ -44,7 +46,7 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
 # "argument --NAME: ..." on one line, before any work)
 
 MAX_SEED = 2**32 - 1  # numpy, METIS and CP-SAT all take it
-MAX_CHIPS_SIDE = 16  # the mesh layout builds every position of every chip (see docs/security.md)
+
 MAX_TIME_LIMIT = 24 * 3600.0
 
 

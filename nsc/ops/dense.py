@@ -56,6 +56,8 @@ class Linear(Node):
         n_in = graph[self.source].size(graph)
         if self.weight.ndim != 2:
             raise self.fail(f"weight must be 2-D, got shape {self.weight.shape}")
+        if self.weight.shape[0] < 1:
+            raise self.fail("a linear layer needs at least one output feature")
         check_shape(self, "weight", (self.weight.shape[0], n_in))
         check_shape(self, "bias", (self.weight.shape[0],))
 

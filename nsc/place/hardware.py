@@ -23,10 +23,10 @@ import numpy as np
 
 from nsc_runtime import hw
 
+from ..defaults import MAX_CHIPS_SIDE
 from ..errors import NscError
 
 CHIP_HOP_WEIGHT = 10
-MAX_CHIPS_SIDE = 65_536  # rows and columns of chips, at most: mesh coordinates stay in int32
 
 
 class HardwareError(NscError, ValueError):

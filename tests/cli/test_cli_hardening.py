@@ -61,7 +61,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("compile-time-nan", [*COMPILE, "--time-limit", "nan", "-o", "{out}/m"], "--time-limit"),
     ("compile-time-neg", [*COMPILE, "--time-limit", "-1", "-o", "{out}/m"], "--time-limit"),
     ("compile-chips-0", [*COMPILE, "--chips", "0x1", "-o", "{out}/m.corelet"], "--chips"),
-    ("compile-chips-huge", [*COMPILE, "--chips", "1024x1024", "-o", "{out}/m"], "--chips"),
+    ("compile-chips-huge", [*COMPILE, "--chips", "65537x1", "-o", "{out}/m"], "--chips"),
     ("compile-chips-text", [*COMPILE, "--chips", "big", "-o", "{out}/m.corelet"], "--chips"),
     ("compile-o-dir", [*COMPILE, "-o", "{fx}/adir"], "is a folder"),
     ("compile-o-under-file", [*COMPILE, "-o", "{fx}/afile/m.corelet"], "under the file"),

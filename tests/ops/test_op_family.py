@@ -86,3 +86,11 @@ def test_new_op_converts_from_torch_and_compiles_exactly(negate: type[Negate]) -
     assert isinstance(compiled.stages["input"]["fc"], Linear)
     assert not any(isinstance(n, (Negate, ReLU)) for n in compiled.stages["quantize"])
     assert nsc.verify(compiled, x).agreement == 1.0
+
+
+def test_a_linear_layer_without_outputs_is_refused() -> None:
+    """Issue 15 item 5: a Linear(6, 0) readout once compiled silently."""
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 0))
+    x = np.random.default_rng(0).integers(0, 16, size=(4, 2, 3)).astype(np.float64)
+    with pytest.raises(nsc.NscError, match="at least one output feature"):
+        nsc.compile(model, x)
