@@ -19,7 +19,7 @@ from nsc_runtime.spikecode import bursts, run_ticks, window_counts
 
 from .backend import from_corelet, host_graph, to_corelet
 from .errors import CoreletFormatError, NscError, VerifyMismatchError
-from .io import Sequences, as_sequences, input_spec, map_sequences
+from .io import Sequences, as_sequences, input_spec, is_packed, map_sequences
 from .ir import Core, CoreInput, CoreOutput, Graph, Input, Output
 from .ir.interpret import Interpreter, Trace, interpret, run_trace
 from .ir.nodes import level_index
@@ -263,7 +263,11 @@ def compile(
     """
     from .frontend import to_graph
 
-    graph = to_graph(model, example_input)
+    if isinstance(example_input, (list, tuple)) or is_packed(example_input):
+        # sequences of different lengths: calibrate and measure per length, never on padding
+        groups = as_sequences(example_input, name="example_input").groups()
+        example_input = [batch for _, batch in groups]
+    graph = to_graph(model, example_input[0] if isinstance(example_input, list) else example_input)
     graph.verify()
     if pipeline is not None:
         passes = parse_pipeline(pipeline)

@@ -83,11 +83,8 @@ def measure(stages: dict[str, Graph], example_input: Any, *, warn: bool = True) 
     after split-fanin. Steps whose graphs are missing are skipped."""
     if example_input is None:
         return Fidelity(0)
-    x = np.asarray(example_input, dtype=np.float64)
-    if x.ndim == 2:
-        x = x[None]
-    x = x[:MAX_SAMPLES]
-    report = Fidelity(int(x.shape[0]))
+    batches = _batches(example_input)
+    report = Fidelity(sum(int(x.shape[0]) for x in batches))
     float_graph = _stage(stages, "network", "network")
     unsplit = _stage(stages, "integer", "scheduled", last=True)  # delays scheduled
     split = _stage(stages, "fanin", "encoded")
@@ -98,7 +95,7 @@ def measure(stages: dict[str, Graph], example_input: Any, *, warn: bool = True) 
         if g is None:
             continue
         try:
-            outputs[name] = _returned(g, x)
+            outputs[name] = np.concatenate([_returned(g, x) for x in batches])
         except InterpretError as err:  # e.g. float inputs where activities are expected
             report.warnings.append(f"fidelity of the {name} model not measured: {err}")
     if "float" in outputs and "integer" in outputs:
@@ -139,11 +136,25 @@ def _stage(stages: dict[str, Graph], lo: str, hi: str, *, last: bool = False) ->
     return found[-1] if last else found[0]
 
 
+def _batches(example_input: Any) -> list[np.ndarray]:
+    """At most :data:`MAX_SAMPLES` sequences, as batches of one length each."""
+    given = example_input if isinstance(example_input, list) else [example_input]
+    out, left = [], MAX_SAMPLES
+    for batch in given:
+        x = np.asarray(batch, dtype=np.float64)
+        x = x[None] if x.ndim == 2 else x
+        if left > 0 and x.shape[0]:
+            out.append(x[:left])
+            left -= out[-1].shape[0]
+    return out
+
+
 def _returned(graph: Graph, x: np.ndarray) -> np.ndarray:
-    """The outputs the model returns: (batch, steps or 1, outputs) as float64."""
+    """The outputs the model returns, one row per prediction: (rows, outputs) float64."""
     outs = [o.name for o in graph.of_type(Output)]
     y = np.asarray(interpret(graph, x)[outs[0]], dtype=np.float64)
-    return y[:, -1:] if graph.attrs.get("readout") == "last" else y
+    y = y[:, -1:] if graph.attrs.get("readout") == "last" else y
+    return y.reshape(-1, y.shape[-1])
 
 
 def _compare(step: str, a_name: str, b_name: str, a: np.ndarray, b: np.ndarray) -> StepFidelity:

@@ -86,7 +86,7 @@ def as_sequences(
     if isinstance(x, Sequences):
         items: list[np.ndarray] = [x.padded[i, : int(n)] for i, n in enumerate(x.lengths)]
         return _check(items, x.ragged, features, levels, name)
-    if _is_packed(x):
+    if is_packed(x):
         return _check(_unpack(x), True, features, levels, name)
     if isinstance(x, (list, tuple)):
         if not x:
@@ -181,7 +181,8 @@ def output_scale(graph: Graph) -> float | None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _is_packed(x: Any) -> bool:
+def is_packed(x: Any) -> bool:
+    """A torch ``PackedSequence`` (checked without importing torch)."""
     return type(x).__name__ == "PackedSequence" and hasattr(x, "batch_sizes")
 
 

@@ -165,23 +165,25 @@ def _calibrate(graph: Graph, ctx: Context, layers: list[_Layer], levels: int) ->
     """Per layer, the float value of one activity level (from the example input)."""
     if ctx.example_input is None:
         raise PassError("quantize needs an example input to calibrate activity scales")
-    x = np.asarray(ctx.example_input, np.float64)
-    if x.ndim == 2:
-        x = x[None]
-    if x.ndim != 3 or x.shape[0] == 0 or x.shape[1] == 0:
-        raise PassError(
-            f"quantize: the example input must have shape (batch >= 1, steps >= 1, features), "
-            f"got {x.shape}"
-        )
-    if not np.all(np.isfinite(x)):
-        raise PassError("quantize: the example input holds NaN or infinite values")
-    _warn_unless_activities(x, levels)
-    values = run_trace(graph, x).values
-    scales = []
-    for layer in layers:
-        top = float(np.max(values[layer.out_node], initial=0.0))
-        scales.append(top / (levels - 1) if top > 0 else 1.0)
-    return scales
+    # a list holds batches of different sequence lengths (nsc.compile groups ragged inputs)
+    given = ctx.example_input if isinstance(ctx.example_input, list) else [ctx.example_input]
+    tops = np.zeros(len(layers))
+    for batch in given:
+        x = np.asarray(batch, np.float64)
+        if x.ndim == 2:
+            x = x[None]
+        if x.ndim != 3 or x.shape[0] == 0 or x.shape[1] == 0:
+            raise PassError(
+                "quantize: the example input must have shape (batch >= 1, steps >= 1, "
+                f"features), got {x.shape}"
+            )
+        if not np.all(np.isfinite(x)):
+            raise PassError("quantize: the example input holds NaN or infinite values")
+        _warn_unless_activities(x, levels)
+        values = run_trace(graph, x).values
+        for k, layer in enumerate(layers):
+            tops[k] = max(tops[k], float(np.max(values[layer.out_node], initial=0.0)))
+    return [float(top) / (levels - 1) if top > 0 else 1.0 for top in tops]
 
 
 def _warn_unless_activities(x: np.ndarray, levels: int) -> None:

@@ -73,3 +73,20 @@ def test_bad_example_inputs_are_errors(x: np.ndarray, message: str) -> None:
 def test_fidelity_can_be_switched_off() -> None:
     x = np.random.default_rng(0).integers(0, 16, size=(8, 4, 5)).astype(np.float64)
     assert nsc.compile(_model(5, 8), x, time_limit=5, fidelity=False).fidelity is None
+
+
+def test_sequences_of_different_lengths_calibrate_by_length() -> None:
+    """Issue 11 item 3: a list of sequences (or a PackedSequence) is an example input; each
+    length calibrates as it is, never through padding."""
+    rng = np.random.default_rng(5)
+    seqs = [rng.integers(0, 16, size=(n, 5)).astype(np.float64) for n in (2, 7, 4, 7, 3)]
+    compiled = nsc.compile(_model(5, 8), seqs, time_limit=5)
+    assert compiled.fidelity is not None and compiled.fidelity.samples == 5
+    by_length = [np.stack([s for s in seqs if len(s) == n]) for n in (2, 3, 4, 7)]
+    again = nsc.compile(_model(5, 8), by_length[-1], time_limit=5)  # one length alone
+    assert compiled.ir("quantize") != again.ir("quantize")  # all lengths took part
+    packed = torch.nn.utils.rnn.pack_sequence(
+        [torch.tensor(s) for s in seqs], enforce_sorted=False
+    )
+    assert nsc.compile(_model(5, 8), packed, time_limit=5).ir() == compiled.ir()
+    assert nsc.verify(compiled, seqs).agreement == 1.0
