@@ -1,6 +1,7 @@
 """nsc, the neuromorphic sequence compiler.
 
-Facade: ``nsc.compile``, ``nsc.verify``, ``nsc.parse_ir``, ``nsc.print_ir``, ``nsc.NscError``.
+Facade: ``nsc.compile``, ``nsc.constrain``, ``nsc.verify``, ``nsc.parse_ir``, ``nsc.print_ir``,
+``nsc.NscError``.
 Heavy modules (torch, OR-Tools) are imported only when a function that needs them is called.
 """
 
@@ -27,6 +28,7 @@ __all__ = [
     "PassError",
     "VerifyMismatchError",
     "compile",
+    "constrain",
     "parse_ir",
     "print_ir",
     "verify",
@@ -53,6 +55,14 @@ def compile(model: Any, example_input: Any = None, **options: Any) -> Any:
     from .compiler import compile as _compile
 
     return _compile(model, example_input, **options)
+
+
+def constrain(model: Any, train: Any, **options: Any) -> Any:
+    """Train-and-constrain a float PyTorch model on ``train``: the exact constrained module
+    to pass to :func:`compile` (see :func:`nsc.train.constrain.constrain` for the options)."""
+    from .train.constrain import constrain as _constrain
+
+    return _constrain(model, train, **options)
 
 
 def verify(compiled: Any, x: Any) -> Any:

@@ -8,3 +8,5 @@ without editing anything central. See docs/contributing.md.
 """
 
 from __future__ import annotations
+
+from . import host_input  # noqa: F401  (registers quantize_input, embed)
