@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from nsc_runtime import hw
 
-from ...errors import NscError
+from ...errors import FrontendError, NscError
 from ...ir import Output
 from .convert import FloatChain, constrained_from_float, parse_model
 from .data import IGNORE, DataError, SeqData, as_seqdata, split_val
@@ -212,8 +212,12 @@ def constrain(
         train_data, val_data = split_val(train_data, val_fraction, seed)
     else:
         val_data = as_seqdata(val, "val")
-    features = None if train_data.ids else int(train_data.x.shape[2])
-    chain = parse_model(model, features)
+    try:
+        chain = parse_model(model)  # the input size from the model's first layer
+    except FrontendError as err:
+        if "input size" not in str(err) or train_data.ids:
+            raise
+        chain = parse_model(model, int(train_data.x.shape[2]))
     _check_model_data(chain, train_data, "train")
     _check_model_data(chain, val_data, "val")
     set_seed(seed)
