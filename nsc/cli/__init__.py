@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from nsc_runtime.errors import NscError
 
 # subcommand module names, in the order --help lists them
-COMMANDS = ("compile", "verify", "run", "corelet", "ir", "place", "demo")
+COMMANDS = ("compile", "verify", "run", "corelet", "ir", "place", "constrain", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:
