@@ -261,8 +261,7 @@ def constrained_from_float(
     flat = x_float.reshape(-1, x_float.shape[-1])
     if chain.embedding is not None:
         flat = chain.embedding
-    lo = np.quantile(flat, 0.001, axis=0)
-    hi = np.quantile(flat, 0.999, axis=0)
+    lo, hi = flat.min(0), flat.max(0)  # rare large values (a cue) must not be clipped
     span = np.where(hi - lo > 1e-12, hi - lo, 1.0)
     scale = (in_levels - 1) / span
     offset = 0.5 - lo * scale

@@ -316,6 +316,11 @@ def _fit(
     relaxed = net.relaxed
     net.relaxed = False
     initial = accuracy(predict(net, val), val)
+    # the loss reads logits in units where the float model's spread is about 4 (argmax is
+    # unchanged): float models with huge logits otherwise saturate cross-entropy
+    logit_temp = 1.0
+    if teacher is not None:
+        logit_temp = max(1.0, float(np.std(teacher[np.isfinite(teacher)])) / 4.0)
     best_acc, best_state, best_epoch = initial, copy.deepcopy(net.state_dict()), -1
     history: list[dict[str, Any]] = []
     per_step = train.per_step
@@ -326,7 +331,7 @@ def _fit(
         total, count = 0.0, 0
         for idx in train.batches(batch_size, rng):
             x, lengths, y = train.take(idx)
-            logits = net(x, None if per_step else lengths) / net.logit_scale
+            logits = net(x, None if per_step else lengths) / (net.logit_scale * logit_temp)
             target = torch.from_numpy(y)
             if loss_fn is not None:
                 loss = loss_fn(logits, target)
@@ -335,7 +340,7 @@ def _fit(
                 loss = nn.functional.cross_entropy(flat, target.reshape(-1), ignore_index=IGNORE)
                 if teacher is not None:
                     t_logits = teacher[idx][:, : logits.shape[1]] if per_step else teacher[idx]
-                    t = torch.from_numpy(t_logits).reshape(-1, logits.shape[-1])
+                    t = torch.from_numpy(t_logits / logit_temp).reshape(-1, logits.shape[-1])
                     keep = target.reshape(-1) != IGNORE
                     kd = nn.functional.kl_div(
                         nn.functional.log_softmax(flat[keep] / temperature, 1),

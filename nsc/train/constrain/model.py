@@ -347,27 +347,27 @@ class ConstrainedNet(nn.Module):
         return out
 
     def rate_populations(self, p: torch.Tensor) -> list[torch.Tensor]:
-        """The float relaxation used to warm up training (not exact): per step
-        ``h = clamp(w_in c_in + w_rec h_prev + leak, 0, L-1)`` with the latent parameters in
-        activity units (no rounding, no ticks)."""
+        """The rate relaxation used to warm up training (not exact): per step
+        ``h = clamp((Wq_in c_in + Wq_rec h_prev + W leak_q) / alpha, 0, L-1)`` with the quantized
+        weights, thresholds and leaks (straight-through), but no ticks and no membrane
+        carried from one window to the next."""
         top = float(self.spec.levels - 1)
+        window = self.spec.window
         out = []
         c_in = p
         for k, layer in enumerate(self.spec.layers):
-            mask = getattr(self, f"mask{k}")
-            w_in = getattr(self, f"w_in{k}") * mask[:, : layer.inputs]
-            leak = getattr(self, f"leak{k}")
-            if layer.recurrent:
-                w_rec = getattr(self, f"w_rec{k}") * mask[:, layer.inputs :]
+            w_in, w_rec = self.q_weights(k)
+            alpha, leak = self.q_alpha(k), self.q_leak(k)
+            drive_in = c_in @ w_in.T + window * leak
+            if w_rec is not None:
                 h = torch.zeros(p.shape[0], layer.size)
                 steps = []
-                drive_in = c_in @ w_in.T + leak
                 for t in range(p.shape[1]):
-                    h = (drive_in[:, t] + h @ w_rec.T).clamp(0.0, top)
+                    h = ((drive_in[:, t] + h @ w_rec.T) / alpha).clamp(0.0, top)
                     steps.append(h)
                 c_in = torch.stack(steps, 1)
             else:
-                c_in = (c_in @ w_in.T + leak).clamp(0.0, top)
+                c_in = (drive_in / alpha).clamp(0.0, top)
             out.append(c_in)
         return out
 
@@ -376,7 +376,7 @@ class ConstrainedNet(nn.Module):
         ``relaxed = True`` (training warm-up only): the float relaxation's logits instead."""
         if self.relaxed:
             h = self.rate_populations(self.activities(x))[-1]
-            w, b = self.readout_w * self.logit_scale, self.readout_b * self.logit_scale
+            w, b = self.q_readout()
         else:
             h = self.populations(self.activities(x))[-1]
             w, b = self.q_readout()

@@ -48,6 +48,11 @@ def run_compiled(compiled: Any, data: SeqData, ids: bool, per_step: bool) -> tup
             x = x[..., None]
         out, stats = compiled.run(x, stats=True)
         out = np.asarray(out)
+        if out.shape[:2] != x.shape[:2]:
+            raise NscError(
+                f"the compiled network returned outputs of shape {out.shape} for inputs of "
+                f"shape {x.shape} (no input reaches its cores)"
+            )
         events += int(stats.synaptic_events)
         ticks += int(stats.ticks)
         for j, seq in enumerate(idx.tolist()):
@@ -81,7 +86,10 @@ def _ptq(model: nn.Module, cal: SeqData, test: SeqData, levels: int) -> dict[str
     except NscError as err:
         return {"accuracy": None, "note": f"nsc.compile refused the float model: {err}"}
     test_act = SeqData(np.clip(np.rint(test.x), 0, levels - 1), test.lengths, test.y)
-    logits, _ = run_compiled(compiled, test_act, False, test.per_step)
+    try:
+        logits, _ = run_compiled(compiled, test_act, False, test.per_step)
+    except NscError as err:
+        return {"accuracy": None, "note": f"PTQ run failed: {err}", "cores": compiled.n_cores}
     return {"accuracy": accuracy(logits.argmax(-1), test), "note": note, "cores": compiled.n_cores}
 
 
