@@ -7,6 +7,7 @@ Tasks (no downloads at run time):
   features, 7-29 steps; 270 train / 370 test), read from the copy the ``aeon`` package ships
   in its files (``pip install --no-deps aeon`` is enough: only the data files are read). The
   float model is PyTorch's default ``nn.RNN`` (tanh) on standardized (signed) features;
+- ``japanese-vowels-01``: the same data min-max scaled to [0, 1], a ReLU ``nn.RNN``;
 - ``memory-60``: synthetic, the class is a cue shown at step 0 of 60 among noise in [0, 1]
   (the answer is read at step 60: memory over 60 steps); a ReLU RNN on [0, 1] inputs;
 - ``trec-50``: TREC question classification with its 50 fine labels (same files as TREC-6),
@@ -141,29 +142,48 @@ def _pad(seqs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return x, np.array([len(s) for s in seqs])
 
 
-def japanese_vowels(seed: int) -> tuple[SeqData, SeqData, SeqData, SeqModel, dict[str, Any]]:
+def _vowels() -> tuple[list[np.ndarray], list[str], list[np.ndarray], list[str]]:
     spec = importlib.util.find_spec("aeon")
     if spec is None or spec.origin is None:
         raise SystemExit("japanese-vowels needs the aeon package's data files: pip install aeon")
     root = Path(spec.origin).parent / "datasets" / "data" / "JapaneseVowels"
     tr_seqs, tr_lab = _read_ts(root / "JapaneseVowels_TRAIN.ts")
     te_seqs, te_lab = _read_ts(root / "JapaneseVowels_TEST.ts")
+    return tr_seqs, tr_lab, te_seqs, te_lab
+
+
+def japanese_vowels(seed: int, unit: bool = False) -> tuple[Any, ...]:
+    """Standardized (signed) features and a tanh RNN; ``unit``: features min-max scaled to
+    [0, 1] (on the training set) and a ReLU RNN."""
+    tr_seqs, tr_lab, te_seqs, te_lab = _vowels()
     classes = sorted(set(tr_lab))
     stack = np.concatenate(tr_seqs)
-    mean, std = stack.mean(0), stack.std(0)
-    norm = [(s - mean) / std for s in tr_seqs]
-    x, lengths = _pad(norm)
+    if unit:
+        shift, div = stack.min(0), stack.max(0) - stack.min(0)
+    else:
+        shift, div = stack.mean(0), stack.std(0)
+    x, lengths = _pad([(s - shift) / div for s in tr_seqs])
     y = np.array([classes.index(c) for c in tr_lab])
     train, val = split_val(SeqData(x, lengths, y), 0.15, seed)
-    xt, lt = _pad([(s - mean) / std for s in te_seqs])
+    xt, lt = _pad([(s - shift) / div for s in te_seqs])
     test = SeqData(xt, lt, np.array([classes.index(c) for c in te_lab]))
     torch.manual_seed(seed)
-    model = SeqModel(12, 32, len(classes), nonlinearity="tanh")
+    model = SeqModel(12, 32, len(classes), nonlinearity="relu" if unit else "tanh")
+    if unit:
+        with torch.no_grad():  # IRNN-style start for the ReLU RNN
+            model.rnn.weight_hh_l0.copy_(0.5 * torch.eye(32))
+            model.rnn.bias_hh_l0.zero_()
+            model.rnn.bias_ih_l0.zero_()
     model = train_float(model, train, val, 60, 3e-3, seed)
     return train, val, test, model, {"epochs": 20, "relax_epochs": 20}
 
 
+def japanese_vowels_unit(seed: int) -> tuple[Any, ...]:
+    return japanese_vowels(seed, unit=True)
+
+
 def memory(seed: int, steps: int = 60, n: int = 3000) -> tuple[Any, ...]:
+    """The cue task (module docstring); a ReLU RNN with an identity recurrent start."""
     rng = np.random.default_rng(1000 + seed)
     classes = 4
     x = rng.random((n, steps, classes)) * 0.5
@@ -216,7 +236,12 @@ def trec50(seed: int) -> tuple[Any, ...]:
     return train, val, test, model, {"epochs": 15, "relax_epochs": 10}
 
 
-TASKS = {"japanese-vowels": japanese_vowels, "memory-60": memory, "trec-50": trec50}
+TASKS = {
+    "japanese-vowels": japanese_vowels,
+    "japanese-vowels-01": japanese_vowels_unit,
+    "memory-60": memory,
+    "trec-50": trec50,
+}
 
 
 def run_task(name: str, seed: int, quick: bool) -> dict[str, Any]:

@@ -172,3 +172,21 @@ def test_host_ops_evaluate_and_refuse_bad_inputs() -> None:
     np.testing.assert_array_equal(e.evaluate([np.array([[[1], [0]]])])[0], [[3, 4], [1, 2]])
     with pytest.raises(nsc.NscError, match="token ids"):
         e.evaluate([np.array([[[2]]])])
+
+
+def test_ladder_on_ragged_sequences_agrees() -> None:
+    from nsc.train.constrain.data import SeqData
+    from nsc.train.constrain.report import ladder
+
+    rng = np.random.default_rng(1)
+    lengths = rng.integers(1, 6, 40)
+    x = rng.random((40, 5, 3))
+    x[np.arange(5)[None, :] >= lengths[:, None]] = 0.0
+    data = SeqData(x, lengths, (x[:, 0, 0] > 0.5).astype(np.int64))
+    torch.manual_seed(0)
+    model = Net(3, proj=4, hidden=5, classes=2)
+    net = run(model, data)
+    r = ladder(model, net, data, task="ragged")
+    assert r["agreement"] == 1.0
+    assert r["spiking_accuracy"] == r["constrained_accuracy"]
+    assert r["ptq_accuracy"] is not None and r["cores"] == 1
