@@ -46,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--relax-epochs", type=int, default=10, help="float warm-up epochs (10)")
     p.add_argument("--levels", type=int, default=16, help="activity levels (16)")
     p.add_argument("--max-fanin", type=int, default=64, help="inputs per neuron (64)")
-    p.add_argument("--lr", type=float, default=2e-3, help="learning rate (2e-3)")
+    p.add_argument("--lr", type=float, default=5e-4, help="learning rate (5e-4)")
     p.add_argument("--batch-size", type=int, default=32, help="batch size (32)")
     p.add_argument("--seed", type=int, default=0, help="seed (0)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (1)")

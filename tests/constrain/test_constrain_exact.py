@@ -4,6 +4,7 @@ compute the same integers, for random small models of every supported shape."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from ctest_util import Net, randomize
 from hypothesis import HealthCheck, given, settings
@@ -122,9 +123,10 @@ def test_training_mode_values_equal_eval_and_carry_gradients() -> None:
     assert grads and any(float(g.abs().sum()) > 0 for g in grads)
 
 
-def test_graph_is_scheduled_and_prints_and_parses() -> None:
+@pytest.mark.parametrize("vocab", [0, 7])
+def test_graph_is_scheduled_and_prints_and_parses(vocab: int) -> None:
     shape = {
-        "vocab": 7,
+        "vocab": vocab,
         "proj": 5,
         "hidden": 3,
         "layers": 2,
@@ -142,3 +144,4 @@ def test_graph_is_scheduled_and_prints_and_parses() -> None:
     assert g.attrs["level"] == "scheduled" and g.attrs["window"] == 15
     again = nsc.parse_ir(nsc.print_ir(g))
     assert again.same_as(g)
+    assert {n.op for n in g} >= {"embed" if vocab else "quantize_input", "qlinear", "synapses"}

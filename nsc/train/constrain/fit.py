@@ -176,7 +176,7 @@ def constrain(
     relax_epochs: int = 10,
     loss: LossFn | None = None,
     seed: int = 0,
-    lr: float = 2e-3,
+    lr: float = 5e-4,
     batch_size: int = 32,
     distill: float = 0.7,
     temperature: float = 2.0,
