@@ -9,7 +9,7 @@ Tasks (no downloads at run time):
   float model is PyTorch's default ``nn.RNN`` (tanh) on standardized (signed) features;
 - ``japanese-vowels-01``: the same data min-max scaled to [0, 1], a ReLU ``nn.RNN``;
 - ``memory-60``: synthetic, the class is a cue shown at step 0 of 60 among noise in [0, 1]
-  (the answer is read at step 60: memory over 60 steps); a ReLU RNN on [0, 1] inputs;
+  (the answer is read at step 60: memory over 60 steps); a tanh RNN on [0, 1] inputs;
 - ``trec-50``: TREC question classification with its 50 fine labels (same files as TREC-6),
   frozen GloVe ``nn.Embedding`` -> Linear+ReLU -> ReLU RNN -> Linear.
 
@@ -187,7 +187,9 @@ def japanese_vowels_unit(seed: int) -> tuple[Any, ...]:
 
 
 def memory(seed: int, steps: int = 60, n: int = 3000) -> tuple[Any, ...]:
-    """The cue task (module docstring); a ReLU RNN with an identity recurrent start."""
+    """The cue task (module docstring); PyTorch's default (tanh) RNN. (An identity-initialised
+    ReLU RNN also learns it, by amplifying the cue to hidden values of ~3,000, a solution that
+    did not survive conversion: 55% after nsc.constrain.)"""
     rng = np.random.default_rng(1000 + seed)
     classes = 4
     x = rng.random((n, steps, classes)) * 0.5
@@ -198,13 +200,9 @@ def memory(seed: int, steps: int = 60, n: int = 3000) -> tuple[Any, ...]:
     train, rest = data.subset(range(0, 2000)), data.subset(range(2000, n))
     val, test = rest.subset(range(0, 300)), rest.subset(range(300, len(rest)))
     torch.manual_seed(seed)
-    model = SeqModel(classes, 16, classes, nonlinearity="relu")
-    with torch.no_grad():  # IRNN start: a ReLU RNN trains poorly from the default one
-        model.rnn.weight_hh_l0.copy_(torch.eye(16))
-        model.rnn.bias_hh_l0.zero_()
-        model.rnn.bias_ih_l0.zero_()
+    model = SeqModel(classes, 16, classes, nonlinearity="tanh")
     model = train_float(model, train, val, 30, 2e-3, seed)
-    return train, val, test, model, {"epochs": 10, "relax_epochs": 10}
+    return train, val, test, model, {"epochs": 20, "relax_epochs": 20}
 
 
 def trec50(seed: int, coarse: bool = False) -> tuple[Any, ...]:
