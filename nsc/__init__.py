@@ -1,6 +1,6 @@
 """nsc, the neuromorphic sequence compiler.
 
-Facade: :func:`compile`, :func:`verify`, :class:`Compiled`, :func:`parse_ir`,
+Facade: :func:`compile`, :func:`constrain`, :func:`verify`, :class:`Compiled`, :func:`parse_ir`,
 :func:`print_ir`, :func:`from_nir`, :func:`to_nir`, and the errors (every user error is an
 :class:`NscError`). The functions are the real ones (``help(nsc.compile)`` shows their
 signatures), loaded on first use so that ``import nsc`` stays fast: heavy modules (torch,
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .fidelity import Fidelity
     from .nir import from_nir, to_nir
     from .text import parse_ir, print_ir
+    from .train.constrain import constrain
 
 __all__ = [
     "Compiled",
@@ -42,6 +43,7 @@ __all__ = [
     "VerifyMismatchError",
     "VerifyReport",
     "compile",
+    "constrain",
     "from_nir",
     "parse_ir",
     "print_ir",
@@ -55,6 +57,7 @@ _LAZY = {
     "VerifyReport": "compiler",
     "compile": "compiler",
     "verify": "compiler",
+    "constrain": "train.constrain",
     "Fidelity": "fidelity",
     "from_nir": "nir",
     "to_nir": "nir",

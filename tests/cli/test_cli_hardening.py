@@ -214,6 +214,40 @@ CASES: list[tuple[str, list[str], str]] = [
     ("export-o-dir", ["export", "{fx}/neuron.nsir", "--nir", "{fx}/adir"], "is a folder"),
     ("export-o-device", ["export", "{fx}/neuron.nsir", "--nir", "/dev/full"], "is a device"),
     ("export-evil", ["export", "{fx}/evil.pt", "--nir", "{out}/n.nir"], "pickled"),
+    # constrain ({fx}/x.npz holds x but no X, y)
+    (
+        "constrain-missing",
+        ["constrain", "{fx}/none.pt", "{fx}/x.npz", "-o", "{out}/c.nsir"],
+        "none.pt",
+    ),
+    (
+        "constrain-evil",
+        ["constrain", "{fx}/evil.pt", "{fx}/x.npz", "-o", "{out}/c.nsir"],
+        "pickled",
+    ),
+    ("constrain-data-keys", ["constrain", *MODEL, "{fx}/x.npz", "-o", "{out}/c.nsir"], "lacks"),
+    (
+        "constrain-epochs",
+        ["constrain", *MODEL, "{fx}/x.npz", "-o", "{out}/c.nsir", "--epochs", "-3"],
+        "--epochs",
+    ),
+    (
+        "constrain-levels",
+        ["constrain", *MODEL, "{fx}/x.npz", "-o", "{out}/c.nsir", "--levels", "0"],
+        "--levels",
+    ),
+    (
+        "constrain-lr-nan",
+        ["constrain", *MODEL, "{fx}/x.npz", "-o", "{out}/c.nsir", "--lr", "nan"],
+        "--lr",
+    ),
+    ("constrain-o-suffix", ["constrain", *MODEL, "{fx}/x.npz", "-o", "{out}/c.txt"], "must end in"),
+    (
+        "constrain-o-missing-dir",
+        ["constrain", *MODEL, "{fx}/x.npz", "-o", "{out}/no/c.nsir"],
+        "does not exist",
+    ),
+    ("constrain-o-device", ["constrain", *MODEL, "{fx}/x.npz", "-o", "/dev/full"], "must end in"),
     # place
     ("place-network-level", ["place", "{fx}/network.nsir", "-o", "{out}/p"], "neuron-level"),
     ("place-time-0", [*PLACE[:2], "--time-limit", "0", "-o", "{out}/p"], "--time-limit"),

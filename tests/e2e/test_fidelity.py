@@ -85,8 +85,6 @@ def test_sequences_of_different_lengths_calibrate_by_length() -> None:
     by_length = [np.stack([s for s in seqs if len(s) == n]) for n in (2, 3, 4, 7)]
     again = nsc.compile(_model(5, 8), by_length[-1], time_limit=5)  # one length alone
     assert compiled.ir("quantize") != again.ir("quantize")  # all lengths took part
-    packed = torch.nn.utils.rnn.pack_sequence(
-        [torch.tensor(s) for s in seqs], enforce_sorted=False
-    )
+    packed = torch.nn.utils.rnn.pack_sequence([torch.tensor(s) for s in seqs], enforce_sorted=False)
     assert nsc.compile(_model(5, 8), packed, time_limit=5).ir() == compiled.ir()
     assert nsc.verify(compiled, seqs).agreement == 1.0

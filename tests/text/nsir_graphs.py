@@ -29,6 +29,7 @@ from nsc.ir import (
     SpikeCount,
     Synapses,
 )
+from nsc.ops.host_input import Embed, QuantizeInput
 from nsc.text import print_ir
 from nsc_runtime import hw
 
@@ -148,11 +149,24 @@ def edge_cases() -> Graph:
     return g
 
 
+def host_inputs() -> Graph:
+    """Host input ops: float features quantized per feature, token ids through an embedding."""
+    g = Graph(name="host_inputs", attrs={"levels": 4, "window": 3})
+    g.add(Input("x", features=2))
+    g.add(QuantizeInput("xq", source="x", scale=[2.5, 0.5], offset=[0.5, -1.25], levels=4))
+    g.add(Input("ids", features=1))
+    g.add(Embed("emb", source="ids", table=[[0, 3], [1, 2], [3, 0]]))
+    g.add(Output("q_out", source="xq"))
+    g.add(Output("e_out", source="emb"))
+    return g
+
+
 GOLDEN: dict[str, Callable[[], Graph]] = {
     "network.nsir": network_rnn,
     "integer.nsir": integer_rnn,
     "core.nsir": core_level,
     "edge.nsir": edge_cases,
+    "host_inputs.nsir": host_inputs,
 }
 
 
