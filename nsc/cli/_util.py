@@ -1,20 +1,16 @@
-"""Helpers shared by subcommands: output files, argument checks, input arrays.
+"""Helpers shared by subcommands: output path checks, argument types, input arrays.
 
-The atomic-write helpers live in :mod:`nsc_runtime.atomic` (the lowest layer). The names
-below are kept importable from here for library callers that write into a folder of their
-own (dataset cache, training reports); they create missing folders (``make_parents=True``).
-Subcommands use :mod:`nsc_runtime.atomic` directly, where a missing output folder is an error.
+Outputs are written with :mod:`nsc_runtime.atomic` (the one atomic-write helper, in the
+lowest layer), where a missing output folder is an error.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 import os
 import re
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import numpy as np
 
@@ -22,24 +18,6 @@ from nsc_runtime import atomic, hw
 from nsc_runtime.errors import NscError
 
 from ..defaults import MAX_CHIPS_SIDE
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """:func:`nsc_runtime.atomic.atomic_path`, creating missing folders."""
-    with atomic.atomic_path(path, make_parents=True) as tmp:
-        yield tmp
-
-
-def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """:func:`nsc_runtime.atomic.write_text_atomic`, creating missing folders."""
-    atomic.write_text_atomic(path, text, make_parents=True)
-
-
-def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
-    """:func:`nsc_runtime.atomic.write_bytes_atomic`, creating missing folders."""
-    atomic.write_bytes_atomic(path, data, make_parents=True)
-
 
 # --------------------------------------------------------------------------------------------
 # argument checks at the CLI boundary (argparse ``type=`` callables: a bad value exits 2 with

@@ -7,7 +7,7 @@ import sys
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from ._util import write_text_atomic
+from nsc_runtime.atomic import write_text_atomic
 
 if TYPE_CHECKING:
     from nsc.ir import Graph

@@ -126,8 +126,8 @@ def glove_embeddings(
     hit = [row[w] for w in vocab if w in row]
     if hit:
         emb[found] = table[np.asarray(hit, np.int64)]
-    from nsc.cli._util import atomic_path
+    from nsc_runtime.atomic import atomic_path
 
-    with atomic_path(path) as tmp, tmp.open("wb") as f:
+    with atomic_path(path, make_parents=True) as tmp, tmp.open("wb") as f:
         np.savez(f, emb=emb, found=found)
     return emb, found

@@ -7,8 +7,8 @@ import os
 import numpy as np
 
 from nsc_runtime import hw
+from nsc_runtime.atomic import atomic_path
 
-from ..cli._util import atomic_path
 from .problem import PlacementProblem
 from .report import Placement
 from .usage import core_pairs, evaluate
@@ -57,7 +57,7 @@ def plot_placement(
     )
     ax.set_xlabel("mesh x")
     ax.set_ylabel("mesh y")
-    with atomic_path(path) as tmp:
+    with atomic_path(path, make_parents=True) as tmp:
         fig.savefig(tmp, format="png")
 
 

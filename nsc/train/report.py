@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from nsc.cli._util import atomic_path, write_text_atomic
 from nsc.data import CLASSES
 from nsc_runtime import hw
+from nsc_runtime.atomic import atomic_path, write_text_atomic
 
 __all__ = ["PAPER", "SpikingRun", "build_report", "run_spiking", "save_params", "write_report"]
 
@@ -82,7 +82,7 @@ def run_spiking(params: dict[str, Any], xs: list[np.ndarray]) -> SpikingRun:
 def save_params(path: str | os.PathLike[str], params: dict[str, Any]) -> None:
     """The integer parameters as an ``.npz`` that ``nsc compile`` reads (no pickles)."""
     arrays: dict[str, Any] = {k: np.asarray(v) for k, v in params.items()}
-    with atomic_path(path) as tmp, tmp.open("wb") as f:
+    with atomic_path(path, make_parents=True) as tmp, tmp.open("wb") as f:
         np.savez(f, allow_pickle=False, **arrays)
 
 
@@ -190,7 +190,7 @@ def _markdown(r: dict[str, Any]) -> str:
 
 
 def _save_fig(fig: Any, path: Path) -> None:
-    with atomic_path(path) as tmp, tmp.open("wb") as f:
+    with atomic_path(path, make_parents=True) as tmp, tmp.open("wb") as f:
         fig.savefig(f, format="png", dpi=120, bbox_inches="tight")
 
 
@@ -250,9 +250,9 @@ def write_report(
     matplotlib.use("Agg")
     out = Path(out_dir)
     text = json.dumps(report, indent=2) + "\n"
-    write_text_atomic(out / "report.json", text)
-    write_text_atomic(out / "report.md", _markdown(report))
+    write_text_atomic(out / "report.json", text, make_parents=True)
+    write_text_atomic(out / "report.md", _markdown(report), make_parents=True)
     _plot_confusion(report, out / "confusion_matrix.png")
     _plot_raster(raster, tokens, window, out / "raster.png")
     if json_copy is not None:
-        write_text_atomic(json_copy, text)
+        write_text_atomic(json_copy, text, make_parents=True)

@@ -19,8 +19,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from nsc.cli._util import atomic_path
 from nsc.data import CLASSES
+from nsc_runtime.atomic import atomic_path
 
 from .constrained import ConstrainedRNN
 from .convert import constrained_from_float, fan_in_mask
@@ -263,7 +263,7 @@ def save_checkpoint(path: str | os.PathLike[str], result: TrainResult) -> None:
         "float": result.float_model.state_dict(),
         "constrained": result.model.state_dict(),
     }
-    with atomic_path(path) as tmp:
+    with atomic_path(path, make_parents=True) as tmp:
         torch.save(blob, tmp)
 
 

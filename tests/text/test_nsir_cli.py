@@ -27,6 +27,8 @@ def test_fmt_prints_the_canonical_form(capsys: pytest.CaptureFixture[str]) -> No
 def test_fmt_writes_the_output_file(tmp_path: Path) -> None:
     messy = NETWORK.read_text(encoding="utf-8").replace("\n  ", "\n    // note\n      ")
     source, out = _write(tmp_path, messy), tmp_path / "sub" / "out.nsir"
+    assert main(["ir", "fmt", str(source), "-o", str(out)]) == 1  # like every -o: no mkdir
+    out.parent.mkdir()
     assert main(["ir", "fmt", str(source), "-o", str(out)]) == 0
     assert out.read_text(encoding="utf-8") == NETWORK.read_text(encoding="utf-8")
     assert [p.name for p in out.parent.iterdir()] == ["out.nsir"]  # no temporary left

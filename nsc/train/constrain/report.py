@@ -14,8 +14,8 @@ import numpy as np
 from torch import nn
 
 from nsc_runtime import hw
+from nsc_runtime.atomic import atomic_path, write_text_atomic
 
-from ...cli._util import atomic_path, write_text_atomic
 from ...errors import NscError
 from .convert import parse_model
 from .data import IGNORE, SeqData
@@ -211,7 +211,7 @@ def markdown(r: dict[str, Any]) -> str:
 
 
 def _save_fig(fig: Any, path: Path) -> None:
-    with atomic_path(path) as tmp, tmp.open("wb") as f:
+    with atomic_path(path, make_parents=True) as tmp, tmp.open("wb") as f:
         fig.savefig(f, format="png", dpi=110, bbox_inches="tight")
 
 
@@ -223,8 +223,8 @@ def write_report(out_dir: str | os.PathLike[str], report: dict[str, Any]) -> Non
     import matplotlib.pyplot as plt
 
     out = Path(out_dir)
-    write_text_atomic(out / "report.json", json.dumps(report, indent=2) + "\n")
-    write_text_atomic(out / "report.md", markdown(report))
+    write_text_atomic(out / "report.json", json.dumps(report, indent=2) + "\n", make_parents=True)
+    write_text_atomic(out / "report.md", markdown(report), make_parents=True)
     fig, ax = plt.subplots(figsize=(6, 3.5))
     hist = report["history"]
     for stage in sorted({h.get("stage", "constrain") for h in hist}):
