@@ -30,6 +30,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 TUTORIAL = ROOT / "docs" / "tutorial.md"
+README = ROOT / "README.md"
 CODE = ("python", "shell")
 NSC_LINES_MAX = 19  # "to spikes and back to predictions in under 20 lines"
 
@@ -127,7 +128,8 @@ def run_block(block: Block, namespace: dict[str, Any], cwd: Path) -> str:
             command, shell=True, cwd=cwd, env=env, capture_output=True, text=True, check=False
         )
         out.write(done.stdout + done.stderr)
-        assert done.returncode == 0, f"{where}: {command!r} exited {done.returncode}:\n{out}"
+        rc = done.returncode
+        assert rc == 0, f"{where}: {command!r} exited {rc}:\n{out.getvalue()}"
     return out.getvalue()
 
 
@@ -219,3 +221,11 @@ def test_tutorial_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     scaled = saved["y"] * saved["scale"]  # "y * scale approximates the float logits"
     assert np.corrcoef(scaled.ravel(), y_float.ravel())[0, 1] > 0.5
     assert (tmp_path / "again.corelet").read_bytes() == (tmp_path / "model.corelet").read_bytes()
+
+    # the README's "Using it" snippet, on the tutorial's model and data
+    using_it = README.read_text().split("## Using it\n", 1)[1].split("\n## ", 1)[0]
+    readme = [b for b in blocks(using_it) if b.lang == "python"]
+    assert len(readme) == 1
+    exec(compile(readme[0].text, "README.md, Using it", "exec"), namespace)
+    assert namespace["report"].exact
+    assert (namespace["predictions"] == namespace["y_int"].argmax(axis=1)).all()
