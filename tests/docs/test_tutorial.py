@@ -221,6 +221,14 @@ def test_tutorial_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     scaled = saved["y"] * saved["scale"]  # "y * scale approximates the float logits"
     assert np.corrcoef(scaled.ravel(), y_float.ravel())[0, 1] > 0.5
     assert (tmp_path / "again.corelet").read_bytes() == (tmp_path / "model.corelet").read_bytes()
+    q = namespace["nsc"].parse_ir((tmp_path / "q.nsir").read_text())  # the nodes the text names
+    assert {n.name: n.op for n in q if n.name in ("rnn", "rnn_in", "rnn_rec", "out")} == {
+        "rnn": "neurons",
+        "rnn_in": "synapses",
+        "rnn_rec": "synapses",
+        "out": "qlinear",
+    }
+    assert all(q[s].weight.min() >= -8 and q[s].weight.max() <= 7 for s in ("rnn_in", "rnn_rec"))
 
     # the README's "Using it" snippet, on the tutorial's model and data
     using_it = README.read_text().split("## Using it\n", 1)[1].split("\n## ", 1)[0]
