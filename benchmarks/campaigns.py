@@ -14,7 +14,7 @@ Four campaigns, each of ``--cases`` cases (default 10,000), every case drawn fro
   Every one must be refused by ``CoreletFormatError`` or load, re-serialize to the same bytes
   and run a few ticks; loading must stay within a small multiple of the file size.
 - ``kill``: a writer saves corelets over one target in a loop with the CLI's atomic write
-  (``nsc.cli._util.write_bytes_atomic``; ``nsc_runtime.format.save`` for a third) and is
+  (``nsc_runtime.atomic.write_bytes_atomic``; ``nsc_runtime.format.save`` for a third) and is
   SIGKILLed at a random time (one case in 100 kills a real ``nsc corelet random -o`` process).
   The target must be absent or one of the complete files written, never anything else.
   Temporary files left behind are counted (``temp files left``), not failed.
@@ -53,12 +53,12 @@ from typing import Any
 
 import numpy as np
 
-from nsc.cli._util import write_bytes_atomic
 from nsc.errors import IRParseError, NscError
 from nsc.ir import NODE_TYPES, Graph, attribute_fields, operand_fields
 from nsc.ir.nodes import NUMPY_DTYPES
 from nsc.text import parse_ir, parse_ir_file, print_ir
 from nsc_runtime import format as fmt
+from nsc_runtime.atomic import write_bytes_atomic
 from nsc_runtime.corelet import Corelet
 from nsc_runtime.errors import CoreletFormatError
 from nsc_runtime.synth import random_corelet, random_inputs, stress_corelet

@@ -206,10 +206,10 @@ def _check_host_program(graph: Graph, corelet: Corelet) -> None:
         raise NscError(f"window {window} is outside [1, {hw.DELAY_MAX}]")
     depth_max = corelet.n_cores * hw.NEURONS_PER_CORE  # no path is longer than all neurons
     for out in graph.of_type(CoreOutput):
-        if out.offset % window or out.offset > window * depth_max:
+        if out.offset > window * depth_max:
             raise NscError(
-                f"%{out.name}: offset {out.offset} is not a multiple of the window {window} "
-                f"up to {window * depth_max}"
+                f"%{out.name}: offset {out.offset} ticks is longer than any path through "
+                f"{corelet.n_cores} core(s) can be ({window * depth_max})"
             )
     for cin in graph.of_type(CoreInput):
         if cin.delay > hw.DELAY_MAX:

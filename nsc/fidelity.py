@@ -69,6 +69,12 @@ class Fidelity:
         lines += [f"  {s.line()}" for s in self.steps]
         return "\n".join(lines)
 
+    def __str__(self) -> str:
+        return self.summary()
+
+    def _repr_markdown_(self) -> str:
+        return f"```\n{self.summary()}\n```"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "samples": self.samples,

@@ -91,8 +91,9 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--example-input",
         metavar="X.npy",
-        help="typical float inputs (batch, steps, features) to calibrate quantize; required "
-        "for a float model (see below)",
+        help="typical model inputs (batch, steps, features), as integer activities in "
+        "[0, levels), saved with numpy.save; quantize calibrates on them. Required for a float "
+        "model (torch, .pt2, or a network-level .nsir); integer models need none",
     )
     p.add_argument(
         "--model-class",
@@ -154,8 +155,9 @@ def example_input(path: str | None, model: Any) -> np.ndarray | None:
     if path is None:
         raise NscError(
             "--example-input is required to compile a float model: quantize calibrates its "
-            "activity scales on typical inputs. Save some as (batch, steps, features) floats: "
-            'numpy.save("x.npy", x) (a few dozen training sequences are enough)'
+            "activity scales on typical inputs. Save some as a (batch, steps, features) array of "
+            'integer activities in [0, levels): numpy.save("x.npy", x) (a few dozen training '
+            "sequences are enough)"
         )
     x = load_npy(path, "--example-input")
     return check_sequences(x, "--example-input", _features(model)).astype(np.float64)

@@ -164,7 +164,7 @@ def run_raw(args: argparse.Namespace, corelet: Corelet) -> int:
     arrays[COUNTER_PREFIX + "ticks"] = np.int64(ticks)
     with atomic_outputs() as out, out.path(args.output).open("wb") as fh:
         np.savez(fh, **arrays)
-    print(f"ran {ticks} ticks on {corelet.n_cores} cores; wrote {args.output}")
+    print(f"ran {ticks} ticks on {corelet.n_cores} core(s); wrote {args.output}")
     for name, value in result.counters.items():
         print(f"  {name}: {value}")
     for name, spikes in result.spikes.items():
@@ -252,7 +252,7 @@ def run_model(args: argparse.Namespace) -> int:
     shape = "x".join(map(str, arrays["y"].shape))
     print(
         f"ran {seqs.batch} sequence(s), {steps} steps, {stats.ticks} ticks on "
-        f"{compiled.n_cores} cores; wrote {args.output}"
+        f"{compiled.n_cores} core(s); wrote {args.output}"
     )
     what = "each sequence's last step" if last else "every step"
     scaled = f", y * {scale:.6g} ~ the float model" if scale is not None else ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,7 +34,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "agreement is 100%.",
     )
     p.add_argument("target", help="a .corelet written by nsc compile, or a model file")
-    p.add_argument("--input", metavar="X.npy", help=".npy integer inputs (batch, steps, features)")
+    p.add_argument(
+        "--input",
+        metavar="X.npy|X.npz",
+        help="integer inputs (batch, steps, features) as .npy, or an .npz holding x and "
+        "optionally lengths (batch,) for sequences of different lengths, as nsc run takes them",
+    )
     p.add_argument(
         "--samples",
         type=int_arg(1, MAX_SAMPLES),
@@ -55,10 +60,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
-def _inputs(args: argparse.Namespace, compiled: Compiled) -> np.ndarray:
+def _inputs(args: argparse.Namespace, compiled: Compiled) -> Any:
     from nsc.ir import Input, QLinear
 
     inp = compiled.host.of_type(Input)[0]
+    if args.input and args.input.endswith(".npz"):  # x (and lengths), as nsc run takes them
+        from nsc.io import from_padded
+
+        from .run_cmd import load_model_inputs
+
+        padded, lengths = load_model_inputs(args.input)
+        padded = check_sequences(padded, "--input", inp.features)
+        if int(lengths.sum() if lengths is not None else padded.shape[0] * padded.shape[1]) > (
+            MAX_INPUT_STEPS
+        ):
+            raise NscError(f"--input: more than {MAX_INPUT_STEPS:,} steps in all")
+        return from_padded(padded, lengths, "--input x")
     if args.input:
         x = check_sequences(load_npy(args.input, "--input"), "--input", inp.features)
         if x.dtype.kind == "f" and not np.equal(np.mod(x, 1), 0).all():
@@ -84,6 +101,12 @@ def _inputs(args: argparse.Namespace, compiled: Compiled) -> np.ndarray:
     return rng.integers(-span, span, size=shape)
 
 
+def _describe(x: Any) -> str:
+    if isinstance(x, list):
+        return f"{len(x)} inputs of {min(map(len, x))}..{max(map(len, x))} steps"
+    return f"{x.shape[0]} inputs x {x.shape[1]} steps"
+
+
 def run(args: argparse.Namespace) -> int:
     import nsc
     from nsc.compiler import Compiled
@@ -104,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     verdict = "EXACT" if report.exact else "MISMATCH"
     print(
         f"{verdict}: agreement {report.agreement:.6f} over {report.outputs_compared} outputs "
-        f"({x.shape[0]} inputs x {x.shape[1]} steps), {compiled.n_cores} core(s)"
+        f"({_describe(x)}), {compiled.n_cores} core(s)"
     )
     if compiled.fidelity is not None and compiled.fidelity.steps:
         print(compiled.fidelity.summary())

@@ -120,7 +120,7 @@ CASES: list[tuple[str, list[str], str]] = [
         ["verify", "{fx}/net.corelet", "--samples", "100000", "--steps", "10000"],
         "--samples 100000 x --steps 10000",
     ),
-    ("verify-input-npz", ["verify", "{fx}/net.corelet", "--input", "{fx}/x.npz"], "--input"),
+    ("verify-input-npz-floats", ["verify", "{fx}/net.corelet", "--input", "{fx}/x.npz"], "integer"),
     ("verify-input-nan", ["verify", "{fx}/net.corelet", "--input", "{fx}/nan.npy"], "NaN"),
     ("verify-input-float", ["verify", "{fx}/net.corelet", "--input", "{fx}/x.npy"], "integer"),
     ("verify-input-shape", ["verify", "{fx}/net.corelet", "--input", "{fx}/wrong.npy"], "features"),

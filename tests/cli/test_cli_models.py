@@ -285,3 +285,19 @@ def test_pt2_shape_expressions_allowlist(expr: str, safe: bool) -> None:
     from nsc.frontend.load import _safe_expr
 
     assert _safe_expr(expr) is safe
+
+
+def test_verify_takes_the_inputs_nsc_run_takes(tmp_path: Path, capsys) -> None:
+    """An .npz with x and lengths (the file nsc run takes) verifies sequence by sequence."""
+    import torch
+
+    import nsc
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.ReLU(), torch.nn.Linear(5, 2))
+    x = np.random.default_rng(0).integers(0, 16, size=(6, 4, 3))
+    nsc.compile(model, x.astype(float), time_limit=5).save(tmp_path / "m.corelet")
+    np.savez(tmp_path / "x.npz", x=x, lengths=np.array([4, 2, 3, 4, 1, 2]))
+    assert main(["verify", str(tmp_path / "m.corelet"), "--input", str(tmp_path / "x.npz")]) == 0
+    out = capsys.readouterr().out
+    assert "EXACT" in out and "6 inputs of 1..4 steps" in out

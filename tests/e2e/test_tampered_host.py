@@ -18,19 +18,20 @@ from nsc.ir import CoreInput, CoreOutput, Graph
 from nsc_runtime import format as fmt
 
 
+class Net(torch.nn.Module):
+    def __init__(self, n_in: int = 3) -> None:
+        super().__init__()
+        self.rnn = torch.nn.RNN(n_in, 4, nonlinearity="relu", batch_first=True)
+        self.fc = torch.nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.rnn(x)
+        return self.fc(out[:, -1])
+
+
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(0)
-
-    class Net(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.rnn = torch.nn.RNN(3, 4, nonlinearity="relu", batch_first=True)
-            self.fc = torch.nn.Linear(4, 2)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            out, _ = self.rnn(x)
-            return self.fc(out[:, -1])
 
     x = np.random.default_rng(0).integers(0, 16, size=(4, 3, 3)).astype(np.float64)
     path = tmp_path_factory.mktemp("c") / "net.corelet"
@@ -87,3 +88,14 @@ def test_tampered_host_program_is_a_format_error(
 
 def test_untampered_corelet_still_loads(saved: Path) -> None:
     assert Compiled.load(saved).n_cores >= 1
+
+
+def test_split_fanin_corelet_loads(tmp_path: Path) -> None:
+    """Split-fanin relays count one tick later than a window boundary: a legitimate offset."""
+    torch.manual_seed(0)
+    model = Net(40)
+    x = np.random.default_rng(0).integers(0, 16, size=(4, 3, 40)).astype(np.float64)
+    compiled = nsc.compile(model, x, max_fanin=8, time_limit=5, fidelity=False)
+    assert {o.offset % compiled.host.window for o in compiled.host.of_type(CoreOutput)} != {0}
+    compiled.save(tmp_path / "split.corelet")
+    assert nsc.verify(Compiled.load(tmp_path / "split.corelet"), x).exact
