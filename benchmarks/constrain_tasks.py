@@ -209,7 +209,13 @@ def trec50(seed: int, coarse: bool = False) -> tuple[Any, ...]:
     """TREC with the 50 fine labels (16 projection units, 48 recurrent); ``coarse``: the 6
     coarse labels in the paper's shape (47 projection units, 16 recurrent), for comparison
     with the dedicated TREC trainer of ``nsc demo trec``."""
-    from nsc.data import CLASSES, build_vocab, glove_embeddings, load_trec, train_val_split
+    from nsc.demos.trec.data import (
+        CLASSES,
+        build_vocab,
+        glove_embeddings,
+        load_trec,
+        train_val_split,
+    )
 
     train_q = load_trec("train")
     test_q = load_trec("test")

@@ -68,7 +68,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from nsc.train import (
+    from nsc.demos.trec import (
         CONFIGS,
         accuracy,
         export_integer_params,
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         train,
         with_overrides,
     )
-    from nsc.train.report import build_report, run_spiking, save_params, write_report
+    from nsc.demos.trec.report import build_report, run_spiking, save_params, write_report
 
     for name in ("epochs", "float_epochs", "threads"):
         value = getattr(args, name)

@@ -5,8 +5,8 @@
   IR as for the module exported;
 - ``torch.nn.Module`` built from nn.Linear, nn.ReLU, nn.RNN (Elman) and a readout: traced
   with torch.fx (:mod:`nsc.frontend.torch_fx`);
-- a constrained model from :mod:`nsc.train` (anything with ``export_integer_params()``) or
-  the dict it exports: lowered straight to the exact integer network
+- a constrained model of the TREC demo (:mod:`nsc.demos.trec`, anything with
+  ``export_integer_params()``) or the dict it exports: lowered straight to the exact integer network
   (:mod:`nsc.frontend.params`), no quantization loss;
 - anything with ``nsc_graph()`` (a constrained model): the exact integer graph it returns;
 - an :class:`nsc.ir.Graph` (for example parsed from an edited ``.nsir`` file): used as is.
@@ -55,5 +55,5 @@ def to_graph(model: Any, example_input: Any = None) -> Graph:
         return from_torch(model, example_input)
     raise FrontendError(
         f"cannot compile a {type(model).__name__}: pass a torch.nn.Module, an nsc.ir.Graph, "
-        "or the dict of nsc.train.export_integer_params()"
+        "or the dict of nsc.demos.trec.export_integer_params()"
     )

@@ -3,7 +3,7 @@
 :func:`load_model` reads, by content (the suffix only picks between IR text, numpy and torch):
 
 - ``*.nsir``: IR text at any stage -> :class:`nsc.ir.Graph`;
-- ``*.npz``: integer parameters (:func:`nsc.train.export_integer_params`) -> ``dict``, read
+- ``*.npz``: integer parameters (:func:`nsc.demos.trec.export_integer_params`) -> ``dict``, read
   with ``allow_pickle=False``;
 - a ``torch.export.save`` archive (``.pt2``) -> the exported program's module (a
   ``torch.fx.GraphModule``), or, with ``model_class``, that class rebuilt with the program's
@@ -136,7 +136,7 @@ def load_model(
     if suffix == ".npy":
         raise FrontendError(
             f"{path}: a .npy array is not a model; give integer parameters as .npz "
-            "(numpy.savez(path, **nsc.train.export_integer_params(model))), an .nsir file or "
+            "(numpy.savez(path, **nsc.demos.trec.export_integer_params(model))), an .nsir file or "
             "a torch file"
         )
     try:

@@ -1,6 +1,6 @@
 """The exported integer parameters of a constrained model -> the exact integer IR.
 
-The dict (see :func:`nsc.train.export_integer_params`) describes, exactly: a host projection
+The dict (see :func:`nsc.demos.trec.export_integer_params`) describes, exactly: a host projection
 ``p = clip(floor((proj_w @ x + proj_b) / proj_div), 0, levels-1)``, a recurrent population of
 ReLU-like spiking units (``alpha``, ``leak``, inputs ``w_in`` with delay 0 and recurrent
 ``w_rec`` with delay ``window``), spike counts per window, and a host readout

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from nsc.train import CONFIGS, TrainResult, TrecData, load_data, train, with_overrides
+from nsc.demos.trec import CONFIGS, TrainResult, TrecData, load_data, train, with_overrides
 
 TINY = with_overrides(CONFIGS["paper"], float_epochs=3, epochs=3)
 

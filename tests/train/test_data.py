@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nsc.data import (
+from nsc.demos.trec.data import (
     CLASSES,
     TREC_DIR,
     build_vocab,

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 
 from nsc.cli import main
-from nsc.train import (
+from nsc.demos.trec import (
     TrainResult,
     TrecData,
     export_integer_params,
     integer_forward,
     quantize_inputs,
 )
-from nsc.train.report import run_spiking
+from nsc.demos.trec.report import run_spiking
 
 
 def test_run_spiking_equals_integer_forward(tiny: TrainResult, trec: TrecData) -> None:

@@ -9,7 +9,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nsc.train import (
+from nsc.demos.trec import (
     ConstrainedRNN,
     TrainResult,
     TrecData,
@@ -17,7 +17,7 @@ from nsc.train import (
     integer_forward,
     quantize_inputs,
 )
-from nsc.train.constrained import spike_simulate
+from nsc.demos.trec.constrained import spike_simulate
 from nsc_runtime import hw
 
 

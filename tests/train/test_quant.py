@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from nsc.train import CONFIGS, ConstrainedRNN, TrecData, export_integer_params, with_overrides
-from nsc.train.constrained import ste_round
-from nsc.train.convert import best_scale, fan_in_mask
+from nsc.demos.trec import CONFIGS, ConstrainedRNN, TrecData, export_integer_params, with_overrides
+from nsc.demos.trec.constrained import ste_round
+from nsc.demos.trec.convert import best_scale, fan_in_mask
 from nsc_runtime import hw
 
 

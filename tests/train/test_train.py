@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nsc.train import (
+from nsc.demos.trec import (
     TrainResult,
     TrecData,
     accuracy,
@@ -64,7 +64,7 @@ def test_checkpoint_round_trip(runs: list[TrainResult], small: TrecData, tiny_di
 def test_learned_embeddings_option(tiny: TrainResult, small: TrecData) -> None:
     """With learn_embeddings the word vectors are trained with the float model, and the
     exported host lookup (and so the compiled network) uses the float model's table."""
-    from nsc.train import integer_forward, quantize_inputs, with_overrides
+    from nsc.demos.trec import integer_forward, quantize_inputs, with_overrides
 
     cfg = with_overrides(tiny.config, learn_embeddings=True, float_epochs=2, epochs=1)
     learned = train(cfg, small, seed=0, progress=False)

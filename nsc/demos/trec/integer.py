@@ -70,7 +70,7 @@ def quantize_inputs(
 def integer_forward(params: dict[str, Any], x_q: np.ndarray) -> np.ndarray:
     """Logits ``(T, 6)`` int64 of one question ``x_q (T, 50)``, tick by tick, in int64.
 
-    Written from the protocol independently of :mod:`nsc.train.constrained`.
+    Written from the protocol independently of :mod:`nsc.demos.trec.constrained`.
     """
     x = np.asarray(x_q, np.int64)
     w_p = params["proj_w"].astype(np.int64)

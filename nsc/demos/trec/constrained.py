@@ -162,7 +162,7 @@ class ConstrainedRNN(nn.Module):
     @classmethod
     def from_integer_params(cls, params: dict[str, Any]) -> ConstrainedRNN:
         """A model whose quantized parameters are exactly the integers in ``params`` (the
-        dict of :func:`nsc.train.export_integer_params`)."""
+        dict of :func:`nsc.demos.trec.export_integer_params`)."""
         w_in = torch.as_tensor(np.asarray(params["w_in"]), dtype=torch.float64)
         w_rec = torch.as_tensor(np.asarray(params["w_rec"]), dtype=torch.float64)
         hidden, proj = w_in.shape

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from nsc.data import CLASSES
+from nsc.demos.trec.data import CLASSES
 from nsc_runtime import hw
 from nsc_runtime.atomic import atomic_path, write_text_atomic
 
@@ -44,7 +44,7 @@ class SpikingRun:
 
 
 def run_spiking(params: dict[str, Any], xs: list[np.ndarray]) -> SpikingRun:
-    """Compile ``params`` (from :func:`nsc.train.export_integer_params`) with
+    """Compile ``params`` (from :func:`nsc.demos.trec.export_integer_params`) with
     ``nsc.compile`` and run every host input ``x_q (T, 50)`` of ``xs`` through the spiking
     runtime, in batches of equal length. Counters are summed over all sequences."""
     import time
