@@ -11,7 +11,7 @@ import numpy as np
 
 from nsc_runtime import NEURON_FIELDS, Corelet, Port, hw
 
-from ..errors import PassError
+from ..errors import NscError
 from ..ir import Core, CoreInput, CoreOutput, Graph
 
 
@@ -19,7 +19,7 @@ def to_corelet(graph: Graph, chips: tuple[int, int] = (1, 1)) -> Corelet:
     """Build the corelet of a core-level graph (deterministic: same graph, same corelet)."""
     cores = graph.of_type(Core)
     if not cores:
-        raise PassError("the graph has no cores: run the pipeline through lower-to-cores")
+        raise NscError("the graph has no cores: run the pipeline through lower-to-cores")
     corelet = Corelet.empty(len(cores), chips=chips)
     for c, core in enumerate(cores):
         corelet.axon_types[c] = core.axon_types

@@ -24,6 +24,10 @@ class Solved:
         return self.status in ("OPTIMAL", "FEASIBLE")
 
 
+RATE_SCALE = 1000
+"""Spike rates are scaled to integers 0..RATE_SCALE for CP-SAT objectives (one definition)."""
+
+
 def solve(model: cp_model.CpModel, time_limit: float, seed: int) -> Solved:
     """Solve with ``WORKERS`` interleaved workers, stopping after ``time_limit`` units of
     CP-SAT's deterministic time (about seconds), so one input and seed give one answer on any

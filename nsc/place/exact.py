@@ -26,12 +26,11 @@ from ortools.sat.python import cp_model
 from nsc_runtime import hw
 
 from .bounds import LowerBound
-from .cpsat import solve
+from .cpsat import RATE_SCALE, solve
 from .problem import TYPES, PlacementProblem
 
 EXACT_MAX_NEURONS = 512
 EXACT_MAX_TERMS = 400_000  # (neuron, key) entries x cores: the model's implications
-RATE_SCALE = 1000  # rates are scaled to integers 0..RATE_SCALE for the objective
 
 
 def exact_applies(problem: PlacementProblem, n_cores: int) -> bool:

@@ -32,8 +32,7 @@ from ortools.sat.python import cp_model
 
 from nsc_runtime import hw
 
-from .cpsat import solve
-from .exact import RATE_SCALE
+from .cpsat import RATE_SCALE, solve
 from .problem import TYPES, PlacementProblem
 from .usage import core_pairs, evaluate
 

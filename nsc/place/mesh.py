@@ -24,12 +24,11 @@ from ortools.sat.python import cp_model
 
 from nsc_runtime import hw
 
-from .cpsat import solve
+from .cpsat import RATE_SCALE, solve
 from .hardware import Hardware
 
 MESH_EXACT_MAX = 8
 MESH_LOCAL_PASSES = 20  # passes of the local search over all cores, at most
-RATE_SCALE = 1000
 
 
 def hilbert_curve(order: int) -> np.ndarray:
