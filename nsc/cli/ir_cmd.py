@@ -8,6 +8,7 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from nsc_runtime.atomic import write_text_atomic
+from nsc_runtime.errors import NscError
 
 if TYPE_CHECKING:
     from nsc.ir import Graph
@@ -47,6 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "check",
         help="parse and verify a file; print a one-line summary",
         description="Parse FILE and verify every IR rule (shapes, ranges, operand kinds). "
+        "Below the network level, also runs the passes that follow up to encode-weights "
+        "(no placement), so a value no later pass can take is reported now. "
         "Prints one line: the graph, its nodes by op and its IR level. Exit "
         "status 1, with the error at FILE:LINE:COL, if it does not parse or verify.",
     )
@@ -83,11 +86,32 @@ def run_fmt(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dry_run(file: str, graph: Graph) -> None:
+    """Run the planned passes that need no example input and no placement (up to
+    encode-weights) on the graph: a weight that no axon-type encoding can hold, say, is an
+    error of the file now rather than of a later compile."""
+    from nsc.errors import PassError
+    from nsc.ir.nodes import level_index
+    from nsc.passes import Context, plan_pipeline, run_pipeline
+
+    if graph.level == "network":  # quantize needs example inputs: compile checks the rest
+        return
+    last = level_index("encoded")
+    passes = [p for p in plan_pipeline(graph) if level_index(p.produces) <= last]
+    try:
+        run_pipeline(graph, passes, Context())
+    except PassError as err:
+        raise NscError(
+            f"{file} parses and verifies at level {graph.level}, but compiling it fails: {err}"
+        ) from None
+
+
 def run_check(args: argparse.Namespace) -> int:
     from nsc.text.printer import quote_name
 
     _, graph = _read(args.file)
     graph.verify()
+    _dry_run(args.file, graph)
     ops = Counter(node.op for node in graph)
     by_op = ", ".join(f"{op} {n}" for op, n in sorted(ops.items()))
     nodes = f"{len(graph)} node{'s' if len(graph) != 1 else ''}"
