@@ -6,7 +6,7 @@ Per network: NIR nodes, neurons, cores, whether every layer's spike train is ide
 step, the worst layer's spike-count correlation and agreement, and whether the runtime's output
 equals snnTorch's. The last line is one JSON object ``{"networks": [...]}``.
 
-Run: ``PYTHONPATH=.:runtime .venv/bin/python benchmarks/nir_crosscheck.py``
+Run: ``PYTHONPATH=.:runtime .venv/bin/python benchmarks/nir_peers.py``
 """
 
 from __future__ import annotations
