@@ -24,23 +24,12 @@ import numpy as np
 
 from . import hw
 
-# name -> dtype for the (cores, 256) per-neuron parameter arrays; weights is (cores, 256, 4)
+_DTYPES: dict[str, type] = {"u8": np.uint8, "i16": np.int16, "i32": np.int32}
+
+# name -> dtype for the (cores, 256) per-neuron parameter arrays (weights: (cores, 256, 4)),
+# in file order; both come from the one range table, hw.NEURON_PARAM_RANGES
 NEURON_FIELDS: dict[str, type] = {
-    "weights": np.int16,  # s_j^G for G = 0..3, shape (C, 256, 4)
-    "stoch_synapse": np.uint8,  # b_j^G as 4 bits (bit G set = axon type G is stochastic)
-    "leak": np.int16,  # lambda
-    "stoch_leak": np.uint8,  # c_lambda in {0, 1}
-    "leak_reversal": np.uint8,  # epsilon in {0, 1}
-    "alpha": np.int32,  # positive threshold
-    "beta": np.int32,  # negative threshold (unsigned magnitude)
-    "tm": np.uint8,  # threshold mask bits, M = 2**tm - 1
-    "reset_mode": np.uint8,  # gamma: 0 normal, 1 linear, 2 none
-    "kappa": np.uint8,  # negative saturation flag
-    "reset": np.int32,  # R
-    "v0": np.int32,  # initial potential
-    "dest_core": np.int32,  # -1 = no on-chip destination
-    "dest_axon": np.int16,
-    "delay": np.uint8,  # 1..15 (ignored when dest_core == -1)
+    name: _DTYPES[dtype] for name, (dtype, _, _) in hw.NEURON_PARAM_RANGES.items()
 }
 
 
@@ -87,8 +76,8 @@ class Corelet:
         }
         neurons["weights"] = np.zeros((c, n, hw.AXON_TYPES), np.int16)
         neurons["alpha"][:] = 1
-        neurons["dest_core"][:] = -1
-        neurons["delay"][:] = 1
+        neurons["dest_core"][:] = hw.NO_DEST
+        neurons["delay"][:] = hw.DELAY_MIN
         side = hw.CORES_PER_CHIP_SIDE
         pos = np.stack([np.arange(c) % side, np.arange(c) // side], axis=1).astype(np.int32)
         return cls(

@@ -485,11 +485,14 @@ def layout_markdown() -> str:
         "",
         "| array | element | shape | bytes per core | values |",
         "|---|---|---|---|---|",
-        f"| axon_types | u8 | (C, 256) | {hw.AXONS_PER_CORE} | G_i in 0..3 |",
+        f"| axon_types | u8 | (C, 256) | {hw.AXONS_PER_CORE} | G_i in 0..{hw.AXON_TYPES - 1} |",
         f"| crossbar | u8 | (C, 256, 32) | {hw.AXONS_PER_CORE * ROW_BYTES} | "
         "row i = axon i; bit j (byte j // 8, bit j % 8, LSB first) = w_ij |",
     ]
-    special = {"dest_core": "-1 (none) or 0..C-1", "delay": "1..15 where dest_core != -1"}
+    special = {
+        "dest_core": f"{hw.NO_DEST} (none) or 0..C-1",
+        "delay": f"{hw.DELAY_MIN}..{hw.DELAY_MAX} where dest_core != {hw.NO_DEST}",
+    }
     for spec in FIELDS:
         shape = "(C, 256, 4)" if spec.count > 1 else "(C, 256)"
         element = {"b": "i8", "B": "u8", "h": "i16", "H": "u16", "i": "i32", "I": "u32"}[

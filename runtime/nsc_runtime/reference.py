@@ -223,7 +223,8 @@ def stack_results(corelet: Corelet, results: Sequence[Result], ticks: int) -> Ba
         for p in corelet.outputs
     }
     counters = {k: np.array([r.counters[k] for r in results], np.int64) for k in COUNTERS}
-    v = np.stack([r.v for r in results]) if results else np.zeros((0, c, 256), np.int32)
+    empty = np.zeros((0, c, hw.NEURONS_PER_CORE), np.int32)
+    v = np.stack([r.v for r in results]) if results else empty
     return BatchResult(spikes, counters, v, ticks)
 
 
@@ -373,7 +374,7 @@ def _route(
     """Step 4: every spike with a destination sets its axon ``delay`` ticks ahead."""
     dest_core = net.p["dest_core"]
     counters["neuron_spikes"] += int(fired.sum())
-    src_core, src_neuron = np.nonzero(fired & (dest_core >= 0))
+    src_core, src_neuron = np.nonzero(fired & (dest_core != hw.NO_DEST))
     dest = dest_core[src_core, src_neuron].astype(np.int64)
     delay = net.p["delay"][src_core, src_neuron].astype(np.int64)
     axon = net.p["dest_axon"][src_core, src_neuron]

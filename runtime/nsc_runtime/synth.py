@@ -85,8 +85,9 @@ def random_corelet(
     total = n_cores * hw.NEURONS_PER_CORE
     ins = rng.choice(n_cores * hw.AXONS_PER_CORE, min(input_lines, total), replace=False)
     outs = rng.choice(total, min(output_lines, total), replace=False)
-    corelet.inputs.append(Port("in", [np.array([[k // 256, k % 256]], np.int32) for k in ins]))
-    corelet.outputs.append(Port("out", [np.array([[k // 256, k % 256]], np.int32) for k in outs]))
+    a, n = hw.AXONS_PER_CORE, hw.NEURONS_PER_CORE
+    corelet.inputs.append(Port("in", [np.array([[k // a, k % a]], np.int32) for k in ins]))
+    corelet.outputs.append(Port("out", [np.array([[k // n, k % n]], np.int32) for k in outs]))
     corelet.metadata.update(
         generator="nsc_runtime.synth.random_corelet",
         rate_hz=repr(float(rate_hz)),
@@ -185,12 +186,15 @@ def stress_corelet(n_cores: int, seed: int, *, density: float | None = None) -> 
         n["v0"][core] = rng.integers(-4, 4, hw.NEURONS_PER_CORE)
     n_in = int(rng.integers(1, 9))
     lines = [
-        np.column_stack([rng.integers(0, c, m), rng.integers(0, 256, m)]).astype(np.int32)
+        np.column_stack([rng.integers(0, c, m), rng.integers(0, hw.AXONS_PER_CORE, m)]).astype(
+            np.int32
+        )
         for m in rng.integers(0, 4, n_in)
     ]
     corelet.inputs.append(Port("x", lines))
     picks = rng.choice(c * hw.NEURONS_PER_CORE, min(64, c * hw.NEURONS_PER_CORE), replace=False)
-    outs = [np.array([[k // 256, k % 256]], np.int32) for k in picks]
+    n = hw.NEURONS_PER_CORE
+    outs = [np.array([[k // n, k % n]], np.int32) for k in picks]
     corelet.outputs.append(Port("y", outs))
     return corelet
 

@@ -9,8 +9,9 @@ Rules (C = number of cores, N = 256 neurons, A = 256 axons per core):
 
 - shapes: ``axon_types`` (C, A), ``crossbar`` (C, A, N) bool, every ``NEURON_FIELDS`` entry
   (C, N) (``weights`` (C, N, 4)) with an integer dtype, ``position`` (C, 2), ``seeds`` (C,);
-- values: :data:`NEURON_RANGES` per neuron field; ``axon_types`` in 0..3; ``dest_core`` in
-  -1..C-1; ``delay`` in 1..15 where ``dest_core != -1`` (ignored, any 0..255, where -1);
+- values: :data:`NEURON_RANGES` (from ``hw.NEURON_PARAM_RANGES``) per neuron field;
+  ``axon_types`` in 0..3; ``dest_core`` in -1..C-1; ``delay`` in 1..15 where
+  ``dest_core != -1`` (ignored, any 0..255, where -1);
   seeds in 0..2**32-1;
 - geometry: ``chips`` = (rows, cols), each in 1..1024; core ``c`` at (x, y) = ``position[c]`` with
   0 <= x < 64 * cols and 0 <= y < 64 * rows; no two cores at one position;
@@ -32,24 +33,14 @@ from . import hw
 from .corelet import NEURON_FIELDS, Corelet, Port, neuron_field_shape
 from .errors import CoreletError
 
-# field -> (min, max) of every value; dest_core and delay depend on the corelet (see module doc)
+# field -> (min, max) of every value, from the one table hw.NEURON_PARAM_RANGES; dest_core and
+# delay depend on the corelet (see module doc): delay is checked here against its storage range
+# and narrowed to DELAY_MIN..DELAY_MAX where dest_core != -1
+_U8_MAX = 255
 NEURON_RANGES: dict[str, tuple[int, int]] = {
-    "weights": (hw.WEIGHT_MIN, hw.WEIGHT_MAX),
-    "stoch_synapse": (0, (1 << hw.AXON_TYPES) - 1),
-    "leak": (hw.LEAK_MIN, hw.LEAK_MAX),
-    "stoch_leak": (0, 1),
-    "leak_reversal": (0, 1),
-    "alpha": (0, hw.ALPHA_MAX),
-    "beta": (0, hw.BETA_MAX),
-    "tm": (0, hw.TM_MAX),
-    "reset_mode": (hw.RESET_NORMAL, hw.RESET_NONE),
-    "kappa": (0, 1),
-    "reset": (hw.RESET_MIN, hw.RESET_MAX),
-    "v0": (hw.V_MIN, hw.V_MAX),
-    "dest_core": (-1, (1 << 31) - 1),  # upper bound narrowed to C - 1 per corelet
-    "dest_axon": (0, hw.AXONS_PER_CORE - 1),
-    "delay": (0, 255),  # narrowed to DELAY_MIN..DELAY_MAX where dest_core != -1
+    name: (lo, hi) for name, (_, lo, hi) in hw.NEURON_PARAM_RANGES.items()
 }
+NEURON_RANGES["delay"] = (0, _U8_MAX)
 assert NEURON_RANGES.keys() == NEURON_FIELDS.keys(), "every neuron field needs a range"
 
 PORT_NAME_MAX_BYTES = 255
