@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import hw
-from .corelet import Corelet
+from .corelet import Corelet, Port, port_table
 from .reference import (
     COUNTERS,
     BatchResult,
@@ -206,16 +206,13 @@ def aligned(arr: np.ndarray, alignment: int = 64, size: int | None = None) -> np
     return out
 
 
-def _port_csr(n_cores: int, ports: Sequence[Any]) -> tuple[np.ndarray, ...]:
+def _port_csr(n_cores: int, ports: Sequence[Port]) -> tuple[np.ndarray, ...]:
     """(ptr, line, index) of every port entry, grouped by core: CSR over cores."""
-    rows = [
-        np.column_stack([np.full(len(line), col), np.asarray(line).reshape(-1, 2)])
-        for col, line in enumerate(line for port in ports for line in port.lines)
-    ]
-    table = np.concatenate(rows).astype(np.int64) if rows else np.zeros((0, 3), np.int64)
-    table = table[np.argsort(table[:, 1], kind="stable")]
-    ptr = np.concatenate([[0], np.cumsum(np.bincount(table[:, 1], minlength=n_cores))])
-    return ptr.astype(np.int64), table[:, 0].astype(np.int32), table[:, 2].astype(np.int32)
+    line, core, index = port_table(ports)
+    order = np.argsort(core, kind="stable")
+    ptr = np.zeros(n_cores + 1, np.int64)
+    np.cumsum(np.bincount(core, minlength=n_cores), out=ptr[1:])
+    return ptr, line[order].astype(np.int32), index[order].astype(np.int32)
 
 
 class Simulator:

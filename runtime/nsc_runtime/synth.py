@@ -203,5 +203,5 @@ def random_inputs(corelet: Corelet, ticks: int, rate: float, seed: int) -> dict[
     """Bernoulli(``rate`` per tick) spikes for every input port: port -> uint8 (ticks, lines)."""
     rng = np.random.default_rng(seed)
     return {
-        p.name: (rng.random((ticks, len(p.lines))) < rate).astype(np.uint8) for p in corelet.inputs
+        p.name: (rng.random((ticks, p.n_lines)) < rate).astype(np.uint8) for p in corelet.inputs
     }

@@ -67,7 +67,9 @@ CASES: list[tuple[str, Callable[[Corelet], None], str]] = [
     ("port axon", lambda c: c.inputs[0].lines[0].__setitem__((0, 1), 256), r"axon in 0\.\.255"),
     (
         "output entries",
-        lambda c: c.outputs[0].lines.append(np.zeros((2, 2), np.int32)),
+        lambda c: c.outputs.__setitem__(
+            0, Port("y", [np.array([[1, 3]]), np.zeros((2, 2), np.int32)])
+        ),
         "exactly 1",
     ),
     ("port name", lambda c: c.outputs.append(Port("@x", [])), "reserved for counters"),
