@@ -77,11 +77,18 @@ def have_openmp() -> bool:
     return bool(_core.have_openmp())
 
 
-def build_tables(corelet: Corelet) -> dict[str, np.ndarray]:
+def build_tables(corelet: Corelet, palette: bool = True) -> dict[str, np.ndarray]:
     """The kernel's flat, typed, cache-line-aligned tables for a valid corelet (see
     ``_core.TABLES``). Per-neuron tables are in the kernel's bit-plane order (position p holds
     neuron ``_core.NEURON[p]``). Tables no core needs (``_core.OPTIONAL``) are left empty.
-    Built one field at a time, so the temporaries stay small next to the corelet."""
+    Built one field at a time, so the temporaries stay small next to the corelet.
+
+    ``palette``: a deterministic core whose neurons do not all share their parameters, but
+    use at most ``_core.PALETTE_SIZE`` distinct sets of (weights, leak, flags, alpha, beta,
+    reset), is given a palette of those sets and a 4-bit index per neuron
+    (``_core.CF_PALETTE``): its per-tick update then reads 256 bytes of indices instead of
+    about 5 KB of per-neuron parameters. ``False`` keeps every core on the per-neuron tables
+    (the same results; for comparisons)."""
     c, n = corelet.n_cores, corelet.neurons
     nflags = (
         n["leak_reversal"].astype(np.uint8)
@@ -102,6 +109,12 @@ def build_tables(corelet: Corelet) -> dict[str, np.ndarray]:
         | ((n["stoch_leak"] != 0) | (n["tm"] != 0)).any(axis=1) * _core.CF_STOCH_NEURON
         | (n["leak"] == 0).all(axis=1) * _core.CF_LEAKFREE
     ).astype(np.int32)
+    uniform = (cflags & _core.CF_UNIFORM != 0) & (cflags & _core.CF_UWEIGHTS != 0)
+    deterministic = (cflags & _core.CF_STOCH_NEURON) == 0
+    candidates = deterministic & ~uniform if palette else np.zeros(c, bool)
+    pal_index, pal_sizes = _palette_index(weights, fields, candidates)
+    on_palette = candidates & (pal_sizes <= _core.PALETTE_SIZE)
+    cflags |= np.where(on_palette, _core.CF_PALETTE, 0).astype(np.int32)
     head = np.zeros((c, 16), np.int32)
     firsts: dict[str, np.ndarray] = {k: a[:, 0] for k, a in fields.items() if k != "tm"}
     firsts.update({f"w{g}": w[:, 0] for g, w in enumerate(weights)})
@@ -134,6 +147,8 @@ def build_tables(corelet: Corelet) -> dict[str, np.ndarray]:
             [_permuted(n["weights"][:, :, g], np.int16) for g in range(hw.AXON_TYPES)], axis=2
         ),
         "smask": lambda: _stochastic_masks(corelet),
+        "pidx": lambda: _permuted(np.where(on_palette[:, None], pal_index, 0), np.uint8),
+        "pal": lambda: _palette_table(weights, fields, pal_index, on_palette),
     }
     for name, arr in fields.items():
         lazy[name] = functools.partial(_permuted, arr, _core.TABLES[name][0])
@@ -141,6 +156,61 @@ def build_tables(corelet: Corelet) -> dict[str, np.ndarray]:
         dtype = np.dtype(_core.TABLES[name][0])
         tables[name] = aligned(lazy[name]()) if name in need else np.zeros(0, dtype)
     return {k: np.ascontiguousarray(a).reshape(-1) for k, a in tables.items()}
+
+
+def _palette_values(weights: list[np.ndarray], fields: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """The (C, 256) arrays a palette entry holds, in the order of ``_core.PALETTE_RAW``."""
+    named = {f"w{g}": w for g, w in enumerate(weights)} | fields
+    return [named[name] for name in _core.PALETTE_RAW]
+
+
+def _palette_index(
+    weights: list[np.ndarray], fields: dict[str, np.ndarray], cores: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """For the ``cores`` selected: (C, 256) the rank of each neuron's parameter set among its
+    core's distinct sets (in sorted order), and (C,) the number of distinct sets (0 for the
+    cores not selected). Vectorized over cores: one sort of the selected neurons."""
+    c, n = cores.shape[0], hw.NEURONS_PER_CORE
+    index = np.zeros((c, n), np.int64)
+    sizes = np.zeros(c, np.int64)
+    picked = np.flatnonzero(cores)
+    if picked.size == 0:
+        return index, sizes
+    values = [a[picked].astype(np.int64) for a in _palette_values(weights, fields)]
+    # two exact int64 keys: 4 weights, leak (9 bits each, offset) and flags (5 bits); then
+    # alpha and beta (18 bits each) and reset (20 bits, offset)
+    w0, w1, w2, w3, leak, flags, alpha, beta, reset = values
+    k1 = flags
+    for part in (w0, w1, w2, w3, leak):
+        k1 = (k1 << 9) | (part - hw.WEIGHT_MIN)
+    k2 = (((alpha << 18) | beta) << 20) | (reset - hw.RESET_MIN)
+    core = np.repeat(np.arange(picked.size), n)
+    order = np.lexsort((k2.reshape(-1), k1.reshape(-1), core))
+    k1s, k2s = k1.reshape(-1)[order], k2.reshape(-1)[order]
+    new = np.ones(order.size, bool)
+    new[1:] = (k1s[1:] != k1s[:-1]) | (k2s[1:] != k2s[:-1])
+    new[::n] = True  # every core starts a new set (sorted by core first)
+    group = np.cumsum(new) - 1
+    rank = group - np.repeat(group[::n], n)
+    flat = np.empty(order.size, np.int64)
+    flat[order] = rank
+    index[picked] = flat.reshape(-1, n)
+    sizes[picked] = rank.reshape(-1, n).max(axis=1) + 1
+    return index, sizes
+
+
+def _palette_table(
+    weights: list[np.ndarray], fields: dict[str, np.ndarray], index: np.ndarray, on: np.ndarray
+) -> np.ndarray:
+    """(C, len(PALETTE_RAW), PALETTE_SIZE) int32: entry ``index[c, j]`` of core ``c`` holds
+    neuron ``j``'s values (zero for unused entries and for cores off the palette)."""
+    c = index.shape[0]
+    table = np.zeros((c, len(_core.PALETTE_RAW), _core.PALETTE_SIZE), np.int32)
+    cores, neurons = np.nonzero(on[:, None] & np.ones_like(index, bool))
+    entry = index[cores, neurons]
+    for row, values in enumerate(_palette_values(weights, fields)):
+        table[cores, row, entry] = values[cores, neurons]
+    return table
 
 
 def _det_weights(corelet: Corelet, g: int) -> np.ndarray:
@@ -166,14 +236,15 @@ def _stochastic_masks(corelet: Corelet) -> np.ndarray:
 
 
 def _routes(corelet: Corelet) -> np.ndarray:
-    """Per neuron: -1, or (dest_core * 4096 + dest_axon) << 22 | mesh hops << 4 | delay."""
+    """Per neuron: -1, or (dest_core * ROUTE_CORE_STRIDE (4096) + dest_axon) << 22 | mesh hops
+    << 4 | delay."""
     n = corelet.neurons
     routed = n["dest_core"] >= 0
     target = np.where(routed, n["dest_core"], 0).astype(np.int64)
     pos = corelet.position.astype(np.int64)
     hops = np.abs(pos[target, 0] - pos[:, :1])
     hops += np.abs(pos[target, 1] - pos[:, 1:])
-    route = target * 4096 + n["dest_axon"]
+    route = target * _core.ROUTE_CORE_STRIDE + n["dest_axon"]
     route <<= 22
     route |= hops << 4
     route |= n["delay"]
@@ -222,7 +293,7 @@ class Simulator:
     default, as threads only help when that many CPUs are idle. ``isa``: "auto" or one of
     :func:`available_isas` (all give the same results). ``progress``: None = a tqdm bar on a
     tty for long runs, True/False to force. ``cores_per_thread``: a run uses at most one
-    thread per this many cores."""
+    thread per this many cores. ``palette``: see :func:`build_tables` (same results)."""
 
     def __init__(
         self,
@@ -232,6 +303,7 @@ class Simulator:
         isa: str = "auto",
         progress: bool | None = None,
         cores_per_thread: int = CORES_PER_THREAD,
+        palette: bool = True,
     ) -> None:
         validate_corelet(corelet)
         self.corelet = corelet
@@ -240,7 +312,7 @@ class Simulator:
         self.isa = isa
         self.progress = progress
         self.n_in, self.n_out = input_lines(corelet), output_lines(corelet)
-        self.tables = build_tables(corelet) if corelet.n_cores else {}
+        self.tables = build_tables(corelet, palette) if corelet.n_cores else {}
         self.last_profile = np.zeros(4)  # seconds: integrate, neuron update, route, deliver
 
     def engine(self) -> Any:
