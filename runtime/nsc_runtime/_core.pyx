@@ -64,14 +64,16 @@ cdef extern from *:
        CF_ULEAK: they share leak; CF_UFLAGS: they share flags (eps, reset mode, kappa,
        stochastic leak); CF_UWEIGHTS: they share s^G (0 where stochastic). */
     enum { CF_UNIFORM = 1, CF_UWEIGHTS = 2, CF_STOCH_SYN = 4, CF_STOCH_NEURON = 8,
-           CF_LEAKFREE = 16, CF_ULEAK = 32, CF_UFLAGS = 64, CF_PALETTE = 128 };
+           CF_LEAKFREE = 16, CF_ULEAK = 32, CF_UFLAGS = 64, CF_PALETTE = 128,
+           CF_PLEAK = 256 };
 
     /* CF_PALETTE: the core's neurons take their deterministic weights and parameters from a
        palette of at most NSC_PAL entries (pal, derived into pald at Engine creation), with a
-       4-bit index per neuron (pidx): the per-neuron tables are never read for it. */
+       4-bit index per neuron (pidx): the per-neuron tables are never read for it, except, with
+       CF_PLEAK, the leak (a per-neuron bias; the palette's leaks are then 0). */
     #define NSC_PAL 16
     #define NSC_PAL_RAW 9   /* pal rows: w0 w1 w2 w3 leak nflags alpha beta reset */
-    #define NSC_PAL_ROWS 13 /* pald rows: w0 w1 w2 w3, then nsc_det's lpos .. nadd */
+    #define NSC_PAL_ROWS 14 /* pald rows: w0 w1 w2 w3, nsc_det's lpos .. nadd, -eps */
 
     /* Per-core header: one 64-byte cache line. The neuron parameters are those of neuron 0,
        used for every neuron when CF_UNIFORM; w[G] = s^G of every neuron when CF_UWEIGHTS. */
@@ -362,6 +364,7 @@ cdef extern from *:
                 const int32_t f[9] = {d.lpos, d.lneg, d.lzero, d.a, d.nb, d.pkeep, d.padd,
                                       d.nkeep, d.nadd};
                 for (int k = 0; k < 9; k++) o[(4 + k) * NSC_PAL + i] = f[k];
+                o[13 * NSC_PAL + i] = -(r[5 * NSC_PAL + i] & 1);  /* leak reversal mask */
             }
         }
     }
@@ -374,10 +377,11 @@ cdef extern from *:
     }
 
     /* Palette neurons: V += sum_G s^G[idx] * cnt^G over the touched types, then steps 2-3
-       (nsc_update) with the entry's derived parameters. */
+       (nsc_update) with the entry's derived parameters; with lk, the leak is lk[p]. */
     static inline __attribute__((always_inline)) int32_t nsc_pass_palette(
             int32_t *restrict v, uint8_t *restrict sp, const uint8_t *restrict idx,
-            const int32_t *restrict pd, const nsc_scratch *scr, const int *use) {
+            const int32_t *restrict pd, const int16_t *restrict lk, const nsc_scratch *scr,
+            const int *use) {
         int32_t w[4][NSC_PAL];
         for (int g = 0; g < 4; g++)
             for (int i = 0; i < NSC_PAL; i++) w[g][i] = use[g] ? pd[g * NSC_PAL + i] : 0;
@@ -393,6 +397,12 @@ cdef extern from *:
             d.nb = pd[8 * NSC_PAL + i]; d.pkeep = pd[9 * NSC_PAL + i];
             d.padd = pd[10 * NSC_PAL + i]; d.nkeep = pd[11 * NSC_PAL + i];
             d.nadd = pd[12 * NSC_PAL + i];
+            if (lk) {
+                const int32_t l = lk[p], eps = pd[13 * NSC_PAL + i];
+                d.lpos = l;
+                d.lneg = nsc_sel(eps, -l, l);
+                d.lzero = nsc_sel(eps, 0, l);
+            }
             v[p] = nsc_update(x, d, &s, &b);
             sp[p] = (uint8_t)s;
             busy |= b;
@@ -406,7 +416,8 @@ cdef extern from *:
     __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2")))
     static int32_t nsc_pass_palette_avx512(
             int32_t *restrict v, uint8_t *restrict sp, const uint8_t *restrict idx,
-            const int32_t *restrict pd, const nsc_scratch *scr, const int *use) {
+            const int32_t *restrict pd, const int16_t *restrict lk, const nsc_scratch *scr,
+            const int *use) {
         __m512i row[NSC_PAL_ROWS];
         for (int k = 0; k < NSC_PAL_ROWS; k++) row[k] = _mm512_loadu_si512(pd + k * NSC_PAL);
         const __m512i zero = _mm512_setzero_si512();
@@ -424,11 +435,20 @@ cdef extern from *:
             }
             const __mmask16 gt = _mm512_cmpgt_epi32_mask(x, zero);
             const __mmask16 lt = _mm512_cmplt_epi32_mask(x, zero);
+            __m512i lp, ln, lz;
+            if (lk) {  /* per-neuron leak, palette leak reversal */
+                lp = _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)(lk + p)));
+                const __mmask16 eps = _mm512_test_epi32_mask(
+                    _mm512_permutexvar_epi32(ix, row[13]), _mm512_set1_epi32(-1));
+                ln = _mm512_mask_sub_epi32(lp, eps, zero, lp);
+                lz = _mm512_maskz_mov_epi32((__mmask16)~eps, lp);
+            } else {
+                lp = _mm512_permutexvar_epi32(ix, row[4]);
+                ln = _mm512_permutexvar_epi32(ix, row[5]);
+                lz = _mm512_permutexvar_epi32(ix, row[6]);
+            }
             const __m512i leak = _mm512_mask_blend_epi32(
-                gt,
-                _mm512_mask_blend_epi32(lt, _mm512_permutexvar_epi32(ix, row[6]),
-                                        _mm512_permutexvar_epi32(ix, row[5])),
-                _mm512_permutexvar_epi32(ix, row[4]));
+                gt, _mm512_mask_blend_epi32(lt, lz, ln), lp);
             x = _mm512_add_epi32(x, leak);
             const __m512i a = _mm512_permutexvar_epi32(ix, row[7]);
             const __m512i nb = _mm512_permutexvar_epi32(ix, row[8]);
@@ -556,13 +576,14 @@ cdef extern from *:
         if ((cf & CF_PALETTE) && !(cf & CF_STOCH_NEURON)) {
             const int use[4] = {n_in[0] != 0, n_in[1] != 0, n_in[2] != 0, n_in[3] != 0};
             const int32_t *pd = e->pald + c * NSC_PAL_ROWS * NSC_PAL;
+            const int16_t *lk = (cf & CF_PLEAK) ? e->leak + o : NULL;
             t1 = prof ? nsc_now() : 0.0;
     #if NSC_HAVE_PAL512
             if (e->isa == 2)
-                busy = nsc_pass_palette_avx512(v, scr->sp, e->pidx + o, pd, scr, use);
+                busy = nsc_pass_palette_avx512(v, scr->sp, e->pidx + o, pd, lk, scr, use);
             else
     #endif
-                busy = nsc_pass_palette(v, scr->sp, e->pidx + o, pd, scr, use);
+                busy = nsc_pass_palette(v, scr->sp, e->pidx + o, pd, lk, scr, use);
         } else if ((cf & CF_UNIFORM) && (cf & CF_UWEIGHTS) && !(cf & CF_STOCH_NEURON)) {
             int32_t w[4];
             for (int g = 0; g < 4; g++) w[g] = n_in[g] ? h->w[g] : 0;
@@ -818,7 +839,7 @@ cdef extern from *:
                 int64_t *counters, double *prof) nogil
 
 CF_UNIFORM, CF_UWEIGHTS, CF_STOCH_SYN, CF_STOCH_NEURON = 1, 2, 4, 8
-CF_LEAKFREE, CF_ULEAK, CF_UFLAGS, CF_PALETTE = 16, 32, 64, 128
+CF_LEAKFREE, CF_ULEAK, CF_UFLAGS, CF_PALETTE, CF_PLEAK = 16, 32, 64, 128, 256
 PALETTE_SIZE = NSC_PAL  # entries of a core's palette (CF_PALETTE)
 PALETTE_RAW = ("w0", "w1", "w2", "w3", "leak", "nflags", "alpha", "beta", "reset")  # pal rows
 # the kernel's compiled-in hardware facts must be hw.py's
@@ -906,7 +927,8 @@ def needed_tables(cflags):
         need.update(("wfull", "smask"))
     if ((((cflags & CF_UNIFORM) == 0) & ~pal_update) | stoch).any():
         need.update(("leak", "alpha", "beta", "reset", "nflags", "tm"))
-    if (((cflags & CF_ULEAK) == 0) & ~pal_update).any():
+    pal_leak = pal_update & ((cflags & CF_PLEAK) != 0)  # palette with per-neuron leak
+    if ((((cflags & CF_ULEAK) == 0) & ~pal_update) | pal_leak).any():
         need.add("leak")
     if palette.any():
         need.update(("pidx", "pal"))

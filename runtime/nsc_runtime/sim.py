@@ -87,8 +87,9 @@ def build_tables(corelet: Corelet, palette: bool = True) -> dict[str, np.ndarray
     use at most ``_core.PALETTE_SIZE`` distinct sets of (weights, leak, flags, alpha, beta,
     reset), is given a palette of those sets and a 4-bit index per neuron
     (``_core.CF_PALETTE``): its per-tick update then reads 256 bytes of indices instead of
-    about 5 KB of per-neuron parameters. ``False`` keeps every core on the per-neuron tables
-    (the same results; for comparisons)."""
+    about 5 KB of per-neuron parameters. If only per-neuron leaks (biases) make too many sets,
+    the palette leaves the leak out and the core reads the leak table (``CF_PLEAK``).
+    ``False`` keeps every core on the per-neuron tables (the same results; for comparisons)."""
     c, n = corelet.n_cores, corelet.neurons
     nflags = (
         n["leak_reversal"].astype(np.uint8)
@@ -113,8 +114,14 @@ def build_tables(corelet: Corelet, palette: bool = True) -> dict[str, np.ndarray
     deterministic = (cflags & _core.CF_STOCH_NEURON) == 0
     candidates = deterministic & ~uniform if palette else np.zeros(c, bool)
     pal_index, pal_sizes = _palette_index(weights, fields, candidates)
-    on_palette = candidates & (pal_sizes <= _core.PALETTE_SIZE)
+    fits = pal_sizes <= _core.PALETTE_SIZE
+    # too many sets only because every neuron has its own leak (a bias): palette + leak table
+    index_nl, sizes_nl = _palette_index(weights, fields, candidates & ~fits, leak=False)
+    on_pleak = candidates & ~fits & (sizes_nl <= _core.PALETTE_SIZE)
+    pal_index = np.where(on_pleak[:, None], index_nl, pal_index)
+    on_palette = (candidates & fits) | on_pleak
     cflags |= np.where(on_palette, _core.CF_PALETTE, 0).astype(np.int32)
+    cflags |= np.where(on_pleak, _core.CF_PLEAK, 0).astype(np.int32)
     head = np.zeros((c, 16), np.int32)
     firsts: dict[str, np.ndarray] = {k: a[:, 0] for k, a in fields.items() if k != "tm"}
     firsts.update({f"w{g}": w[:, 0] for g, w in enumerate(weights)})
@@ -148,7 +155,7 @@ def build_tables(corelet: Corelet, palette: bool = True) -> dict[str, np.ndarray
         ),
         "smask": lambda: _stochastic_masks(corelet),
         "pidx": lambda: _permuted(np.where(on_palette[:, None], pal_index, 0), np.uint8),
-        "pal": lambda: _palette_table(weights, fields, pal_index, on_palette),
+        "pal": lambda: _palette_table(weights, fields, pal_index, on_palette, on_pleak),
     }
     for name, arr in fields.items():
         lazy[name] = functools.partial(_permuted, arr, _core.TABLES[name][0])
@@ -165,11 +172,15 @@ def _palette_values(weights: list[np.ndarray], fields: dict[str, np.ndarray]) ->
 
 
 def _palette_index(
-    weights: list[np.ndarray], fields: dict[str, np.ndarray], cores: np.ndarray
+    weights: list[np.ndarray],
+    fields: dict[str, np.ndarray],
+    cores: np.ndarray,
+    leak: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """For the ``cores`` selected: (C, 256) the rank of each neuron's parameter set among its
     core's distinct sets (in sorted order), and (C,) the number of distinct sets (0 for the
-    cores not selected). Vectorized over cores: one sort of the selected neurons."""
+    cores not selected); ``leak=False`` leaves the leak out of the sets. Vectorized over
+    cores: one sort of the selected neurons."""
     c, n = cores.shape[0], hw.NEURONS_PER_CORE
     index = np.zeros((c, n), np.int64)
     sizes = np.zeros(c, np.int64)
@@ -179,9 +190,11 @@ def _palette_index(
     values = [a[picked].astype(np.int64) for a in _palette_values(weights, fields)]
     # two exact int64 keys: 4 weights, leak (9 bits each, offset) and flags (5 bits); then
     # alpha and beta (18 bits each) and reset (20 bits, offset)
-    w0, w1, w2, w3, leak, flags, alpha, beta, reset = values
+    w0, w1, w2, w3, lam, flags, alpha, beta, reset = values
+    if not leak:
+        lam = np.zeros_like(lam)
     k1 = flags
-    for part in (w0, w1, w2, w3, leak):
+    for part in (w0, w1, w2, w3, lam):
         k1 = (k1 << 9) | (part - hw.WEIGHT_MIN)
     k2 = (((alpha << 18) | beta) << 20) | (reset - hw.RESET_MIN)
     core = np.repeat(np.arange(picked.size), n)
@@ -200,16 +213,22 @@ def _palette_index(
 
 
 def _palette_table(
-    weights: list[np.ndarray], fields: dict[str, np.ndarray], index: np.ndarray, on: np.ndarray
+    weights: list[np.ndarray],
+    fields: dict[str, np.ndarray],
+    index: np.ndarray,
+    on: np.ndarray,
+    own_leak: np.ndarray,
 ) -> np.ndarray:
     """(C, len(PALETTE_RAW), PALETTE_SIZE) int32: entry ``index[c, j]`` of core ``c`` holds
-    neuron ``j``'s values (zero for unused entries and for cores off the palette)."""
+    neuron ``j``'s values (zero for unused entries, for cores off the palette, and for the
+    leak of ``own_leak`` cores, which read their per-neuron leaks)."""
     c = index.shape[0]
     table = np.zeros((c, len(_core.PALETTE_RAW), _core.PALETTE_SIZE), np.int32)
     cores, neurons = np.nonzero(on[:, None] & np.ones_like(index, bool))
     entry = index[cores, neurons]
     for row, values in enumerate(_palette_values(weights, fields)):
         table[cores, row, entry] = values[cores, neurons]
+    table[own_leak, _core.PALETTE_RAW.index("leak")] = 0
     return table
 
 

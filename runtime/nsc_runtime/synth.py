@@ -232,7 +232,8 @@ _PALETTE_FIELDS = (
 
 def palette_core(n: dict[str, np.ndarray], core: int, rng: np.random.Generator) -> None:
     """Give core ``core``'s neurons the parameters of 1..18 of them (at most 16 sets fit the
-    kernel's palette); half the time deterministic neurons (stochastic synapses allowed)."""
+    kernel's palette); half the time deterministic neurons (stochastic synapses allowed);
+    sometimes a leak (bias) per neuron on top."""
     if rng.random() < 0.5:
         n["stoch_leak"][core] = n["tm"][core] = 0
     k = int(rng.integers(1, 19))
@@ -240,6 +241,8 @@ def palette_core(n: dict[str, np.ndarray], core: int, rng: np.random.Generator) 
     pick = reps[rng.integers(0, k, hw.NEURONS_PER_CORE)]
     for name in _PALETTE_FIELDS:
         n[name][core] = n[name][core][pick]
+    if rng.random() < 0.3:  # a bias per neuron: the palette without the leak
+        n["leak"][core] = rng.integers(-40, 41, hw.NEURONS_PER_CORE)
 
 
 def random_inputs(corelet: Corelet, ticks: int, rate: float, seed: int) -> dict[str, np.ndarray]:

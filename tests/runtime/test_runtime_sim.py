@@ -55,6 +55,7 @@ def test_stress_corelets_exercise_every_mode() -> None:
         _core.CF_ULEAK,
         _core.CF_UFLAGS,
         _core.CF_PALETTE,
+        _core.CF_PLEAK,
     ):
         assert (flags & flag).any() and not (flags & flag).all()
     corelet = synth.stress_corelet(5, 3)
