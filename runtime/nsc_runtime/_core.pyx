@@ -18,7 +18,9 @@ Design (measured in docs/benchmarks.md, "Runtime"):
   irrelevant.
 - the neuron update is branch-free and vectorized; a core whose neurons all share parameters
   reads scalars instead of per-neuron arrays (and, if its weights are shared too, folds the
-  counts into the same pass). A core with no input whose neurons are provably quiescent
+  counts into the same pass); a core with at most 16 distinct parameter sets reads a palette
+  and a 4-bit index per neuron (CF_PALETTE; AVX-512: one permute per lookup), folding its
+  counts into the same pass. A core with no input whose neurons are provably quiescent
   (no leak, every V in [-beta, alpha)) is skipped: it could neither change nor fire.
 - the hot loops are compiled twice, for baseline x86-64 and for AVX2 (chosen at run time); the
   arithmetic is integer-only, so both give identical results.
