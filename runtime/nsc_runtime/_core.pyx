@@ -470,6 +470,65 @@ cdef extern from *:
         }
         return busy != 0;
     }
+
+    /* nsc_pass_palette with AVX2: 8 neurons per step; a lookup is two permutes (entries 0..7,
+       8..15) and a blend. */
+    __attribute__((target("avx2,popcnt,bmi,bmi2")))
+    static int32_t nsc_pass_palette_avx2(
+            int32_t *restrict v, uint8_t *restrict sp, const uint8_t *restrict idx,
+            const int32_t *restrict pd, const int16_t *restrict lk, const nsc_scratch *scr,
+            const int *use) {
+        __m256i rlo[NSC_PAL_ROWS], rhi[NSC_PAL_ROWS];
+        for (int k = 0; k < NSC_PAL_ROWS; k++) {
+            rlo[k] = _mm256_loadu_si256((const __m256i *)(pd + k * NSC_PAL));
+            rhi[k] = _mm256_loadu_si256((const __m256i *)(pd + k * NSC_PAL + 8));
+        }
+        const __m256i zero = _mm256_setzero_si256(), ones = _mm256_set1_epi32(-1);
+        const __m256i seven = _mm256_set1_epi32(7);
+        const __m256i vmin = _mm256_set1_epi32(NSC_VMIN), vmax = _mm256_set1_epi32(NSC_VMAX);
+        __m256i busy = zero;
+        for (int p = 0; p < NSC_N; p += 8) {
+            const __m256i ix = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(idx + p)));
+            const __m256i up = _mm256_cmpgt_epi32(ix, seven);
+    #define NSC_LOOK(k) _mm256_blendv_epi8(_mm256_permutevar8x32_epi32(rlo[k], ix), \
+                                           _mm256_permutevar8x32_epi32(rhi[k], ix), up)
+            __m256i x = _mm256_loadu_si256((const __m256i *)(v + p));
+            for (int g = 0; g < 4; g++) {
+                if (!use[g]) continue;
+                const __m256i c = _mm256_cvtepu8_epi32(
+                    _mm_loadl_epi64((const __m128i *)(scr->cnt[g] + p)));
+                x = _mm256_add_epi32(x, _mm256_mullo_epi32(NSC_LOOK(g), c));
+            }
+            __m256i lp, ln, lz;
+            if (lk) {
+                lp = _mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i *)(lk + p)));
+                const __m256i eps = NSC_LOOK(13);
+                ln = _mm256_blendv_epi8(lp, _mm256_sub_epi32(zero, lp), eps);
+                lz = _mm256_andnot_si256(eps, lp);
+            } else {
+                lp = NSC_LOOK(4);
+                ln = NSC_LOOK(5);
+                lz = NSC_LOOK(6);
+            }
+            const __m256i gt = _mm256_cmpgt_epi32(x, zero), lt = _mm256_cmpgt_epi32(zero, x);
+            x = _mm256_add_epi32(x, _mm256_blendv_epi8(_mm256_blendv_epi8(lz, ln, lt), lp, gt));
+            const __m256i a = NSC_LOOK(7), nb = NSC_LOOK(8);
+            const __m256i below = _mm256_cmpgt_epi32(a, x);   /* no spike: V < alpha */
+            const __m256i low = _mm256_cmpgt_epi32(nb, x);    /* V < -beta */
+            const __m256i vp = _mm256_add_epi32(_mm256_and_si256(x, NSC_LOOK(9)), NSC_LOOK(10));
+            const __m256i vn = _mm256_add_epi32(_mm256_and_si256(x, NSC_LOOK(11)), NSC_LOOK(12));
+    #undef NSC_LOOK
+            x = _mm256_blendv_epi8(vp, _mm256_blendv_epi8(x, vn, low), below);
+            x = _mm256_min_epi32(_mm256_max_epi32(x, vmin), vmax);
+            _mm256_storeu_si256((__m256i *)(v + p), x);
+            const uint64_t fired = (~(uint64_t)_mm256_movemask_ps(_mm256_castsi256_ps(below))) & 0xFF;
+            const uint64_t bytes = _pdep_u64(fired, 0x0101010101010101ULL);
+            memcpy(sp + p, &bytes, 8);
+            busy = _mm256_or_si256(busy, _mm256_or_si256(
+                _mm256_xor_si256(_mm256_cmpgt_epi32(a, x), ones), _mm256_cmpgt_epi32(nb, x)));
+        }
+        return !_mm256_testz_si256(busy, busy);
+    }
     #define NSC_HAVE_PAL512 1
     #else
     #define NSC_HAVE_PAL512 0
@@ -583,6 +642,8 @@ cdef extern from *:
     #if NSC_HAVE_PAL512
             if (e->isa == 2)
                 busy = nsc_pass_palette_avx512(v, scr->sp, e->pidx + o, pd, lk, scr, use);
+            else if (e->isa == 1)
+                busy = nsc_pass_palette_avx2(v, scr->sp, e->pidx + o, pd, lk, scr, use);
             else
     #endif
                 busy = nsc_pass_palette(v, scr->sp, e->pidx + o, pd, lk, scr, use);

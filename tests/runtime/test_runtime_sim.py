@@ -208,6 +208,9 @@ def test_palette_kernel_is_exact(seed: int) -> None:
         for palette in (True, False):
             runner = sim.Simulator(corelet, isa=isa, palette=palette, threads=2, cores_per_thread=2)
             assert_same(expected, runner.run(inputs, ticks))
+        runner = sim.Simulator(corelet, isa=isa)
+        runner.tables = sim.build_tables(corelet)  # palettes on every variant (baseline: C)
+        assert_same(expected, runner.run(inputs, ticks))
 
 
 def test_heterogeneous_chip_uses_the_palette() -> None:
