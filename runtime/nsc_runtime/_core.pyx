@@ -419,7 +419,7 @@ cdef extern from *:
     static int32_t nsc_pass_palette_avx512(
             int32_t *restrict v, uint8_t *restrict sp, const uint8_t *restrict idx,
             const int32_t *restrict pd, const int16_t *restrict lk, const nsc_scratch *scr,
-            const int *use) {
+            const int *use, const int noeps) {
         __m512i row[NSC_PAL_ROWS];
         for (int k = 0; k < NSC_PAL_ROWS; k++) row[k] = _mm512_loadu_si512(pd + k * NSC_PAL);
         const __m512i zero = _mm512_setzero_si512();
@@ -438,7 +438,11 @@ cdef extern from *:
             const __mmask16 gt = _mm512_cmpgt_epi32_mask(x, zero);
             const __mmask16 lt = _mm512_cmplt_epi32_mask(x, zero);
             __m512i lp, ln, lz;
-            if (lk) {  /* per-neuron leak, palette leak reversal */
+            if (noeps) {  /* no leak reversal in the core: V += lambda */
+                lp = lk ? _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)(lk + p)))
+                        : _mm512_permutexvar_epi32(ix, row[4]);
+                ln = lz = lp;
+            } else if (lk) {  /* per-neuron leak, palette leak reversal */
                 lp = _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)(lk + p)));
                 const __mmask16 eps = _mm512_test_epi32_mask(
                     _mm512_permutexvar_epi32(ix, row[13]), _mm512_set1_epi32(-1));
@@ -449,9 +453,8 @@ cdef extern from *:
                 ln = _mm512_permutexvar_epi32(ix, row[5]);
                 lz = _mm512_permutexvar_epi32(ix, row[6]);
             }
-            const __m512i leak = _mm512_mask_blend_epi32(
-                gt, _mm512_mask_blend_epi32(lt, lz, ln), lp);
-            x = _mm512_add_epi32(x, leak);
+            x = _mm512_add_epi32(
+                x, noeps ? lp : _mm512_mask_blend_epi32(gt, _mm512_mask_blend_epi32(lt, lz, ln), lp));
             const __m512i a = _mm512_permutexvar_epi32(ix, row[7]);
             const __m512i nb = _mm512_permutexvar_epi32(ix, row[8]);
             const __mmask16 s = _mm512_cmpge_epi32_mask(x, a);
@@ -477,7 +480,7 @@ cdef extern from *:
     static int32_t nsc_pass_palette_avx2(
             int32_t *restrict v, uint8_t *restrict sp, const uint8_t *restrict idx,
             const int32_t *restrict pd, const int16_t *restrict lk, const nsc_scratch *scr,
-            const int *use) {
+            const int *use, const int noeps) {
         __m256i rlo[NSC_PAL_ROWS], rhi[NSC_PAL_ROWS];
         for (int k = 0; k < NSC_PAL_ROWS; k++) {
             rlo[k] = _mm256_loadu_si256((const __m256i *)(pd + k * NSC_PAL));
@@ -500,7 +503,11 @@ cdef extern from *:
                 x = _mm256_add_epi32(x, _mm256_mullo_epi32(NSC_LOOK(g), c));
             }
             __m256i lp, ln, lz;
-            if (lk) {
+            if (noeps) {
+                lp = lk ? _mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i *)(lk + p)))
+                        : NSC_LOOK(4);
+                ln = lz = lp;
+            } else if (lk) {
                 lp = _mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i *)(lk + p)));
                 const __m256i eps = NSC_LOOK(13);
                 ln = _mm256_blendv_epi8(lp, _mm256_sub_epi32(zero, lp), eps);
@@ -510,8 +517,14 @@ cdef extern from *:
                 ln = NSC_LOOK(5);
                 lz = NSC_LOOK(6);
             }
-            const __m256i gt = _mm256_cmpgt_epi32(x, zero), lt = _mm256_cmpgt_epi32(zero, x);
-            x = _mm256_add_epi32(x, _mm256_blendv_epi8(_mm256_blendv_epi8(lz, ln, lt), lp, gt));
+            if (noeps) {
+                x = _mm256_add_epi32(x, lp);
+            } else {
+                const __m256i gt = _mm256_cmpgt_epi32(x, zero);
+                const __m256i lt = _mm256_cmpgt_epi32(zero, x);
+                x = _mm256_add_epi32(
+                    x, _mm256_blendv_epi8(_mm256_blendv_epi8(lz, ln, lt), lp, gt));
+            }
             const __m256i a = NSC_LOOK(7), nb = NSC_LOOK(8);
             const __m256i below = _mm256_cmpgt_epi32(a, x);   /* no spike: V < alpha */
             const __m256i low = _mm256_cmpgt_epi32(nb, x);    /* V < -beta */
@@ -638,12 +651,13 @@ cdef extern from *:
             const int use[4] = {n_in[0] != 0, n_in[1] != 0, n_in[2] != 0, n_in[3] != 0};
             const int32_t *pd = e->pald + c * NSC_PAL_ROWS * NSC_PAL;
             const int16_t *lk = (cf & CF_PLEAK) ? e->leak + o : NULL;
+            const int noeps = (cf & CF_UFLAGS) && !(h->nflags & 1);  /* no leak reversal */
             t1 = prof ? nsc_now() : 0.0;
     #if NSC_HAVE_PAL512
             if (e->isa == 2)
-                busy = nsc_pass_palette_avx512(v, scr->sp, e->pidx + o, pd, lk, scr, use);
+                busy = nsc_pass_palette_avx512(v, scr->sp, e->pidx + o, pd, lk, scr, use, noeps);
             else if (e->isa == 1)
-                busy = nsc_pass_palette_avx2(v, scr->sp, e->pidx + o, pd, lk, scr, use);
+                busy = nsc_pass_palette_avx2(v, scr->sp, e->pidx + o, pd, lk, scr, use, noeps);
             else
     #endif
                 busy = nsc_pass_palette(v, scr->sp, e->pidx + o, pd, lk, scr, use);
