@@ -277,7 +277,9 @@ def test_port_heavy_corelet_loads_and_runs_in_memory_proportional_to_the_file() 
     port = loaded.inputs[0]
     assert port.offsets.shape == (n + 1,) and port.entries.shape == original.inputs[0].entries.shape
     assert port.entries.dtype == np.int32 and port.offsets.dtype == np.int64
-    assert_same_corelet(original, loaded)
+    np.testing.assert_array_equal(port.entries, original.inputs[0].entries)
+    np.testing.assert_array_equal(port.offsets, original.inputs[0].offsets)
+    assert fmt.dumps(loaded) == data
     expected = reference.simulate(loaded, drive, 4)
     assert result.counters == expected.counters and result.counters["synaptic_events"] > 0
     np.testing.assert_array_equal(result.spikes["y"], expected.spikes["y"])
