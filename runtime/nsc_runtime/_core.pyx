@@ -414,57 +414,81 @@ cdef extern from *:
 
     #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     /* nsc_pass_palette with AVX-512: 16 neurons per step, each palette row one register and
-       each lookup one permute (the same integer operations, so the same results). */
-    __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2")))
-    static int32_t nsc_pass_palette_avx512(
+       each lookup one permute (the same integer operations, so the same results). With
+       general = 0 the core's neurons share their mode (leak reversal eps, reset mode g,
+       kappa), known at compile time as in nsc_update_mode: fewer lookups and selects. */
+    #define NSC_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2")))
+    NSC_AVX512 static inline __attribute__((always_inline)) int32_t nsc_palette512_body(
             int32_t *restrict v, uint8_t *restrict sp, const uint8_t *restrict idx,
             const int32_t *restrict pd, const int16_t *restrict lk, const nsc_scratch *scr,
-            const int *use, const int noeps) {
-        __m512i row[NSC_PAL_ROWS];
-        for (int k = 0; k < NSC_PAL_ROWS; k++) row[k] = _mm512_loadu_si512(pd + k * NSC_PAL);
+            const int *use, const int general, const int eps, const int g, const int kap) {
+        #define NSC_ROW(k) _mm512_loadu_si512(pd + (k) * NSC_PAL)
+        const __m512i w0 = NSC_ROW(0), w1 = NSC_ROW(1), w2 = NSC_ROW(2), w3 = NSC_ROW(3);
+        const __m512i r4 = NSC_ROW(4), r5 = NSC_ROW(5), r6 = NSC_ROW(6), r7 = NSC_ROW(7);
+        const __m512i r8 = NSC_ROW(8), r9 = NSC_ROW(9), r10 = NSC_ROW(10), r11 = NSC_ROW(11);
+        const __m512i r12 = NSC_ROW(12), r13 = NSC_ROW(13);
+        #undef NSC_ROW
+        const __m512i wrow[4] = {w0, w1, w2, w3};
         const __m512i zero = _mm512_setzero_si512();
         const __m512i vmin = _mm512_set1_epi32(NSC_VMIN), vmax = _mm512_set1_epi32(NSC_VMAX);
         __mmask16 busy = 0;
         for (int p = 0; p < NSC_N; p += 16) {
             const __m512i ix = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(idx + p)));
             __m512i x = _mm512_loadu_si512(v + p);
-            for (int g = 0; g < 4; g++) {
-                if (!use[g]) continue;
+            for (int q = 0; q < 4; q++) {
+                if (!use[q]) continue;
                 const __m512i c = _mm512_cvtepu8_epi32(
-                    _mm_loadu_si128((const __m128i *)(scr->cnt[g] + p)));
+                    _mm_loadu_si128((const __m128i *)(scr->cnt[q] + p)));
                 x = _mm512_add_epi32(
-                    x, _mm512_mullo_epi32(_mm512_permutexvar_epi32(ix, row[g]), c));
+                    x, _mm512_mullo_epi32(_mm512_permutexvar_epi32(ix, wrow[q]), c));
             }
-            const __mmask16 gt = _mm512_cmpgt_epi32_mask(x, zero);
-            const __mmask16 lt = _mm512_cmplt_epi32_mask(x, zero);
-            __m512i lp, ln, lz;
-            if (noeps) {  /* no leak reversal in the core: V += lambda */
-                lp = lk ? _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)(lk + p)))
-                        : _mm512_permutexvar_epi32(ix, row[4]);
-                ln = lz = lp;
-            } else if (lk) {  /* per-neuron leak, palette leak reversal */
-                lp = _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)(lk + p)));
-                const __mmask16 eps = _mm512_test_epi32_mask(
-                    _mm512_permutexvar_epi32(ix, row[13]), _mm512_set1_epi32(-1));
-                ln = _mm512_mask_sub_epi32(lp, eps, zero, lp);
-                lz = _mm512_maskz_mov_epi32((__mmask16)~eps, lp);
+            /* 2. leak */
+            const __m512i lp = lk ? _mm512_cvtepi16_epi32(
+                                        _mm256_loadu_si256((const __m256i *)(lk + p)))
+                                  : _mm512_permutexvar_epi32(ix, r4);
+            if (general || eps) {
+                const __mmask16 gt = _mm512_cmpgt_epi32_mask(x, zero);
+                const __mmask16 lt = _mm512_cmplt_epi32_mask(x, zero);
+                __m512i ln, lz;
+                if (!general) {  /* every neuron reverses: Omega = sgn(V) */
+                    ln = _mm512_sub_epi32(zero, lp);
+                    lz = zero;
+                } else if (lk) {  /* per-neuron leak, palette leak reversal */
+                    const __mmask16 e = _mm512_test_epi32_mask(
+                        _mm512_permutexvar_epi32(ix, r13), _mm512_set1_epi32(-1));
+                    ln = _mm512_mask_sub_epi32(lp, e, zero, lp);
+                    lz = _mm512_maskz_mov_epi32((__mmask16)~e, lp);
+                } else {
+                    ln = _mm512_permutexvar_epi32(ix, r5);
+                    lz = _mm512_permutexvar_epi32(ix, r6);
+                }
+                x = _mm512_add_epi32(
+                    x, _mm512_mask_blend_epi32(gt, _mm512_mask_blend_epi32(lt, lz, ln), lp));
             } else {
-                lp = _mm512_permutexvar_epi32(ix, row[4]);
-                ln = _mm512_permutexvar_epi32(ix, row[5]);
-                lz = _mm512_permutexvar_epi32(ix, row[6]);
+                x = _mm512_add_epi32(x, lp);
             }
-            x = _mm512_add_epi32(
-                x, noeps ? lp : _mm512_mask_blend_epi32(gt, _mm512_mask_blend_epi32(lt, lz, ln), lp));
-            const __m512i a = _mm512_permutexvar_epi32(ix, row[7]);
-            const __m512i nb = _mm512_permutexvar_epi32(ix, row[8]);
+            /* 3. threshold, reset, clamp */
+            const __m512i a = _mm512_permutexvar_epi32(ix, r7);
+            const __m512i nb = _mm512_permutexvar_epi32(ix, r8);
             const __mmask16 s = _mm512_cmpge_epi32_mask(x, a);
             const __mmask16 lo = _mm512_cmplt_epi32_mask(x, nb);
-            const __m512i vp = _mm512_add_epi32(
-                _mm512_and_si512(x, _mm512_permutexvar_epi32(ix, row[9])),
-                _mm512_permutexvar_epi32(ix, row[10]));
-            const __m512i vn = _mm512_add_epi32(
-                _mm512_and_si512(x, _mm512_permutexvar_epi32(ix, row[11])),
-                _mm512_permutexvar_epi32(ix, row[12]));
+            __m512i vp, vn;
+            if (general) {
+                vp = _mm512_add_epi32(_mm512_and_si512(x, _mm512_permutexvar_epi32(ix, r9)),
+                                      _mm512_permutexvar_epi32(ix, r10));
+                vn = _mm512_add_epi32(_mm512_and_si512(x, _mm512_permutexvar_epi32(ix, r11)),
+                                      _mm512_permutexvar_epi32(ix, r12));
+            } else {
+                /* padd: mode 0 R, mode 1 -alpha; nadd: kappa -beta, mode 0 -R, mode 1 beta */
+                const __m512i padd = g < 2 ? _mm512_permutexvar_epi32(ix, r10) : zero;
+                vp = g == 0 ? padd : (g == 1 ? _mm512_add_epi32(x, padd) : x);
+                if (kap) {
+                    vn = nb;
+                } else {
+                    const __m512i nadd = g < 2 ? _mm512_permutexvar_epi32(ix, r12) : zero;
+                    vn = g == 0 ? nadd : (g == 1 ? _mm512_add_epi32(x, nadd) : x);
+                }
+            }
             x = _mm512_mask_blend_epi32(s, _mm512_mask_blend_epi32(lo, x, vn), vp);
             x = _mm512_min_epi32(_mm512_max_epi32(x, vmin), vmax);
             _mm512_storeu_si512(v + p, x);
@@ -472,6 +496,20 @@ cdef extern from *:
             busy |= _mm512_cmpge_epi32_mask(x, a) | _mm512_cmplt_epi32_mask(x, nb);
         }
         return busy != 0;
+    }
+
+    /* mode: the flags (eps | g << 1 | kappa << 3) the core's neurons share, or -1. */
+    NSC_AVX512 static int32_t nsc_pass_palette_avx512(
+            int32_t *restrict v, uint8_t *restrict sp, const uint8_t *restrict idx,
+            const int32_t *restrict pd, const int16_t *restrict lk, const nsc_scratch *scr,
+            const int *use, const int mode) {
+        #define NSC_PMODE(e_, g_, k_) case (e_) | (g_) << 1 | (k_) << 3: return nsc_palette512_body(v, sp, idx, pd, lk, scr, use, 0, e_, g_, k_);
+        switch (mode) {
+        NSC_PMODE(0, 0, 0) NSC_PMODE(0, 1, 0) NSC_PMODE(0, 2, 0) NSC_PMODE(0, 0, 1) NSC_PMODE(0, 1, 1) NSC_PMODE(0, 2, 1)
+        NSC_PMODE(1, 0, 0) NSC_PMODE(1, 1, 0) NSC_PMODE(1, 2, 0) NSC_PMODE(1, 0, 1) NSC_PMODE(1, 1, 1) NSC_PMODE(1, 2, 1)
+        default: return nsc_palette512_body(v, sp, idx, pd, lk, scr, use, 1, 0, 0, 0);
+        }
+        #undef NSC_PMODE
     }
 
     /* nsc_pass_palette with AVX2: 8 neurons per step; a lookup is two permutes (entries 0..7,
@@ -652,10 +690,11 @@ cdef extern from *:
             const int32_t *pd = e->pald + c * NSC_PAL_ROWS * NSC_PAL;
             const int16_t *lk = (cf & CF_PLEAK) ? e->leak + o : NULL;
             const int noeps = (cf & CF_UFLAGS) && !(h->nflags & 1);  /* no leak reversal */
+            const int mode = (cf & CF_UFLAGS) ? (h->nflags & 15) : -1;  /* shared mode */
             t1 = prof ? nsc_now() : 0.0;
     #if NSC_HAVE_PAL512
             if (e->isa == 2)
-                busy = nsc_pass_palette_avx512(v, scr->sp, e->pidx + o, pd, lk, scr, use, noeps);
+                busy = nsc_pass_palette_avx512(v, scr->sp, e->pidx + o, pd, lk, scr, use, mode);
             else if (e->isa == 1)
                 busy = nsc_pass_palette_avx2(v, scr->sp, e->pidx + o, pd, lk, scr, use, noeps);
             else

@@ -233,7 +233,7 @@ _PALETTE_FIELDS = (
 def palette_core(n: dict[str, np.ndarray], core: int, rng: np.random.Generator) -> None:
     """Give core ``core``'s neurons the parameters of 1..18 of them (at most 16 sets fit the
     kernel's palette); half the time deterministic neurons (stochastic synapses allowed);
-    sometimes a leak (bias) per neuron on top."""
+    sometimes a leak (bias) per neuron on top; half the time one mode for the core."""
     if rng.random() < 0.5:
         n["stoch_leak"][core] = n["tm"][core] = 0
     k = int(rng.integers(1, 19))
@@ -243,6 +243,9 @@ def palette_core(n: dict[str, np.ndarray], core: int, rng: np.random.Generator) 
         n[name][core] = n[name][core][pick]
     if rng.random() < 0.3:  # a bias per neuron: the palette without the leak
         n["leak"][core] = rng.integers(-40, 41, hw.NEURONS_PER_CORE)
+    if rng.random() < 0.5:  # one mode for the core (leak reversal, reset mode, kappa)
+        for name in ("leak_reversal", "reset_mode", "kappa"):
+            n[name][core] = rng.integers(0, 3 if name == "reset_mode" else 2)
 
 
 def random_inputs(corelet: Corelet, ticks: int, rate: float, seed: int) -> dict[str, np.ndarray]:

@@ -44,7 +44,7 @@ def test_bit_exact_on_stress_corelets(
 def test_stress_corelets_exercise_every_mode() -> None:
     """The corelets of the property test above hit every kernel path."""
     flags = np.concatenate(
-        [sim.build_tables(synth.stress_corelet(5, s))["head"][0::16] for s in range(12)]
+        [sim.build_tables(synth.stress_corelet(5, s))["head"][0::16] for s in range(24)]
     )
     for flag in (
         _core.CF_UNIFORM,
@@ -194,7 +194,7 @@ def test_palette_kernel_is_exact(seed: int) -> None:
     """Cores with a few parameter sets run on the palette path (CF_PALETTE): identical
     spikes, counters and final state to the per-neuron tables (the previous kernel) and to
     the reference, for every ISA, with stochastic synapses and neurons in the mix."""
-    corelet = synth.stress_corelet(8, 100 + seed)
+    corelet = synth.stress_corelet(12, 100 + seed)
     rng = np.random.default_rng(seed)
     for core in range(corelet.n_cores):  # every core: a few sets, or just past the palette
         synth.palette_core(corelet.neurons, core, rng)
@@ -211,6 +211,27 @@ def test_palette_kernel_is_exact(seed: int) -> None:
         runner = sim.Simulator(corelet, isa=isa)
         runner.tables = sim.build_tables(corelet)  # palettes on every variant (baseline: C)
         assert_same(expected, runner.run(inputs, ticks))
+
+
+def test_palette_cores_cover_every_mode() -> None:
+    """The corelets above put palette cores in every shared mode the kernel compiles a
+    variant for (eps | gamma << 1 | kappa << 3), in the general form, and with leak tables."""
+    modes: set[int] = set()
+    pleak = 0
+    for seed in range(4):
+        corelet = synth.stress_corelet(12, 100 + seed)
+        rng = np.random.default_rng(seed)
+        for core in range(corelet.n_cores):
+            synth.palette_core(corelet.neurons, core, rng)
+        head = sim.build_tables(corelet)["head"].reshape(-1, 16)
+        flags, nflags = head[:, 0], head[:, _core.HEAD_FIELDS.index("nflags")]
+        on = (flags & _core.CF_PALETTE != 0) & (flags & _core.CF_STOCH_NEURON == 0)
+        shared = flags & _core.CF_UFLAGS != 0
+        modes |= {int(m) for m in nflags[on & shared] & 15} | (
+            {-1} if (on & ~shared).any() else set()
+        )
+        pleak += int((on & (flags & _core.CF_PLEAK != 0)).sum())
+    assert modes >= {-1, 0, 1, 2, 3, 4, 5, 8, 9, 10, 12, 13} and pleak > 0
 
 
 def test_heterogeneous_chip_uses_the_palette() -> None:
