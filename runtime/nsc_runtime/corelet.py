@@ -110,7 +110,11 @@ class Port:
         np.cumsum(lengths, out=offsets[1:])
         entries = np.zeros((0, 2), np.int32)
         if arrays:
-            entries = np.concatenate(arrays).astype(np.int32, casting="unsafe")
+            joined = np.concatenate(arrays)
+            info = np.iinfo(np.int32)
+            if joined.size and (joined.min() < info.min or joined.max() > info.max):
+                raise CoreletError(f"port {name!r}: an entry does not fit 32 bits")
+            entries = joined.astype(np.int32)
         self.name, self.entries, self.offsets = name, entries.reshape(-1, 2), offsets
 
     @classmethod

@@ -299,5 +299,7 @@ def test_port_lines_api_matches_the_list_form() -> None:
     assert port.entries[1, 1] == 7
     with pytest.raises(IndexError):
         port.lines[3]
+    with pytest.raises(CoreletError, match="does not fit 32 bits"):
+        Port("x", [np.array([[0, 1 << 40]])])
     with pytest.raises(CoreletError, match=r"line 1: expected an \(m, 2\) integer array"):
         Port("x", [np.zeros((1, 2), np.int32), np.zeros(3, np.int32)])
