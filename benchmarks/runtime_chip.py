@@ -95,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     best: dict[tuple[str, int], float] = {}
+    runs: dict[str, list[float]] = {}
     counters: dict[str, int] = {}
     for _ in range(max(1, args.repeats)):
         for name, r in (("palette", runner), ("plain", plain)):
@@ -103,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 s, ctr, _ = timed_run(r, args.ticks, t)
                 best[name, t] = min(best.get((name, t), s), s)
+                runs.setdefault(f"{name}/{t}", []).append(round(args.ticks / s, 1))
                 counters = ctr
     seconds, single_s = best["palette", threads], best["palette", 1]
     ticks_per_s = args.ticks / seconds
@@ -144,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         "per_neuron_tables_single_thread_ticks_per_s": round(args.ticks / best["plain", 1], 1)
         if ("plain", 1) in best
         else None,
+        "runs_ticks_per_s": runs,  # every timing: "palette|plain/threads"
         "reference_ticks_per_s": round(ref_ticks_per_s, 2),
         "speedup_vs_reference": round(ticks_per_s / ref_ticks_per_s, 1),
         "bit_exact": bool(bit_exact),
