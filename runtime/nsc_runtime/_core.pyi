@@ -11,6 +11,11 @@ CF_STOCH_NEURON: int
 CF_LEAKFREE: int
 CF_ULEAK: int
 CF_UFLAGS: int
+CF_PALETTE: int
+CF_PLEAK: int
+PALETTE_SIZE: int
+PALETTE_RAW: tuple[str, ...]
+ROUTE_CORE_STRIDE: int
 HEAD_FIELDS: tuple[str, ...]
 POSITION: np.ndarray
 NEURON: np.ndarray

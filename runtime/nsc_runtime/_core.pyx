@@ -18,7 +18,9 @@ Design (measured in docs/benchmarks.md, "Runtime"):
   irrelevant.
 - the neuron update is branch-free and vectorized; a core whose neurons all share parameters
   reads scalars instead of per-neuron arrays (and, if its weights are shared too, folds the
-  counts into the same pass). A core with no input whose neurons are provably quiescent
+  counts into the same pass); a core with at most 16 distinct parameter sets reads a palette
+  and a 4-bit index per neuron (CF_PALETTE; AVX-512: one permute per lookup), folding its
+  counts into the same pass. A core with no input whose neurons are provably quiescent
   (no leak, every V in [-beta, alpha)) is skipped: it could neither change nor fire.
 - the hot loops are compiled twice, for baseline x86-64 and for AVX2 (chosen at run time); the
   arithmetic is integer-only, so both give identical results.
@@ -41,6 +43,9 @@ cdef extern from *:
     #if defined(__SSE2__)
     #include <emmintrin.h>
     #endif
+    #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    #include <immintrin.h>
+    #endif
 
     #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
     #error "nsc_runtime._core assumes a little-endian host"
@@ -49,6 +54,7 @@ cdef extern from *:
     #define NSC_N 256
     #define NSC_VMIN (-393216)
     #define NSC_VMAX 393215
+    #define NSC_RING_SLOTS 16
     #define NSC_MAX_THREADS 64
     #define NSC_PREFETCH 2  /* cores ahead whose header, V and crossbar rows are prefetched */
 
@@ -60,7 +66,16 @@ cdef extern from *:
        CF_ULEAK: they share leak; CF_UFLAGS: they share flags (eps, reset mode, kappa,
        stochastic leak); CF_UWEIGHTS: they share s^G (0 where stochastic). */
     enum { CF_UNIFORM = 1, CF_UWEIGHTS = 2, CF_STOCH_SYN = 4, CF_STOCH_NEURON = 8,
-           CF_LEAKFREE = 16, CF_ULEAK = 32, CF_UFLAGS = 64 };
+           CF_LEAKFREE = 16, CF_ULEAK = 32, CF_UFLAGS = 64, CF_PALETTE = 128,
+           CF_PLEAK = 256 };
+
+    /* CF_PALETTE: the core's neurons take their deterministic weights and parameters from a
+       palette of at most NSC_PAL entries (pal, derived into pald at Engine creation), with a
+       4-bit index per neuron (pidx): the per-neuron tables are never read for it, except, with
+       CF_PLEAK, the leak (a per-neuron bias; the palette's leaks are then 0). */
+    #define NSC_PAL 16
+    #define NSC_PAL_RAW 9   /* pal rows: w0 w1 w2 w3 leak nflags alpha beta reset */
+    #define NSC_PAL_ROWS 14 /* pald rows: w0 w1 w2 w3, nsc_det's lpos .. nadd, -eps */
 
     /* Per-core header: one 64-byte cache line. The neuron parameters are those of neuron 0,
        used for every neuron when CF_UNIFORM; w[G] = s^G of every neuron when CF_UWEIGHTS. */
@@ -80,6 +95,8 @@ cdef extern from *:
                                      word i / 32 */
         const int16_t *wdet;      /* (C, 4, 256 p): s^G, 0 where synapse G is stochastic */
         const int16_t *wfull;     /* (C, 256 p, 4): s^G */
+        const uint8_t *pidx;      /* (C, 256 p): palette entry 0..15 of each neuron */
+        const int32_t *pald;      /* (C, 13 rows, 16 entries): derived palette (NSC_PAL_ROWS) */
         const uint64_t *smask;    /* (C, 4, 4): bit j: neuron j's type-G synapses are
                                      stochastic (natural j) */
         const int16_t *leak;      /* (C, 256 p) */
@@ -336,6 +353,238 @@ cdef extern from *:
         }
     }
 
+    /* The derived palette of n cores: per entry, its weights and nsc_derive's form. */
+    static void nsc_derive_palette(const int32_t *raw, int32_t *out, int64_t n) {
+        for (int64_t c = 0; c < n; c++) {
+            const int32_t *r = raw + c * NSC_PAL_RAW * NSC_PAL;
+            int32_t *o = out + c * NSC_PAL_ROWS * NSC_PAL;
+            for (int i = 0; i < NSC_PAL; i++) {
+                for (int g = 0; g < 4; g++) o[g * NSC_PAL + i] = r[g * NSC_PAL + i];
+                nsc_det d = nsc_derive(r[4 * NSC_PAL + i], r[5 * NSC_PAL + i],
+                                       r[6 * NSC_PAL + i], r[7 * NSC_PAL + i],
+                                       r[8 * NSC_PAL + i]);
+                const int32_t f[9] = {d.lpos, d.lneg, d.lzero, d.a, d.nb, d.pkeep, d.padd,
+                                      d.nkeep, d.nadd};
+                for (int k = 0; k < 9; k++) o[(4 + k) * NSC_PAL + i] = f[k];
+                o[13 * NSC_PAL + i] = -(r[5 * NSC_PAL + i] & 1);  /* leak reversal mask */
+            }
+        }
+    }
+
+    /* V += s^G[idx] * count^G (the palette form of nsc_fold). */
+    static inline __attribute__((always_inline)) void nsc_fold_palette(
+            int32_t *restrict v, const uint8_t *restrict cnt, const uint8_t *restrict idx,
+            const int32_t *restrict w) {
+        for (int p = 0; p < NSC_N; p++) v[p] += w[idx[p] & (NSC_PAL - 1)] * (int32_t)cnt[p];
+    }
+
+    /* Palette neurons: V += sum_G s^G[idx] * cnt^G over the touched types, then steps 2-3
+       (nsc_update) with the entry's derived parameters; with lk, the leak is lk[p]. */
+    static inline __attribute__((always_inline)) int32_t nsc_pass_palette(
+            int32_t *restrict v, uint8_t *restrict sp, const uint8_t *restrict idx,
+            const int32_t *restrict pd, const int16_t *restrict lk, const nsc_scratch *scr,
+            const int *use) {
+        int32_t w[4][NSC_PAL];
+        for (int g = 0; g < 4; g++)
+            for (int i = 0; i < NSC_PAL; i++) w[g][i] = use[g] ? pd[g * NSC_PAL + i] : 0;
+        int32_t busy = 0;
+        for (int p = 0; p < NSC_N; p++) {
+            const int i = idx[p] & (NSC_PAL - 1);
+            int32_t s, b;
+            int32_t x = v[p] + w[0][i] * scr->cnt[0][p] + w[1][i] * scr->cnt[1][p]
+                      + w[2][i] * scr->cnt[2][p] + w[3][i] * scr->cnt[3][p];
+            nsc_det d;
+            d.lpos = pd[4 * NSC_PAL + i]; d.lneg = pd[5 * NSC_PAL + i];
+            d.lzero = pd[6 * NSC_PAL + i]; d.a = pd[7 * NSC_PAL + i];
+            d.nb = pd[8 * NSC_PAL + i]; d.pkeep = pd[9 * NSC_PAL + i];
+            d.padd = pd[10 * NSC_PAL + i]; d.nkeep = pd[11 * NSC_PAL + i];
+            d.nadd = pd[12 * NSC_PAL + i];
+            if (lk) {
+                const int32_t l = lk[p], eps = pd[13 * NSC_PAL + i];
+                d.lpos = l;
+                d.lneg = nsc_sel(eps, -l, l);
+                d.lzero = nsc_sel(eps, 0, l);
+            }
+            v[p] = nsc_update(x, d, &s, &b);
+            sp[p] = (uint8_t)s;
+            busy |= b;
+        }
+        return busy;
+    }
+
+    #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    /* nsc_pass_palette with AVX-512: 16 neurons per step, each palette row one register and
+       each lookup one permute (the same integer operations, so the same results). With
+       general = 0 the core's neurons share their mode (leak reversal eps, reset mode g,
+       kappa), known at compile time as in nsc_update_mode: fewer lookups and selects. */
+    #define NSC_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2")))
+    NSC_AVX512 static inline __attribute__((always_inline)) int32_t nsc_palette512_body(
+            int32_t *restrict v, uint8_t *restrict sp, const uint8_t *restrict idx,
+            const int32_t *restrict pd, const int16_t *restrict lk, const nsc_scratch *scr,
+            const int *use, const int general, const int eps, const int g, const int kap) {
+        #define NSC_ROW(k) _mm512_loadu_si512(pd + (k) * NSC_PAL)
+        const __m512i w0 = NSC_ROW(0), w1 = NSC_ROW(1), w2 = NSC_ROW(2), w3 = NSC_ROW(3);
+        const __m512i r4 = NSC_ROW(4), r5 = NSC_ROW(5), r6 = NSC_ROW(6), r7 = NSC_ROW(7);
+        const __m512i r8 = NSC_ROW(8), r9 = NSC_ROW(9), r10 = NSC_ROW(10), r11 = NSC_ROW(11);
+        const __m512i r12 = NSC_ROW(12), r13 = NSC_ROW(13);
+        #undef NSC_ROW
+        const __m512i wrow[4] = {w0, w1, w2, w3};
+        const __m512i zero = _mm512_setzero_si512();
+        const __m512i vmin = _mm512_set1_epi32(NSC_VMIN), vmax = _mm512_set1_epi32(NSC_VMAX);
+        __mmask16 busy = 0;
+        for (int p = 0; p < NSC_N; p += 16) {
+            const __m512i ix = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(idx + p)));
+            __m512i x = _mm512_loadu_si512(v + p);
+            for (int q = 0; q < 4; q++) {
+                if (!use[q]) continue;
+                const __m512i c = _mm512_cvtepu8_epi32(
+                    _mm_loadu_si128((const __m128i *)(scr->cnt[q] + p)));
+                x = _mm512_add_epi32(
+                    x, _mm512_mullo_epi32(_mm512_permutexvar_epi32(ix, wrow[q]), c));
+            }
+            /* 2. leak */
+            const __m512i lp = lk ? _mm512_cvtepi16_epi32(
+                                        _mm256_loadu_si256((const __m256i *)(lk + p)))
+                                  : _mm512_permutexvar_epi32(ix, r4);
+            if (general || eps) {
+                const __mmask16 gt = _mm512_cmpgt_epi32_mask(x, zero);
+                const __mmask16 lt = _mm512_cmplt_epi32_mask(x, zero);
+                __m512i ln, lz;
+                if (!general) {  /* every neuron reverses: Omega = sgn(V) */
+                    ln = _mm512_sub_epi32(zero, lp);
+                    lz = zero;
+                } else if (lk) {  /* per-neuron leak, palette leak reversal */
+                    const __mmask16 e = _mm512_test_epi32_mask(
+                        _mm512_permutexvar_epi32(ix, r13), _mm512_set1_epi32(-1));
+                    ln = _mm512_mask_sub_epi32(lp, e, zero, lp);
+                    lz = _mm512_maskz_mov_epi32((__mmask16)~e, lp);
+                } else {
+                    ln = _mm512_permutexvar_epi32(ix, r5);
+                    lz = _mm512_permutexvar_epi32(ix, r6);
+                }
+                x = _mm512_add_epi32(
+                    x, _mm512_mask_blend_epi32(gt, _mm512_mask_blend_epi32(lt, lz, ln), lp));
+            } else {
+                x = _mm512_add_epi32(x, lp);
+            }
+            /* 3. threshold, reset, clamp */
+            const __m512i a = _mm512_permutexvar_epi32(ix, r7);
+            const __m512i nb = _mm512_permutexvar_epi32(ix, r8);
+            const __mmask16 s = _mm512_cmpge_epi32_mask(x, a);
+            const __mmask16 lo = _mm512_cmplt_epi32_mask(x, nb);
+            __m512i vp, vn;
+            if (general) {
+                vp = _mm512_add_epi32(_mm512_and_si512(x, _mm512_permutexvar_epi32(ix, r9)),
+                                      _mm512_permutexvar_epi32(ix, r10));
+                vn = _mm512_add_epi32(_mm512_and_si512(x, _mm512_permutexvar_epi32(ix, r11)),
+                                      _mm512_permutexvar_epi32(ix, r12));
+            } else {
+                /* padd: mode 0 R, mode 1 -alpha; nadd: kappa -beta, mode 0 -R, mode 1 beta */
+                const __m512i padd = g < 2 ? _mm512_permutexvar_epi32(ix, r10) : zero;
+                vp = g == 0 ? padd : (g == 1 ? _mm512_add_epi32(x, padd) : x);
+                if (kap) {
+                    vn = nb;
+                } else {
+                    const __m512i nadd = g < 2 ? _mm512_permutexvar_epi32(ix, r12) : zero;
+                    vn = g == 0 ? nadd : (g == 1 ? _mm512_add_epi32(x, nadd) : x);
+                }
+            }
+            x = _mm512_mask_blend_epi32(s, _mm512_mask_blend_epi32(lo, x, vn), vp);
+            x = _mm512_min_epi32(_mm512_max_epi32(x, vmin), vmax);
+            _mm512_storeu_si512(v + p, x);
+            _mm_storeu_si128((__m128i *)(sp + p), _mm_maskz_set1_epi8(s, 1));
+            busy |= _mm512_cmpge_epi32_mask(x, a) | _mm512_cmplt_epi32_mask(x, nb);
+        }
+        return busy != 0;
+    }
+
+    /* mode: the flags (eps | g << 1 | kappa << 3) the core's neurons share, or -1. */
+    NSC_AVX512 static int32_t nsc_pass_palette_avx512(
+            int32_t *restrict v, uint8_t *restrict sp, const uint8_t *restrict idx,
+            const int32_t *restrict pd, const int16_t *restrict lk, const nsc_scratch *scr,
+            const int *use, const int mode) {
+        #define NSC_PMODE(e_, g_, k_) case (e_) | (g_) << 1 | (k_) << 3: return nsc_palette512_body(v, sp, idx, pd, lk, scr, use, 0, e_, g_, k_);
+        switch (mode) {
+        NSC_PMODE(0, 0, 0) NSC_PMODE(0, 1, 0) NSC_PMODE(0, 2, 0) NSC_PMODE(0, 0, 1) NSC_PMODE(0, 1, 1) NSC_PMODE(0, 2, 1)
+        NSC_PMODE(1, 0, 0) NSC_PMODE(1, 1, 0) NSC_PMODE(1, 2, 0) NSC_PMODE(1, 0, 1) NSC_PMODE(1, 1, 1) NSC_PMODE(1, 2, 1)
+        default: return nsc_palette512_body(v, sp, idx, pd, lk, scr, use, 1, 0, 0, 0);
+        }
+        #undef NSC_PMODE
+    }
+
+    /* nsc_pass_palette with AVX2: 8 neurons per step; a lookup is two permutes (entries 0..7,
+       8..15) and a blend. */
+    __attribute__((target("avx2,popcnt,bmi,bmi2")))
+    static int32_t nsc_pass_palette_avx2(
+            int32_t *restrict v, uint8_t *restrict sp, const uint8_t *restrict idx,
+            const int32_t *restrict pd, const int16_t *restrict lk, const nsc_scratch *scr,
+            const int *use, const int noeps) {
+        __m256i rlo[NSC_PAL_ROWS], rhi[NSC_PAL_ROWS];
+        for (int k = 0; k < NSC_PAL_ROWS; k++) {
+            rlo[k] = _mm256_loadu_si256((const __m256i *)(pd + k * NSC_PAL));
+            rhi[k] = _mm256_loadu_si256((const __m256i *)(pd + k * NSC_PAL + 8));
+        }
+        const __m256i zero = _mm256_setzero_si256(), ones = _mm256_set1_epi32(-1);
+        const __m256i seven = _mm256_set1_epi32(7);
+        const __m256i vmin = _mm256_set1_epi32(NSC_VMIN), vmax = _mm256_set1_epi32(NSC_VMAX);
+        __m256i busy = zero;
+        for (int p = 0; p < NSC_N; p += 8) {
+            const __m256i ix = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(idx + p)));
+            const __m256i up = _mm256_cmpgt_epi32(ix, seven);
+    #define NSC_LOOK(k) _mm256_blendv_epi8(_mm256_permutevar8x32_epi32(rlo[k], ix), \
+                                           _mm256_permutevar8x32_epi32(rhi[k], ix), up)
+            __m256i x = _mm256_loadu_si256((const __m256i *)(v + p));
+            for (int g = 0; g < 4; g++) {
+                if (!use[g]) continue;
+                const __m256i c = _mm256_cvtepu8_epi32(
+                    _mm_loadl_epi64((const __m128i *)(scr->cnt[g] + p)));
+                x = _mm256_add_epi32(x, _mm256_mullo_epi32(NSC_LOOK(g), c));
+            }
+            __m256i lp, ln, lz;
+            if (noeps) {
+                lp = lk ? _mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i *)(lk + p)))
+                        : NSC_LOOK(4);
+                ln = lz = lp;
+            } else if (lk) {
+                lp = _mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i *)(lk + p)));
+                const __m256i eps = NSC_LOOK(13);
+                ln = _mm256_blendv_epi8(lp, _mm256_sub_epi32(zero, lp), eps);
+                lz = _mm256_andnot_si256(eps, lp);
+            } else {
+                lp = NSC_LOOK(4);
+                ln = NSC_LOOK(5);
+                lz = NSC_LOOK(6);
+            }
+            if (noeps) {
+                x = _mm256_add_epi32(x, lp);
+            } else {
+                const __m256i gt = _mm256_cmpgt_epi32(x, zero);
+                const __m256i lt = _mm256_cmpgt_epi32(zero, x);
+                x = _mm256_add_epi32(
+                    x, _mm256_blendv_epi8(_mm256_blendv_epi8(lz, ln, lt), lp, gt));
+            }
+            const __m256i a = NSC_LOOK(7), nb = NSC_LOOK(8);
+            const __m256i below = _mm256_cmpgt_epi32(a, x);   /* no spike: V < alpha */
+            const __m256i low = _mm256_cmpgt_epi32(nb, x);    /* V < -beta */
+            const __m256i vp = _mm256_add_epi32(_mm256_and_si256(x, NSC_LOOK(9)), NSC_LOOK(10));
+            const __m256i vn = _mm256_add_epi32(_mm256_and_si256(x, NSC_LOOK(11)), NSC_LOOK(12));
+    #undef NSC_LOOK
+            x = _mm256_blendv_epi8(vp, _mm256_blendv_epi8(x, vn, low), below);
+            x = _mm256_min_epi32(_mm256_max_epi32(x, vmin), vmax);
+            _mm256_storeu_si256((__m256i *)(v + p), x);
+            const uint64_t fired = (~(uint64_t)_mm256_movemask_ps(_mm256_castsi256_ps(below))) & 0xFF;
+            const uint64_t bytes = _pdep_u64(fired, 0x0101010101010101ULL);
+            memcpy(sp + p, &bytes, 8);
+            busy = _mm256_or_si256(busy, _mm256_or_si256(
+                _mm256_xor_si256(_mm256_cmpgt_epi32(a, x), ones), _mm256_cmpgt_epi32(nb, x)));
+        }
+        return !_mm256_testz_si256(busy, busy);
+    }
+    #define NSC_HAVE_PAL512 1
+    #else
+    #define NSC_HAVE_PAL512 0
+    #endif
+
     /* Profiling clock: the time-stamp counter where there is one (a few ns per read),
        converted to seconds per run by nsc_run; else CLOCK_MONOTONIC in seconds. */
     static inline double nsc_wall(void) {
@@ -404,8 +653,12 @@ cdef extern from *:
                 int g = (int)((types[i >> 5] >> ((i & 31) * 2)) & 3);
                 const uint64_t *row = e->xbar + (o + i) * 4;
                 if (n_in[g] == 255) {
-                    nsc_fold(v, scr->cnt[g], e->wdet, o * 4 + g * NSC_N, h->w[g],
-                             cf & CF_UWEIGHTS);
+                    if (cf & CF_PALETTE)
+                        nsc_fold_palette(v, scr->cnt[g], e->pidx + o,
+                                         e->pald + (c * NSC_PAL_ROWS + g) * NSC_PAL);
+                    else
+                        nsc_fold(v, scr->cnt[g], e->wdet, o * 4 + g * NSC_N, h->w[g],
+                                 cf & CF_UWEIGHTS);
                     n_in[g] = 0;
                 }
                 nsc_count(scr->cnt[g], (const uint8_t *)row, n_in[g] == 0);
@@ -432,7 +685,22 @@ cdef extern from *:
         int32_t busy;
         double t1;
         const int16_t *leaks = (cf & CF_ULEAK) ? NULL : e->leak + o;
-        if ((cf & CF_UNIFORM) && (cf & CF_UWEIGHTS) && !(cf & CF_STOCH_NEURON)) {
+        if ((cf & CF_PALETTE) && !(cf & CF_STOCH_NEURON)) {
+            const int use[4] = {n_in[0] != 0, n_in[1] != 0, n_in[2] != 0, n_in[3] != 0};
+            const int32_t *pd = e->pald + c * NSC_PAL_ROWS * NSC_PAL;
+            const int16_t *lk = (cf & CF_PLEAK) ? e->leak + o : NULL;
+            const int noeps = (cf & CF_UFLAGS) && !(h->nflags & 1);  /* no leak reversal */
+            const int mode = (cf & CF_UFLAGS) ? (h->nflags & 15) : -1;  /* shared mode */
+            t1 = prof ? nsc_now() : 0.0;
+    #if NSC_HAVE_PAL512
+            if (e->isa == 2)
+                busy = nsc_pass_palette_avx512(v, scr->sp, e->pidx + o, pd, lk, scr, use, mode);
+            else if (e->isa == 1)
+                busy = nsc_pass_palette_avx2(v, scr->sp, e->pidx + o, pd, lk, scr, use, noeps);
+            else
+    #endif
+                busy = nsc_pass_palette(v, scr->sp, e->pidx + o, pd, lk, scr, use);
+        } else if ((cf & CF_UNIFORM) && (cf & CF_UWEIGHTS) && !(cf & CF_STOCH_NEURON)) {
             int32_t w[4];
             for (int g = 0; g < 4; g++) w[g] = n_in[g] ? h->w[g] : 0;
             t1 = prof ? nsc_now() : 0.0;
@@ -441,7 +709,11 @@ cdef extern from *:
                 nsc_derive(h->leak, h->nflags, h->alpha, h->beta, h->reset), leaks, scr, w);
         } else {
             for (int g = 0; g < 4; g++) {
-                if (n_in[g])
+                if (!n_in[g]) continue;
+                if (cf & CF_PALETTE)
+                    nsc_fold_palette(v, scr->cnt[g], e->pidx + o,
+                                     e->pald + (c * NSC_PAL_ROWS + g) * NSC_PAL);
+                else
                     nsc_fold(v, scr->cnt[g], e->wdet, o * 4 + g * NSC_N, h->w[g],
                              cf & CF_UWEIGHTS);
             }
@@ -645,6 +917,8 @@ cdef extern from *:
         const int16_t *wdet
         const int16_t *wfull
         const uint64_t *smask
+        const uint8_t *pidx
+        const int32_t *pald
         const int16_t *leak
         const int32_t *alpha
         const int32_t *beta
@@ -667,12 +941,31 @@ cdef extern from *:
 
     int nsc_cpu_isa()
     int nsc_openmp()
+    void nsc_derive_palette(const int32_t *raw, int32_t *out, int64_t n)
+    enum:
+        NSC_N
+        NSC_VMIN
+        NSC_VMAX
+        NSC_PAL
+        NSC_PAL_RAW
+        NSC_PAL_ROWS
+        NSC_RING_SLOTS
     int nsc_run(const nsc_engine *e, int64_t t0, int64_t n_ticks, const uint8_t *inp,
                 int64_t n_in, uint8_t *out, int64_t n_out, int n_threads,
                 int64_t *counters, double *prof) nogil
 
 CF_UNIFORM, CF_UWEIGHTS, CF_STOCH_SYN, CF_STOCH_NEURON = 1, 2, 4, 8
-CF_LEAKFREE, CF_ULEAK, CF_UFLAGS = 16, 32, 64
+CF_LEAKFREE, CF_ULEAK, CF_UFLAGS, CF_PALETTE, CF_PLEAK = 16, 32, 64, 128, 256
+PALETTE_SIZE = NSC_PAL  # entries of a core's palette (CF_PALETTE)
+PALETTE_RAW = ("w0", "w1", "w2", "w3", "leak", "nflags", "alpha", "beta", "reset")  # pal rows
+# the kernel's compiled-in hardware facts must be hw.py's
+if (NSC_N, NSC_VMIN, NSC_VMAX, NSC_RING_SLOTS) != (
+        hw.NEURONS_PER_CORE, hw.V_MIN, hw.V_MAX, hw.RING_SLOTS) or hw.AXONS_PER_CORE != NSC_N:
+    raise ImportError("nsc_runtime._core was built for other hardware constants than hw.py")
+if len(PALETTE_RAW) != NSC_PAL_RAW:
+    raise ImportError("nsc_runtime._core: palette layout mismatch")
+# route words: dest_core * ROUTE_CORE_STRIDE + ring slot * 256 + dest_axon
+ROUTE_CORE_STRIDE = hw.RING_SLOTS * hw.AXONS_PER_CORE
 # POSITION[j]: where neuron j sits in a core's bit-plane order; NEURON[p]: which neuron sits at p
 POSITION = np.array([((j & 7) << 5) | (j >> 3) for j in range(256)], np.int64)
 NEURON = np.argsort(POSITION)
@@ -695,6 +988,8 @@ TABLES = {
     "reset": ("<i4", 256),
     "nflags": ("u1", 256),
     "tm": ("u1", 256),
+    "pidx": ("u1", 256),
+    "pal": ("<i4", NSC_PAL_RAW * NSC_PAL),
     "route": ("<i8", 256),
     "v0": ("<i4", 256),
     "in_ptr": ("<i8", None),
@@ -717,6 +1012,8 @@ OPTIONAL = {
     "reset": "per-neuron parameters",
     "nflags": "per-neuron parameters",
     "tm": "per-neuron parameters",
+    "pidx": "palette cores",
+    "pal": "palette cores",
 }
 
 # value ranges the kernel relies on (hardware limits, hw.py): tables and header slots
@@ -737,14 +1034,20 @@ def needed_tables(cflags):
     """The OPTIONAL tables that cores with these flags read."""
     cflags = np.asarray(cflags)
     need = set()
-    if ((cflags & CF_UWEIGHTS) == 0).any():
+    palette = (cflags & CF_PALETTE) != 0  # weights always from the palette
+    stoch = (cflags & CF_STOCH_NEURON) != 0
+    pal_update = palette & ~stoch  # steps 2-3 from the palette
+    if (((cflags & CF_UWEIGHTS) == 0) & ~palette).any():
         need.add("wdet")
     if (cflags & CF_STOCH_SYN).any():
         need.update(("wfull", "smask"))
-    if (((cflags & CF_UNIFORM) == 0) | ((cflags & CF_STOCH_NEURON) != 0)).any():
+    if ((((cflags & CF_UNIFORM) == 0) & ~pal_update) | stoch).any():
         need.update(("leak", "alpha", "beta", "reset", "nflags", "tm"))
-    if ((cflags & CF_ULEAK) == 0).any():
+    pal_leak = pal_update & ((cflags & CF_PLEAK) != 0)  # palette with per-neuron leak
+    if ((((cflags & CF_ULEAK) == 0) & ~pal_update) | pal_leak).any():
         need.add("leak")
+    if palette.any():
+        need.update(("pidx", "pal"))
     return need
 
 
@@ -824,6 +1127,11 @@ cdef class Engine:
         self._arrays["ring"] = _aligned_zeros(n_cores * 64, np.uint64)
         self._arrays["quiet"] = _aligned_zeros(n_cores, np.uint8)
         self._arrays["outbox"] = _aligned_zeros(max(2 * routed, 1), np.uint32)
+        pal = a["pal"]
+        self._arrays["pald"] = _aligned_zeros(pal.size // NSC_PAL_RAW * NSC_PAL_ROWS, np.int32)
+        if pal.size:
+            nsc_derive_palette(<const int32_t *>_addr(pal),
+                               <int32_t *>_addr(self._arrays["pald"]), n_cores)
         e = &self.e
         e.n_cores = n_cores
         e.head = <const void *>_addr(a["head"])
@@ -832,6 +1140,8 @@ cdef class Engine:
         e.wdet = <const int16_t *>_addr(a["wdet"])
         e.wfull = <const int16_t *>_addr(a["wfull"])
         e.smask = <const uint64_t *>_addr(a["smask"])
+        e.pidx = <const uint8_t *>_addr(a["pidx"])
+        e.pald = <const int32_t *>_addr(a["pald"])
         e.leak = <const int16_t *>_addr(a["leak"])
         e.alpha = <const int32_t *>_addr(a["alpha"])
         e.beta = <const int32_t *>_addr(a["beta"])
@@ -864,13 +1174,25 @@ cdef class Engine:
                 values.append(head[:, HEAD_FIELDS.index("w0"):HEAD_FIELDS.index("w3") + 1])
             if any(v.size and (v.min() < lo or v.max() > hi) for v in values):
                 raise ValueError(f"table {name}: values outside {lo}..{hi}")
+        if a["pal"].size:  # rows: PALETTE_RAW, each of PALETTE_SIZE entries
+            pal = a["pal"].reshape(c, NSC_PAL_RAW, NSC_PAL)
+            limits = {"w0": VALUE_RANGES["wdet"], "w1": VALUE_RANGES["wdet"],
+                      "w2": VALUE_RANGES["wdet"], "w3": VALUE_RANGES["wdet"]}
+            for row, name in enumerate(PALETTE_RAW):
+                lo, hi = limits.get(name, VALUE_RANGES.get(name, (0, 0)))
+                if pal[:, row].min() < lo or pal[:, row].max() > hi:
+                    raise ValueError(f"table pal: {name} values outside {lo}..{hi}")
+            if ((pal[:, PALETTE_RAW.index("nflags")] >> 1) & 3 > 2).any():
+                raise ValueError("table pal: reset mode above 2")
+        if a["pidx"].size and a["pidx"].max() >= NSC_PAL:
+            raise ValueError(f"table pidx: palette index above {NSC_PAL - 1}")
         modes = [(head[:, HEAD_FIELDS.index("nflags")] >> 1) & 3, (a["nflags"] >> 1) & 3]
         if any(m.size and (m > 2).any() for m in modes):
             raise ValueError("table head/nflags: reset mode above 2")
         route = a["route"]
         routed = route >= 0
         dest, delay = route[routed] >> 22, route[routed] & 15
-        if (route < -1).any() or (dest >= c * 4096).any() or (delay == 0).any():
+        if (route < -1).any() or (dest >= c * ROUTE_CORE_STRIDE).any() or (delay == 0).any():
             raise ValueError("table route: destination or delay out of range")
         for ptr, idx, lines, hi in (
             ("in_ptr", ("in_line", "in_axon"), self.n_in, 256),

@@ -18,29 +18,24 @@ Ports:
 
 from __future__ import annotations
 
+import itertools
+import operator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import overload
 
 import numpy as np
+import numpy.typing as npt
 
 from . import hw
+from .errors import CoreletError
 
-# name -> dtype for the (cores, 256) per-neuron parameter arrays; weights is (cores, 256, 4)
+_DTYPES: dict[str, type] = {"u8": np.uint8, "i16": np.int16, "i32": np.int32}
+
+# name -> dtype for the (cores, 256) per-neuron parameter arrays (weights: (cores, 256, 4)),
+# in file order; both come from the one range table, hw.NEURON_PARAM_RANGES
 NEURON_FIELDS: dict[str, type] = {
-    "weights": np.int16,  # s_j^G for G = 0..3, shape (C, 256, 4)
-    "stoch_synapse": np.uint8,  # b_j^G as 4 bits (bit G set = axon type G is stochastic)
-    "leak": np.int16,  # lambda
-    "stoch_leak": np.uint8,  # c_lambda in {0, 1}
-    "leak_reversal": np.uint8,  # epsilon in {0, 1}
-    "alpha": np.int32,  # positive threshold
-    "beta": np.int32,  # negative threshold (unsigned magnitude)
-    "tm": np.uint8,  # threshold mask bits, M = 2**tm - 1
-    "reset_mode": np.uint8,  # gamma: 0 normal, 1 linear, 2 none
-    "kappa": np.uint8,  # negative saturation flag
-    "reset": np.int32,  # R
-    "v0": np.int32,  # initial potential
-    "dest_core": np.int32,  # -1 = no on-chip destination
-    "dest_axon": np.int16,
-    "delay": np.uint8,  # 1..15 (ignored when dest_core == -1)
+    name: _DTYPES[dtype] for name, (dtype, _, _) in hw.NEURON_PARAM_RANGES.items()
 }
 
 
@@ -51,13 +46,111 @@ def neuron_field_shape(name: str, n_cores: int) -> tuple[int, ...]:
     return (n_cores, hw.NEURONS_PER_CORE)
 
 
-@dataclass(eq=False)
+class PortLines(Sequence[np.ndarray]):
+    """The lines of a :class:`Port` as a read-only sequence: item ``k`` is the (m_k, 2) int32
+    view ``entries[offsets[k]:offsets[k + 1]]`` (writing into it edits the port)."""
+
+    def __init__(self, entries: np.ndarray, offsets: np.ndarray) -> None:
+        self._entries, self._offsets = entries, offsets
+
+    def __len__(self) -> int:
+        return max(int(self._offsets.shape[0]) - 1, 0)
+
+    @overload
+    def __getitem__(self, k: int) -> np.ndarray: ...
+
+    @overload
+    def __getitem__(self, k: slice) -> list[np.ndarray]: ...
+
+    def __getitem__(self, k: int | slice) -> np.ndarray | list[np.ndarray]:
+        if isinstance(k, slice):
+            return [self[i] for i in range(*k.indices(len(self)))]
+        n = len(self)
+        i = operator.index(k)
+        if not -n <= i < n:
+            raise IndexError(f"line {k} of a port with {n} lines")
+        i %= n
+        return self._entries[int(self._offsets[i]) : int(self._offsets[i + 1])]
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        off = self._offsets.tolist()
+        for lo, hi in itertools.pairwise(off):
+            yield self._entries[lo:hi]
+
+
+@dataclass(eq=False, init=False)
 class Port:
-    """A named group of lines. ``lines[k]`` lists (core, index) pairs: axons for an input port
-    (a line may drive several axons), exactly one neuron for an output port."""
+    """A named group of lines. Line ``k`` lists (core, index) pairs: axons for an input port
+    (a line may drive several axons, or none), exactly one neuron for an output port.
+
+    Stored flat, so that ports of a million lines cost a few bytes per line: ``entries`` is
+    the int32 (total, 2) array of every line's pairs, line after line, and line ``k`` is
+    ``entries[offsets[k]:offsets[k + 1]]`` (``offsets``: int64, n_lines + 1, from 0).
+
+    ``Port(name, lines)`` builds one from a list of (m_k, 2) integer arrays (the shape the
+    compiler's backend produces); ``Port.from_arrays(name, entries, offsets)`` takes the flat
+    form as is; ``port.lines[k]`` is line ``k`` (a view), ``len(port.lines)`` the line count."""
 
     name: str
-    lines: list[np.ndarray]  # each an int32 array of shape (m, 2): (core, axon or neuron)
+    entries: np.ndarray  # int32 (total, 2): (core, axon or neuron)
+    offsets: np.ndarray  # int64 (n_lines + 1,): line k = entries[offsets[k]:offsets[k + 1]]
+
+    def __init__(self, name: str, lines: Iterable[npt.ArrayLike] = ()) -> None:
+        arrays = []
+        for k, line in enumerate(lines):
+            arr = np.asarray(line)
+            if arr.ndim != 2 or arr.shape[1] != 2 or (arr.size and arr.dtype.kind not in "iu"):
+                raise CoreletError(
+                    f"port {name!r} line {k}: expected an (m, 2) integer array of (core, index) "
+                    f"pairs, got shape {arr.shape} dtype {arr.dtype}"
+                )
+            arrays.append(arr)
+        lengths = np.fromiter((a.shape[0] for a in arrays), np.int64, len(arrays))
+        offsets = np.zeros(len(arrays) + 1, np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        entries = np.zeros((0, 2), np.int32)
+        if arrays:
+            joined = np.concatenate(arrays)
+            info = np.iinfo(np.int32)
+            if joined.size and (joined.min() < info.min or joined.max() > info.max):
+                raise CoreletError(f"port {name!r}: an entry does not fit 32 bits")
+            entries = joined.astype(np.int32)
+        self.name, self.entries, self.offsets = name, entries.reshape(-1, 2), offsets
+
+    @classmethod
+    def from_arrays(cls, name: str, entries: np.ndarray, offsets: np.ndarray) -> Port:
+        """A port over existing flat arrays (not copied; checked by ``Corelet.validate``)."""
+        port = cls.__new__(cls)
+        port.name, port.entries, port.offsets = name, entries, offsets
+        return port
+
+    @property
+    def lines(self) -> PortLines:
+        """The lines, as views into :attr:`entries`."""
+        return PortLines(self.entries, self.offsets)
+
+    @property
+    def n_lines(self) -> int:
+        return max(int(self.offsets.shape[0]) - 1, 0)
+
+    @property
+    def line_ids(self) -> np.ndarray:
+        """int64 (total,): the line of every entry (work and memory in the entries, not the
+        lines: a port may have a million lines, most of them empty)."""
+        total = int(self.entries.shape[0])
+        return np.searchsorted(self.offsets, np.arange(total), side="right") - 1
+
+
+def port_table(ports: Sequence[Port]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(line, core, index) int64 arrays of every entry of ``ports``, lines numbered across the
+    ports in order (the columns of prepared inputs / outputs). Vectorized: no per-line work."""
+    if not ports:
+        empty = np.zeros(0, np.int64)
+        return empty, empty, empty
+    base = np.cumsum([0] + [p.n_lines for p in ports[:-1]])
+    line = np.concatenate([p.line_ids + b for p, b in zip(ports, base, strict=True)])
+    entries = np.concatenate([p.entries for p in ports]).astype(np.int64).reshape(-1, 2)
+    return line, entries[:, 0], entries[:, 1]
 
 
 @dataclass(eq=False)
@@ -87,8 +180,8 @@ class Corelet:
         }
         neurons["weights"] = np.zeros((c, n, hw.AXON_TYPES), np.int16)
         neurons["alpha"][:] = 1
-        neurons["dest_core"][:] = -1
-        neurons["delay"][:] = 1
+        neurons["dest_core"][:] = hw.NO_DEST
+        neurons["delay"][:] = hw.DELAY_MIN
         side = hw.CORES_PER_CHIP_SIDE
         pos = np.stack([np.arange(c) % side, np.arange(c) // side], axis=1).astype(np.int32)
         return cls(

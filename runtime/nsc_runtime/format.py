@@ -19,7 +19,8 @@ Writing is deterministic (same corelet, same bytes). Loading trusts nothing: eve
 checked against the bytes that remain before anything is allocated, then the checksum, then
 every hardware rule (``validate.py``). Any problem raises :class:`CoreletFormatError` naming the
 section, the element and the byte offset. Memory used by a load is bounded by a small multiple
-of the file size (the bool crossbar unpacks 8x; ports and metadata are capped by ``validate``).
+of the file size (the bool crossbar unpacks 8x; a port line costs 8 bytes of offsets for the 4
+of its length, with no per-line Python object; ports and metadata are capped by ``validate``).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ SECTION_TAGS = (b"CORE", b"GEOM", b"SEED", b"INPT", b"OUTP", b"META")
 ROW_BYTES = hw.NEURONS_PER_CORE // 8  # one crossbar row (axon) packed: bit j = neuron j
 
 _U16, _U32 = struct.Struct("<H"), struct.Struct("<I")
+_CUMSUM_CHUNK = 1 << 16  # port line lengths summed this many at a time
 T = TypeVar("T")
 
 
@@ -148,10 +150,9 @@ def _ports_payload(ports: list[Port]) -> bytes:
     parts = [_U32.pack(len(ports))]
     for port in ports:
         name = port.name.encode("utf-8")
-        lengths = np.array([len(line) for line in port.lines], "<u4")
-        entries = [np.asarray(line).astype("<i4").reshape(-1) for line in port.lines]
-        parts += [_U16.pack(len(name)), name, _U32.pack(len(port.lines)), lengths.tobytes()]
-        parts += [e.tobytes() for e in entries]
+        lengths = np.diff(port.offsets).astype("<u4")
+        parts += [_U16.pack(len(name)), name, _U32.pack(port.n_lines), lengths.tobytes()]
+        parts.append(port.entries.astype("<i4").tobytes())
     return b"".join(parts)
 
 
@@ -199,6 +200,11 @@ class _Reader:
         start = self.take(count * dt.itemsize, what)
         view = np.frombuffer(self.data, dt, count, start)
         return view.astype(dt.newbyteorder("="))
+
+    def view(self, dtype: npt.DTypeLike, count: int, what: str) -> np.ndarray:
+        """Like :meth:`array` but a read-only view of the file's bytes (no copy)."""
+        dt = np.dtype(dtype)
+        return np.frombuffer(self.data, dt, count, self.take(count * dt.itemsize, what))
 
     def text(self, n: int, what: str) -> str:
         start = self.take(n, what)
@@ -376,12 +382,16 @@ def _parse_ports(r: _Reader, layout: _Layout) -> list[Port]:
         layout.port_lines += n_lines
         if layout.port_lines > PORT_LINES_MAX:
             raise r.fail(f"more than {PORT_LINES_MAX} port lines in all (port {name!r})")
-        lengths = r.array("<u4", n_lines, f"port {name!r} line lengths").astype(np.int64)
-        total = int(lengths.sum())
-        starts = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        lengths = r.view("<u4", n_lines, f"port {name!r} line lengths")
+        starts = np.zeros(n_lines + 1, np.int64)  # flat: 8 bytes per line, no per-line object
+        for lo in range(0, n_lines, _CUMSUM_CHUNK):  # chunks: no full-size int64 temporary
+            hi = min(n_lines, lo + _CUMSUM_CHUNK)
+            np.cumsum(lengths[lo:hi], dtype=np.int64, out=starts[lo + 1 : hi + 1])
+            starts[lo + 1 : hi + 1] += starts[lo]
+        total = int(starts[-1])
         layout.ports[f"{kind}[{p}]"] = (r.section, r.pos, starts)
         entries = r.array("<i4", total * 2, f"port {name!r} entries").reshape(total, 2)
-        ports.append(Port(name, np.split(entries, starts[1:-1]) if n_lines else []))
+        ports.append(Port.from_arrays(name, entries, starts))
     return ports
 
 
@@ -476,11 +486,14 @@ def layout_markdown() -> str:
         "",
         "| array | element | shape | bytes per core | values |",
         "|---|---|---|---|---|",
-        f"| axon_types | u8 | (C, 256) | {hw.AXONS_PER_CORE} | G_i in 0..3 |",
+        f"| axon_types | u8 | (C, 256) | {hw.AXONS_PER_CORE} | G_i in 0..{hw.AXON_TYPES - 1} |",
         f"| crossbar | u8 | (C, 256, 32) | {hw.AXONS_PER_CORE * ROW_BYTES} | "
         "row i = axon i; bit j (byte j // 8, bit j % 8, LSB first) = w_ij |",
     ]
-    special = {"dest_core": "-1 (none) or 0..C-1", "delay": "1..15 where dest_core != -1"}
+    special = {
+        "dest_core": f"{hw.NO_DEST} (none) or 0..C-1",
+        "delay": f"{hw.DELAY_MIN}..{hw.DELAY_MAX} where dest_core != {hw.NO_DEST}",
+    }
     for spec in FIELDS:
         shape = "(C, 256, 4)" if spec.count > 1 else "(C, 256)"
         element = {"b": "i8", "B": "u8", "h": "i16", "H": "u16", "i": "i32", "I": "u32"}[

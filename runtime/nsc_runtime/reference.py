@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import hw
-from .corelet import Corelet
+from .corelet import Corelet, port_table
 from .errors import NscError
 from .validate import validate_corelet
 
@@ -85,11 +85,11 @@ def rho(base: np.ndarray, neuron: np.ndarray | int, draw: np.ndarray | int) -> n
 
 def input_lines(corelet: Corelet) -> int:
     """Total lines of all input ports (the columns of a prepared input array)."""
-    return sum(len(p.lines) for p in corelet.inputs)
+    return sum(p.n_lines for p in corelet.inputs)
 
 
 def output_lines(corelet: Corelet) -> int:
-    return sum(len(p.lines) for p in corelet.outputs)
+    return sum(p.n_lines for p in corelet.outputs)
 
 
 def _as_spikes(name: str, arr: object, ndim: int) -> np.ndarray:
@@ -98,8 +98,11 @@ def _as_spikes(name: str, arr: object, ndim: int) -> np.ndarray:
         raise NscError(f"input {name!r}: expected {ndim} dimensions, got shape {a.shape}")
     if a.dtype.kind not in "biuf":
         raise NscError(f"input {name!r}: expected 0/1 spikes, got dtype {a.dtype}")
-    if a.size and a.dtype != np.bool_ and not np.isin(a, (0, 1)).all():
-        raise NscError(f"input {name!r}: spikes must be 0 or 1")
+    if a.size and a.dtype != np.bool_:
+        # no np.isin: it widens to int64 (8 bytes per spike) for a million input lines
+        ok = a.max() <= 1 if a.dtype.kind == "u" else np.logical_or(a == 0, a == 1).all()
+        if not ok:
+            raise NscError(f"input {name!r}: spikes must be 0 or 1")
     return a.astype(np.uint8)
 
 
@@ -142,7 +145,7 @@ def prepare_inputs(corelet: Corelet, inputs: Inputs, ticks: int) -> np.ndarray:
     out = np.zeros((ticks, input_lines(corelet)), np.uint8)
     col = 0
     for port in corelet.inputs:
-        n = len(port.lines)
+        n = port.n_lines
         if port.name in given:
             arr = _as_spikes(port.name, given[port.name], 2)
             if arr.shape[1] != n:
@@ -160,7 +163,7 @@ def split_outputs(corelet: Corelet, spikes: np.ndarray) -> dict[str, np.ndarray]
     """Split a (..., ticks, output lines) array into one array per output port."""
     out, col = {}, 0
     for port in corelet.outputs:
-        n = len(port.lines)
+        n = port.n_lines
         out[port.name] = spikes[..., col : col + n]
         col += n
     return out
@@ -219,11 +222,12 @@ def stack_results(corelet: Corelet, results: Sequence[Result], ticks: int) -> Ba
     spikes = {
         p.name: np.stack([r.spikes[p.name] for r in results])
         if results
-        else np.zeros((0, ticks, len(p.lines)), np.uint8)
+        else np.zeros((0, ticks, p.n_lines), np.uint8)
         for p in corelet.outputs
     }
     counters = {k: np.array([r.counters[k] for r in results], np.int64) for k in COUNTERS}
-    v = np.stack([r.v for r in results]) if results else np.zeros((0, c, 256), np.int32)
+    empty = np.zeros((0, c, hw.NEURONS_PER_CORE), np.int32)
+    v = np.stack([r.v for r in results]) if results else empty
     return BatchResult(spikes, counters, v, ticks)
 
 
@@ -241,16 +245,8 @@ class _Network:
         self.axon_types = corelet.axon_types
         self.seeds = np.asarray(corelet.seeds, np.uint64)
         self.n_cores = corelet.n_cores
-        entries = [
-            (col, int(core), int(axon))
-            for col, line in enumerate(line for port in corelet.inputs for line in port.lines)
-            for core, axon in np.asarray(line).reshape(-1, 2)
-        ]
-        table = np.array(entries, np.int64).reshape(-1, 3)
-        self.in_line, self.in_core, self.in_axon = table[:, 0], table[:, 1], table[:, 2]
-        outs = [np.asarray(line).reshape(2) for port in corelet.outputs for line in port.lines]
-        out_table = np.array(outs, np.int64).reshape(-1, 2)
-        self.out_core, self.out_neuron = out_table[:, 0], out_table[:, 1]
+        self.in_line, self.in_core, self.in_axon = port_table(corelet.inputs)
+        _, self.out_core, self.out_neuron = port_table(corelet.outputs)  # one entry per line
         self.position = np.asarray(corelet.position, np.int64)
         self.neuron_ids = np.arange(hw.NEURONS_PER_CORE, dtype=np.int64)
 
@@ -373,7 +369,7 @@ def _route(
     """Step 4: every spike with a destination sets its axon ``delay`` ticks ahead."""
     dest_core = net.p["dest_core"]
     counters["neuron_spikes"] += int(fired.sum())
-    src_core, src_neuron = np.nonzero(fired & (dest_core >= 0))
+    src_core, src_neuron = np.nonzero(fired & (dest_core != hw.NO_DEST))
     dest = dest_core[src_core, src_neuron].astype(np.int64)
     delay = net.p["delay"][src_core, src_neuron].astype(np.int64)
     axon = net.p["dest_axon"][src_core, src_neuron]

@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import hw
-from .corelet import Corelet
+from .corelet import Corelet, Port, port_table
 from .reference import (
     COUNTERS,
     BatchResult,
@@ -77,11 +77,19 @@ def have_openmp() -> bool:
     return bool(_core.have_openmp())
 
 
-def build_tables(corelet: Corelet) -> dict[str, np.ndarray]:
+def build_tables(corelet: Corelet, palette: bool = True) -> dict[str, np.ndarray]:
     """The kernel's flat, typed, cache-line-aligned tables for a valid corelet (see
     ``_core.TABLES``). Per-neuron tables are in the kernel's bit-plane order (position p holds
     neuron ``_core.NEURON[p]``). Tables no core needs (``_core.OPTIONAL``) are left empty.
-    Built one field at a time, so the temporaries stay small next to the corelet."""
+    Built one field at a time, so the temporaries stay small next to the corelet.
+
+    ``palette``: a deterministic core whose neurons do not all share their parameters, but
+    use at most ``_core.PALETTE_SIZE`` distinct sets of (weights, leak, flags, alpha, beta,
+    reset), is given a palette of those sets and a 4-bit index per neuron
+    (``_core.CF_PALETTE``): its per-tick update then reads 256 bytes of indices instead of
+    about 5 KB of per-neuron parameters. If only per-neuron leaks (biases) make too many sets,
+    the palette leaves the leak out and the core reads the leak table (``CF_PLEAK``).
+    ``False`` keeps every core on the per-neuron tables (the same results; for comparisons)."""
     c, n = corelet.n_cores, corelet.neurons
     nflags = (
         n["leak_reversal"].astype(np.uint8)
@@ -102,6 +110,18 @@ def build_tables(corelet: Corelet) -> dict[str, np.ndarray]:
         | ((n["stoch_leak"] != 0) | (n["tm"] != 0)).any(axis=1) * _core.CF_STOCH_NEURON
         | (n["leak"] == 0).all(axis=1) * _core.CF_LEAKFREE
     ).astype(np.int32)
+    uniform = (cflags & _core.CF_UNIFORM != 0) & (cflags & _core.CF_UWEIGHTS != 0)
+    deterministic = (cflags & _core.CF_STOCH_NEURON) == 0
+    candidates = deterministic & ~uniform if palette else np.zeros(c, bool)
+    pal_index, pal_sizes = _palette_index(weights, fields, candidates)
+    fits = pal_sizes <= _core.PALETTE_SIZE
+    # too many sets only because every neuron has its own leak (a bias): palette + leak table
+    index_nl, sizes_nl = _palette_index(weights, fields, candidates & ~fits, leak=False)
+    on_pleak = candidates & ~fits & (sizes_nl <= _core.PALETTE_SIZE)
+    pal_index = np.where(on_pleak[:, None], index_nl, pal_index)
+    on_palette = (candidates & fits) | on_pleak
+    cflags |= np.where(on_palette, _core.CF_PALETTE, 0).astype(np.int32)
+    cflags |= np.where(on_pleak, _core.CF_PLEAK, 0).astype(np.int32)
     head = np.zeros((c, 16), np.int32)
     firsts: dict[str, np.ndarray] = {k: a[:, 0] for k, a in fields.items() if k != "tm"}
     firsts.update({f"w{g}": w[:, 0] for g, w in enumerate(weights)})
@@ -134,6 +154,8 @@ def build_tables(corelet: Corelet) -> dict[str, np.ndarray]:
             [_permuted(n["weights"][:, :, g], np.int16) for g in range(hw.AXON_TYPES)], axis=2
         ),
         "smask": lambda: _stochastic_masks(corelet),
+        "pidx": lambda: _permuted(np.where(on_palette[:, None], pal_index, 0), np.uint8),
+        "pal": lambda: _palette_table(weights, fields, pal_index, on_palette, on_pleak),
     }
     for name, arr in fields.items():
         lazy[name] = functools.partial(_permuted, arr, _core.TABLES[name][0])
@@ -141,6 +163,73 @@ def build_tables(corelet: Corelet) -> dict[str, np.ndarray]:
         dtype = np.dtype(_core.TABLES[name][0])
         tables[name] = aligned(lazy[name]()) if name in need else np.zeros(0, dtype)
     return {k: np.ascontiguousarray(a).reshape(-1) for k, a in tables.items()}
+
+
+def _palette_values(weights: list[np.ndarray], fields: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """The (C, 256) arrays a palette entry holds, in the order of ``_core.PALETTE_RAW``."""
+    named = {f"w{g}": w for g, w in enumerate(weights)} | fields
+    return [named[name] for name in _core.PALETTE_RAW]
+
+
+def _palette_index(
+    weights: list[np.ndarray],
+    fields: dict[str, np.ndarray],
+    cores: np.ndarray,
+    leak: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """For the ``cores`` selected: (C, 256) the rank of each neuron's parameter set among its
+    core's distinct sets (in sorted order), and (C,) the number of distinct sets (0 for the
+    cores not selected); ``leak=False`` leaves the leak out of the sets. Vectorized over
+    cores: one sort of the selected neurons."""
+    c, n = cores.shape[0], hw.NEURONS_PER_CORE
+    index = np.zeros((c, n), np.int64)
+    sizes = np.zeros(c, np.int64)
+    picked = np.flatnonzero(cores)
+    if picked.size == 0:
+        return index, sizes
+    values = [a[picked].astype(np.int64) for a in _palette_values(weights, fields)]
+    # two exact int64 keys: 4 weights, leak (9 bits each, offset) and flags (5 bits); then
+    # alpha and beta (18 bits each) and reset (20 bits, offset)
+    w0, w1, w2, w3, lam, flags, alpha, beta, reset = values
+    if not leak:
+        lam = np.zeros_like(lam)
+    k1 = flags
+    for part in (w0, w1, w2, w3, lam):
+        k1 = (k1 << 9) | (part - hw.WEIGHT_MIN)
+    k2 = (((alpha << 18) | beta) << 20) | (reset - hw.RESET_MIN)
+    core = np.repeat(np.arange(picked.size), n)
+    order = np.lexsort((k2.reshape(-1), k1.reshape(-1), core))
+    k1s, k2s = k1.reshape(-1)[order], k2.reshape(-1)[order]
+    new = np.ones(order.size, bool)
+    new[1:] = (k1s[1:] != k1s[:-1]) | (k2s[1:] != k2s[:-1])
+    new[::n] = True  # every core starts a new set (sorted by core first)
+    group = np.cumsum(new) - 1
+    rank = group - np.repeat(group[::n], n)
+    flat = np.empty(order.size, np.int64)
+    flat[order] = rank
+    index[picked] = flat.reshape(-1, n)
+    sizes[picked] = rank.reshape(-1, n).max(axis=1) + 1
+    return index, sizes
+
+
+def _palette_table(
+    weights: list[np.ndarray],
+    fields: dict[str, np.ndarray],
+    index: np.ndarray,
+    on: np.ndarray,
+    own_leak: np.ndarray,
+) -> np.ndarray:
+    """(C, len(PALETTE_RAW), PALETTE_SIZE) int32: entry ``index[c, j]`` of core ``c`` holds
+    neuron ``j``'s values (zero for unused entries, for cores off the palette, and for the
+    leak of ``own_leak`` cores, which read their per-neuron leaks)."""
+    c = index.shape[0]
+    table = np.zeros((c, len(_core.PALETTE_RAW), _core.PALETTE_SIZE), np.int32)
+    cores, neurons = np.nonzero(on[:, None] & np.ones_like(index, bool))
+    entry = index[cores, neurons]
+    for row, values in enumerate(_palette_values(weights, fields)):
+        table[cores, row, entry] = values[cores, neurons]
+    table[own_leak, _core.PALETTE_RAW.index("leak")] = 0
+    return table
 
 
 def _det_weights(corelet: Corelet, g: int) -> np.ndarray:
@@ -166,14 +255,15 @@ def _stochastic_masks(corelet: Corelet) -> np.ndarray:
 
 
 def _routes(corelet: Corelet) -> np.ndarray:
-    """Per neuron: -1, or (dest_core * 4096 + dest_axon) << 22 | mesh hops << 4 | delay."""
+    """Per neuron: -1, or (dest_core * ROUTE_CORE_STRIDE (4096) + dest_axon) << 22 | mesh hops
+    << 4 | delay."""
     n = corelet.neurons
     routed = n["dest_core"] >= 0
     target = np.where(routed, n["dest_core"], 0).astype(np.int64)
     pos = corelet.position.astype(np.int64)
     hops = np.abs(pos[target, 0] - pos[:, :1])
     hops += np.abs(pos[target, 1] - pos[:, 1:])
-    route = target * 4096 + n["dest_axon"]
+    route = target * _core.ROUTE_CORE_STRIDE + n["dest_axon"]
     route <<= 22
     route |= hops << 4
     route |= n["delay"]
@@ -206,16 +296,13 @@ def aligned(arr: np.ndarray, alignment: int = 64, size: int | None = None) -> np
     return out
 
 
-def _port_csr(n_cores: int, ports: Sequence[Any]) -> tuple[np.ndarray, ...]:
+def _port_csr(n_cores: int, ports: Sequence[Port]) -> tuple[np.ndarray, ...]:
     """(ptr, line, index) of every port entry, grouped by core: CSR over cores."""
-    rows = [
-        np.column_stack([np.full(len(line), col), np.asarray(line).reshape(-1, 2)])
-        for col, line in enumerate(line for port in ports for line in port.lines)
-    ]
-    table = np.concatenate(rows).astype(np.int64) if rows else np.zeros((0, 3), np.int64)
-    table = table[np.argsort(table[:, 1], kind="stable")]
-    ptr = np.concatenate([[0], np.cumsum(np.bincount(table[:, 1], minlength=n_cores))])
-    return ptr.astype(np.int64), table[:, 0].astype(np.int32), table[:, 2].astype(np.int32)
+    line, core, index = port_table(ports)
+    order = np.argsort(core, kind="stable")
+    ptr = np.zeros(n_cores + 1, np.int64)
+    np.cumsum(np.bincount(core, minlength=n_cores), out=ptr[1:])
+    return ptr, line[order].astype(np.int32), index[order].astype(np.int32)
 
 
 class Simulator:
@@ -225,7 +312,8 @@ class Simulator:
     default, as threads only help when that many CPUs are idle. ``isa``: "auto" or one of
     :func:`available_isas` (all give the same results). ``progress``: None = a tqdm bar on a
     tty for long runs, True/False to force. ``cores_per_thread``: a run uses at most one
-    thread per this many cores."""
+    thread per this many cores. ``palette``: see :func:`build_tables` (same results; not used
+    by the baseline kernel, whose scalar palette pass is slower than per-neuron tables)."""
 
     def __init__(
         self,
@@ -235,6 +323,7 @@ class Simulator:
         isa: str = "auto",
         progress: bool | None = None,
         cores_per_thread: int = CORES_PER_THREAD,
+        palette: bool = True,
     ) -> None:
         validate_corelet(corelet)
         self.corelet = corelet
@@ -243,7 +332,9 @@ class Simulator:
         self.isa = isa
         self.progress = progress
         self.n_in, self.n_out = input_lines(corelet), output_lines(corelet)
-        self.tables = build_tables(corelet) if corelet.n_cores else {}
+        # the palette pass is vectorized for AVX2 and AVX-512; baseline C runs faster without
+        use_palette = palette and (isa if isa != "auto" else available_isas()[-1]) != "baseline"
+        self.tables = build_tables(corelet, use_palette) if corelet.n_cores else {}
         self.last_profile = np.zeros(4)  # seconds: integrate, neuron update, route, deliver
 
     def engine(self) -> Any:

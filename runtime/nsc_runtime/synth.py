@@ -15,10 +15,14 @@
   one neuron, to uniformly random cores; delays uniform in 1..15.
 
 By default the neurons of a core share their parameters and weights (TrueNorth's design: the
-axon type carries the weight); ``heterogeneous=True`` draws them per neuron instead.
+axon type carries the weight); ``heterogeneous=True`` draws them per neuron instead
+(``a``, ``b`` in 1..3, ``lambda`` in 1..4: up to 36 distinct sets per core), or, with
+``palette=K``, draws K sets per core and gives each neuron one of them, as compiled networks
+do (a few weight units and biases per core; the kernel's palette path, ``sim.build_tables``).
 
 :func:`stress_corelet` draws every mode and extreme value the hardware allows (stochastic
-synapses, leak and thresholds, saturation, all reset modes, idle cores) to test simulators.
+synapses, leak and thresholds, saturation, all reset modes, idle cores, cores with a few
+parameter sets) to test simulators.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ def random_corelet(
     input_lines: int = 16,
     output_lines: int = 16,
     heterogeneous: bool = False,
+    palette: int = 0,
 ) -> Corelet:
     """A random, valid corelet firing near ``rate_hz`` with ``synapses`` synapses per neuron."""
     if n_cores < 1:
@@ -58,17 +63,23 @@ def random_corelet(
         raise NscError(f"--rate must be in 0..1000 Hz (1 tick = 1 ms), got {rate_hz}")
     if not 0 <= synapses <= hw.AXONS_PER_CORE:
         raise NscError(f"--synapses must be in 0..{hw.AXONS_PER_CORE}, got {synapses}")
+    if not 0 <= palette <= hw.NEURONS_PER_CORE:
+        raise NscError(f"--palette must be in 0..{hw.NEURONS_PER_CORE}, got {palette}")
     rng = np.random.default_rng(seed)
     chips, position = _grid(n_cores)
     corelet = Corelet.empty(n_cores, chips=chips)
     corelet.position[:] = position
     corelet.seeds[:] = rng.integers(0, 1 << 32, n_cores, dtype=np.uint64).astype(np.uint32)
     _random_crossbar(corelet, synapses, rng)
-    shape = (n_cores, hw.NEURONS_PER_CORE) if heterogeneous else (n_cores, 1)
+    sets = palette if heterogeneous and palette else hw.NEURONS_PER_CORE
+    shape = (n_cores, sets) if heterogeneous else (n_cores, 1)
     n = corelet.neurons
     a, b = rng.integers(1, 4, shape), rng.integers(1, 4, shape)
-    n["weights"][:] = np.stack([a, -a, b, -b], axis=-1)
     leak = rng.integers(1, 5, shape) if rate_hz > 0 else np.zeros(shape, np.int64)
+    if heterogeneous and palette:  # each neuron takes one of its core's `palette` sets
+        pick = rng.integers(0, palette, (n_cores, hw.NEURONS_PER_CORE))
+        a, b, leak = (np.take_along_axis(x, pick, axis=1) for x in (a, b, leak))
+    n["weights"][:] = np.stack([a, -a, b, -b], axis=-1)
     alpha = np.ones(shape, np.int64)
     if rate_hz > 0:
         alpha = np.clip(np.rint(leak * 1000.0 / rate_hz), 1, hw.ALPHA_MAX).astype(np.int64)
@@ -85,8 +96,9 @@ def random_corelet(
     total = n_cores * hw.NEURONS_PER_CORE
     ins = rng.choice(n_cores * hw.AXONS_PER_CORE, min(input_lines, total), replace=False)
     outs = rng.choice(total, min(output_lines, total), replace=False)
-    corelet.inputs.append(Port("in", [np.array([[k // 256, k % 256]], np.int32) for k in ins]))
-    corelet.outputs.append(Port("out", [np.array([[k // 256, k % 256]], np.int32) for k in outs]))
+    a, n = hw.AXONS_PER_CORE, hw.NEURONS_PER_CORE
+    corelet.inputs.append(Port("in", [np.array([[k // a, k % a]], np.int32) for k in ins]))
+    corelet.outputs.append(Port("out", [np.array([[k // n, k % n]], np.int32) for k in outs]))
     corelet.metadata.update(
         generator="nsc_runtime.synth.random_corelet",
         rate_hz=repr(float(rate_hz)),
@@ -94,6 +106,8 @@ def random_corelet(
         seed=str(seed),
         heterogeneous=str(heterogeneous).lower(),
     )
+    if heterogeneous and palette:
+        corelet.metadata["palette"] = str(palette)
     return corelet
 
 
@@ -161,8 +175,9 @@ def stress_corelet(n_cores: int, seed: int, *, density: float | None = None) -> 
     n["dest_core"][:] = rng.integers(-1, c, shape)
     n["dest_axon"][:] = rng.integers(0, hw.AXONS_PER_CORE, shape)
     n["delay"][:] = rng.integers(hw.DELAY_MIN, hw.DELAY_MAX + 1, shape)
-    # 0 as drawn, 1 shared parameters, 2 shared weights, 3 quiet, 4 shared deterministic modes
-    kinds = rng.integers(0, 5, c)
+    # 0 as drawn, 1 shared parameters, 2 shared weights, 3 quiet, 4 shared deterministic modes,
+    # 5 a few parameter sets per core (the kernel's palette path, or just past its size)
+    kinds = rng.integers(0, 6, c)
     for core in np.flatnonzero(kinds == 1):
         for name in ("stoch_leak", "leak_reversal", "alpha", "beta", "tm"):
             n[name][core] = n[name][core, 0]
@@ -183,21 +198,59 @@ def stress_corelet(n_cores: int, seed: int, *, density: float | None = None) -> 
         n["alpha"][core] = rng.integers(5, 40, hw.NEURONS_PER_CORE)
         n["beta"][core] = rng.integers(5, 40, hw.NEURONS_PER_CORE)
         n["v0"][core] = rng.integers(-4, 4, hw.NEURONS_PER_CORE)
+    for core in np.flatnonzero(kinds == 5):
+        palette_core(n, core, rng)
     n_in = int(rng.integers(1, 9))
     lines = [
-        np.column_stack([rng.integers(0, c, m), rng.integers(0, 256, m)]).astype(np.int32)
+        np.column_stack([rng.integers(0, c, m), rng.integers(0, hw.AXONS_PER_CORE, m)]).astype(
+            np.int32
+        )
         for m in rng.integers(0, 4, n_in)
     ]
     corelet.inputs.append(Port("x", lines))
     picks = rng.choice(c * hw.NEURONS_PER_CORE, min(64, c * hw.NEURONS_PER_CORE), replace=False)
-    outs = [np.array([[k // 256, k % 256]], np.int32) for k in picks]
+    n = hw.NEURONS_PER_CORE
+    outs = [np.array([[k // n, k % n]], np.int32) for k in picks]
     corelet.outputs.append(Port("y", outs))
     return corelet
+
+
+_PALETTE_FIELDS = (
+    "weights",
+    "stoch_synapse",
+    "leak",
+    "stoch_leak",
+    "leak_reversal",
+    "alpha",
+    "beta",
+    "tm",
+    "reset_mode",
+    "kappa",
+    "reset",
+)
+
+
+def palette_core(n: dict[str, np.ndarray], core: int, rng: np.random.Generator) -> None:
+    """Give core ``core``'s neurons the parameters of 1..18 of them (at most 16 sets fit the
+    kernel's palette); half the time deterministic neurons (stochastic synapses allowed);
+    sometimes a leak (bias) per neuron on top; half the time one mode for the core."""
+    if rng.random() < 0.5:
+        n["stoch_leak"][core] = n["tm"][core] = 0
+    k = int(rng.integers(1, 19))
+    reps = rng.choice(hw.NEURONS_PER_CORE, k, replace=False)
+    pick = reps[rng.integers(0, k, hw.NEURONS_PER_CORE)]
+    for name in _PALETTE_FIELDS:
+        n[name][core] = n[name][core][pick]
+    if rng.random() < 0.3:  # a bias per neuron: the palette without the leak
+        n["leak"][core] = rng.integers(-40, 41, hw.NEURONS_PER_CORE)
+    if rng.random() < 0.5:  # one mode for the core (leak reversal, reset mode, kappa)
+        for name in ("leak_reversal", "reset_mode", "kappa"):
+            n[name][core] = rng.integers(0, 3 if name == "reset_mode" else 2)
 
 
 def random_inputs(corelet: Corelet, ticks: int, rate: float, seed: int) -> dict[str, np.ndarray]:
     """Bernoulli(``rate`` per tick) spikes for every input port: port -> uint8 (ticks, lines)."""
     rng = np.random.default_rng(seed)
     return {
-        p.name: (rng.random((ticks, len(p.lines))) < rate).astype(np.uint8) for p in corelet.inputs
+        p.name: (rng.random((ticks, p.n_lines)) < rate).astype(np.uint8) for p in corelet.inputs
     }

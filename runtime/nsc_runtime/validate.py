@@ -9,15 +9,17 @@ Rules (C = number of cores, N = 256 neurons, A = 256 axons per core):
 
 - shapes: ``axon_types`` (C, A), ``crossbar`` (C, A, N) bool, every ``NEURON_FIELDS`` entry
   (C, N) (``weights`` (C, N, 4)) with an integer dtype, ``position`` (C, 2), ``seeds`` (C,);
-- values: :data:`NEURON_RANGES` per neuron field; ``axon_types`` in 0..3; ``dest_core`` in
-  -1..C-1; ``delay`` in 1..15 where ``dest_core != -1`` (ignored, any 0..255, where -1);
+- values: :data:`NEURON_RANGES` (from ``hw.NEURON_PARAM_RANGES``) per neuron field;
+  ``axon_types`` in 0..3; ``dest_core`` in -1..C-1; ``delay`` in 1..15 where
+  ``dest_core != -1`` (ignored, any 0..255, where -1);
   seeds in 0..2**32-1;
 - geometry: ``chips`` = (rows, cols), each in 1..1024; core ``c`` at (x, y) = ``position[c]`` with
   0 <= x < 64 * cols and 0 <= y < 64 * rows; no two cores at one position;
 - ports: names non-empty, at most 255 UTF-8 bytes, no control characters, not starting with
-  ``@``, unique among inputs and among outputs; at most 2**20 lines in all; every line an
-  (m, 2) integer array of (core, axon or neuron) with core in 0..C-1 and index in 0..255;
-  output lines have m == 1;
+  ``@``, unique among inputs and among outputs; at most 2**20 lines in all; each port's
+  flat ``entries`` an integer (total, 2) array of (core, axon or neuron) with core in 0..C-1
+  and index in 0..255, its ``offsets`` non-decreasing from 0 to total; output lines have
+  exactly one entry;
 - metadata: ``str -> str``, at most 2**16 entries.
 """
 
@@ -32,24 +34,14 @@ from . import hw
 from .corelet import NEURON_FIELDS, Corelet, Port, neuron_field_shape
 from .errors import CoreletError
 
-# field -> (min, max) of every value; dest_core and delay depend on the corelet (see module doc)
+# field -> (min, max) of every value, from the one table hw.NEURON_PARAM_RANGES; dest_core and
+# delay depend on the corelet (see module doc): delay is checked here against its storage range
+# and narrowed to DELAY_MIN..DELAY_MAX where dest_core != -1
+_U8_MAX = 255
 NEURON_RANGES: dict[str, tuple[int, int]] = {
-    "weights": (hw.WEIGHT_MIN, hw.WEIGHT_MAX),
-    "stoch_synapse": (0, (1 << hw.AXON_TYPES) - 1),
-    "leak": (hw.LEAK_MIN, hw.LEAK_MAX),
-    "stoch_leak": (0, 1),
-    "leak_reversal": (0, 1),
-    "alpha": (0, hw.ALPHA_MAX),
-    "beta": (0, hw.BETA_MAX),
-    "tm": (0, hw.TM_MAX),
-    "reset_mode": (hw.RESET_NORMAL, hw.RESET_NONE),
-    "kappa": (0, 1),
-    "reset": (hw.RESET_MIN, hw.RESET_MAX),
-    "v0": (hw.V_MIN, hw.V_MAX),
-    "dest_core": (-1, (1 << 31) - 1),  # upper bound narrowed to C - 1 per corelet
-    "dest_axon": (0, hw.AXONS_PER_CORE - 1),
-    "delay": (0, 255),  # narrowed to DELAY_MIN..DELAY_MAX where dest_core != -1
+    name: (lo, hi) for name, (_, lo, hi) in hw.NEURON_PARAM_RANGES.items()
 }
+NEURON_RANGES["delay"] = (0, _U8_MAX)
 assert NEURON_RANGES.keys() == NEURON_FIELDS.keys(), "every neuron field needs a range"
 
 PORT_NAME_MAX_BYTES = 255
@@ -247,30 +239,69 @@ def _check_port_list(corelet: Corelet, kind: str, ports: Sequence[Port]) -> Viol
             return Violation(f"{field}.name", (), port.name, "a unique name", f"{kind} port")
         seen.add(port.name)
         where = f"{kind} port {port.name!r}"
-        if not isinstance(port.lines, list):
-            return Violation(field, (), type(port.lines).__name__, "a list of lines", where)
-        for k, line in enumerate(port.lines):
-            if not isinstance(line, np.ndarray) or line.ndim != 2 or line.shape[1] != 2:
-                shape = getattr(line, "shape", type(line).__name__)
-                return Violation(field, (k,), shape, "an (m, 2) array", f"{where} line {k}")
-            if line.dtype.kind not in "iu":
-                return Violation(field, (k,), str(line.dtype), "integers", f"{where} line {k}")
-            if kind == "outputs" and line.shape[0] != 1:
-                return Violation(
-                    field, (k,), f"{line.shape[0]} entries", "exactly 1", f"{where} line {k}"
+        found = _check_port_arrays(port, field, where)
+        if found is None and kind == "outputs":
+            lengths = np.diff(port.offsets)
+            if (lengths != 1).any():
+                k = int(np.argmax(lengths != 1))
+                found = Violation(
+                    field, (k,), f"{int(lengths[k])} entries", "exactly 1", f"{where} line {k}"
                 )
-            for col, hi in ((0, c - 1), (1, hw.NEURONS_PER_CORE - 1)):
-                bad = (line[:, col] < 0) | (line[:, col] > hi)
-                if bad.any():
-                    e = int(np.argmax(bad))
-                    what = "core" if col == 0 else ("neuron" if kind == "outputs" else "axon")
-                    return Violation(
-                        field,
-                        (k, e, col),
-                        int(line[e, col]),
-                        f"{what} in 0..{hi}",
-                        f"{where} line {k} entry {e} ({what})",
-                    )
+        if found is None:
+            found = _check_port_entries(port, field, where, kind, c)
+        if found is not None:
+            return found
+    return None
+
+
+def _check_port_arrays(port: Port, field: str, where: str) -> Violation | None:
+    """The flat arrays of a port: int (total, 2) entries, int64 offsets from 0 to total."""
+    entries, offsets = port.entries, port.offsets
+    if not isinstance(entries, np.ndarray) or entries.ndim != 2 or entries.shape[1] != 2:
+        shape = getattr(entries, "shape", type(entries).__name__)
+        return Violation(field, (), shape, "(total, 2) entries", where)
+    if entries.dtype.kind not in "iu":
+        return Violation(field, (), str(entries.dtype), "integer entries", where)
+    if not isinstance(offsets, np.ndarray) or offsets.ndim != 1 or offsets.dtype.kind not in "iu":
+        shape = getattr(offsets, "shape", type(offsets).__name__)
+        return Violation(field, (), shape, "1-D integer line offsets", where)
+    if (
+        offsets.size == 0
+        or offsets[0] != 0
+        or offsets[-1] != entries.shape[0]
+        or (offsets[1:] < offsets[:-1]).any()
+    ):
+        return Violation(
+            field,
+            (),
+            "inconsistent line offsets",
+            f"0 .. {entries.shape[0]}, non-decreasing",
+            where,
+        )
+    return None
+
+
+def _check_port_entries(
+    port: Port, field: str, where: str, kind: str, n_cores: int
+) -> Violation | None:
+    """Every entry's core in 0..C-1 and axon/neuron in 0..255; the first bad one is named."""
+    entries = port.entries
+    for col, hi in ((0, n_cores - 1), (1, hw.NEURONS_PER_CORE - 1)):
+        values = entries[:, col]
+        bad = (values < 0) | (values > hi)
+        if not bad.any():
+            continue
+        flat = int(np.argmax(bad))
+        k = int(np.searchsorted(port.offsets, flat, side="right")) - 1
+        e = flat - int(port.offsets[k])
+        what = "core" if col == 0 else ("neuron" if kind == "outputs" else "axon")
+        return Violation(
+            field,
+            (k, e, col),
+            int(values[flat]),
+            f"{what} in 0..{hi}",
+            f"{where} line {k} entry {e} ({what})",
+        )
     return None
 
 
@@ -282,7 +313,7 @@ def _check_ports(corelet: Corelet) -> Violation | None:
         found = _check_port_list(corelet, kind, ports)
         if found is not None:
             return found
-        total += sum(len(port.lines) for port in ports)
+        total += sum(port.n_lines for port in ports)
     if total > PORT_LINES_MAX:
         return Violation("ports", (), f"{total} lines", f"at most {PORT_LINES_MAX}", "ports")
     return None

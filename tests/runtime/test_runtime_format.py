@@ -234,3 +234,72 @@ def test_load_errors_name_the_file(tmp_path: Path) -> None:
     path.write_bytes(b"\x89NSC")
     with pytest.raises(CoreletFormatError, match=r"short\.corelet: file is truncated"):
         fmt.load(path)
+
+
+def port_heavy(n_lines: int, seed: int = 0) -> Corelet:
+    """Issue 15 item 8 in small: a 2-core corelet whose input port has ``n_lines`` lines,
+    99% of them empty, the rest driving one axon each."""
+    rng = np.random.default_rng(seed)
+    c = Corelet.empty(2)
+    c.crossbar[:, :, :8] = True
+    lengths = (rng.random(n_lines) < 0.01).astype(np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    entries = np.column_stack(
+        [rng.integers(0, 2, offsets[-1]), rng.integers(0, 256, offsets[-1])]
+    ).astype(np.int32)
+    c.inputs.append(Port.from_arrays("x", entries, offsets))
+    c.outputs.append(Port("y", [np.array([[k % 2, k]], np.int32) for k in range(16)]))
+    return c
+
+
+def test_port_heavy_corelet_loads_and_runs_in_memory_proportional_to_the_file() -> None:
+    import tracemalloc
+
+    from nsc_runtime import reference, sim
+
+    n = 100_000
+    original = port_heavy(n)
+    data = fmt.dumps(original)
+    assert len(data) < 5 * n  # 4 bytes per empty line
+    drive = {"x": (np.random.default_rng(1).random((4, n)) < 0.5).astype(np.uint8)}
+    tracemalloc.start()
+    try:
+        loaded = fmt.loads(data)
+        load_peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        result = sim.run(loaded, drive, 4)
+        run_peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # flat storage: an int64 offset per line (2x the file's 4-byte length), no per-line object
+    assert load_peak < 4 * len(data)  # was 86x with a Python list of small arrays per port
+    assert run_peak < 8 * len(data)  # tables + this run's (4, n) inputs and outputs
+    port = loaded.inputs[0]
+    assert port.offsets.shape == (n + 1,) and port.entries.shape == original.inputs[0].entries.shape
+    assert port.entries.dtype == np.int32 and port.offsets.dtype == np.int64
+    np.testing.assert_array_equal(port.entries, original.inputs[0].entries)
+    np.testing.assert_array_equal(port.offsets, original.inputs[0].offsets)
+    assert fmt.dumps(loaded) == data
+    expected = reference.simulate(loaded, drive, 4)
+    assert result.counters == expected.counters and result.counters["synaptic_events"] > 0
+    np.testing.assert_array_equal(result.spikes["y"], expected.spikes["y"])
+
+
+def test_port_lines_api_matches_the_list_form() -> None:
+    lines = [np.array([[0, 1], [1, 2]]), np.zeros((0, 2), np.int64), np.array([[1, 255]])]
+    port = Port("x", lines)
+    assert len(port.lines) == port.n_lines == 3
+    for got, want in zip(port.lines, lines, strict=True):
+        np.testing.assert_array_equal(got, want)
+        assert got.dtype == np.int32
+    np.testing.assert_array_equal(port.lines[-1], lines[2])
+    assert [len(x) for x in port.lines[1:]] == [0, 1]
+    np.testing.assert_array_equal(port.line_ids, [0, 0, 2])
+    port.lines[0][1, 1] = 7  # a view: edits the port
+    assert port.entries[1, 1] == 7
+    with pytest.raises(IndexError):
+        port.lines[3]
+    with pytest.raises(CoreletError, match="does not fit 32 bits"):
+        Port("x", [np.array([[0, 1 << 40]])])
+    with pytest.raises(CoreletError, match=r"line 1: expected an \(m, 2\) integer array"):
+        Port("x", [np.zeros((1, 2), np.int32), np.zeros(3, np.int32)])

@@ -44,7 +44,7 @@ def test_bit_exact_on_stress_corelets(
 def test_stress_corelets_exercise_every_mode() -> None:
     """The corelets of the property test above hit every kernel path."""
     flags = np.concatenate(
-        [sim.build_tables(synth.stress_corelet(5, s))["head"][0::16] for s in range(12)]
+        [sim.build_tables(synth.stress_corelet(5, s))["head"][0::16] for s in range(24)]
     )
     for flag in (
         _core.CF_UNIFORM,
@@ -54,6 +54,8 @@ def test_stress_corelets_exercise_every_mode() -> None:
         _core.CF_LEAKFREE,
         _core.CF_ULEAK,
         _core.CF_UFLAGS,
+        _core.CF_PALETTE,
+        _core.CF_PLEAK,
     ):
         assert (flags & flag).any() and not (flags & flag).all()
     corelet = synth.stress_corelet(5, 3)
@@ -185,3 +187,81 @@ def test_engine_rejects_bad_tables() -> None:
         ok.run(np.zeros((3, n_in), np.uint8), np.zeros((2, n_out), np.uint8))
     with pytest.raises(ValueError, match="isa"):
         _core.Engine(tables, 2, n_in, n_out, "sse9")
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_palette_kernel_is_exact(seed: int) -> None:
+    """Cores with a few parameter sets run on the palette path (CF_PALETTE): identical
+    spikes, counters and final state to the per-neuron tables (the previous kernel) and to
+    the reference, for every ISA, with stochastic synapses and neurons in the mix."""
+    corelet = synth.stress_corelet(12, 100 + seed)
+    rng = np.random.default_rng(seed)
+    for core in range(corelet.n_cores):  # every core: a few sets, or just past the palette
+        synth.palette_core(corelet.neurons, core, rng)
+    flags = sim.build_tables(corelet)["head"][0::16]
+    assert (flags & _core.CF_PALETTE).any()
+    assert not (sim.build_tables(corelet, palette=False)["head"][0::16] & _core.CF_PALETTE).any()
+    ticks = 32
+    inputs = synth.random_inputs(corelet, ticks, 0.5, seed)
+    expected = reference.simulate(corelet, inputs, ticks)
+    for isa in ISAS:
+        for palette in (True, False):
+            runner = sim.Simulator(corelet, isa=isa, palette=palette, threads=2, cores_per_thread=2)
+            assert_same(expected, runner.run(inputs, ticks))
+        runner = sim.Simulator(corelet, isa=isa)
+        runner.tables = sim.build_tables(corelet)  # palettes on every variant (baseline: C)
+        assert_same(expected, runner.run(inputs, ticks))
+
+
+def test_palette_cores_cover_every_mode() -> None:
+    """The corelets above put palette cores in every shared mode the kernel compiles a
+    variant for (eps | gamma << 1 | kappa << 3), in the general form, and with leak tables."""
+    modes: set[int] = set()
+    pleak = 0
+    for seed in range(4):
+        corelet = synth.stress_corelet(12, 100 + seed)
+        rng = np.random.default_rng(seed)
+        for core in range(corelet.n_cores):
+            synth.palette_core(corelet.neurons, core, rng)
+        head = sim.build_tables(corelet)["head"].reshape(-1, 16)
+        flags, nflags = head[:, 0], head[:, _core.HEAD_FIELDS.index("nflags")]
+        on = (flags & _core.CF_PALETTE != 0) & (flags & _core.CF_STOCH_NEURON == 0)
+        shared = flags & _core.CF_UFLAGS != 0
+        modes |= {int(m) for m in nflags[on & shared] & 15} | (
+            {-1} if (on & ~shared).any() else set()
+        )
+        pleak += int((on & (flags & _core.CF_PLEAK != 0)).sum())
+    assert modes >= {-1, 0, 1, 2, 3, 4, 5, 8, 9, 10, 12, 13} and pleak > 0
+
+
+def test_heterogeneous_chip_uses_the_palette() -> None:
+    """The benchmark's heterogeneous chip in small: K sets per core -> every core on the
+    palette (its tables hold 256 bytes of indices per core instead of per-neuron arrays)."""
+    corelet = synth.random_corelet(40, 50.0, 96, seed=3, heterogeneous=True, palette=12)
+    tables = sim.build_tables(corelet)
+    assert ((tables["head"][0::16] & _core.CF_PALETTE) != 0).all()
+    for name in ("wdet", "leak", "alpha", "beta", "reset", "nflags"):
+        assert tables[name].size == 0, name
+    assert tables["pidx"].size == 40 * 256 and tables["pidx"].max() < _core.PALETTE_SIZE
+    inputs = synth.random_inputs(corelet, 50, 0.3, 2)
+    expected = reference.simulate(corelet, inputs, 50)
+    assert expected.counters["neuron_spikes"] > 0
+    for isa in ISAS:
+        assert_same(expected, sim.run(corelet, inputs, 50, isa=isa, threads=2))
+
+
+def test_engine_rejects_bad_palette_tables() -> None:
+    corelet = synth.random_corelet(2, 50.0, 64, seed=1, heterogeneous=True, palette=4)
+    runner = sim.Simulator(corelet)
+    tables, n_in, n_out = runner.tables, runner.n_in, runner.n_out
+    _core.Engine(tables, 2, n_in, n_out)
+    bad_index = dict(tables, pidx=tables["pidx"].copy())
+    bad_index["pidx"][7] = _core.PALETTE_SIZE
+    bad_weight = dict(tables, pal=tables["pal"].copy())
+    bad_weight["pal"][3] = hw.WEIGHT_MAX + 1
+    bad_mode = dict(tables, pal=tables["pal"].copy())
+    bad_mode["pal"][_core.PALETTE_RAW.index("nflags") * _core.PALETTE_SIZE] = 3 << 1
+    missing = dict(tables, pal=np.zeros(0, np.int32))
+    for bad in (bad_index, bad_weight, bad_mode, missing):
+        with pytest.raises(ValueError, match="table"):
+            _core.Engine(bad, 2, n_in, n_out)

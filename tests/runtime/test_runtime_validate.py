@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from nsc_runtime import Corelet, CoreletError, Port, hw
+from nsc_runtime import NEURON_FIELDS, Corelet, CoreletError, Port, hw
 from nsc_runtime.validate import find_violation, validate_corelet
 
 
@@ -67,7 +67,9 @@ CASES: list[tuple[str, Callable[[Corelet], None], str]] = [
     ("port axon", lambda c: c.inputs[0].lines[0].__setitem__((0, 1), 256), r"axon in 0\.\.255"),
     (
         "output entries",
-        lambda c: c.outputs[0].lines.append(np.zeros((2, 2), np.int32)),
+        lambda c: c.outputs.__setitem__(
+            0, Port("y", [np.array([[1, 3]]), np.zeros((2, 2), np.int32)])
+        ),
         "exactly 1",
     ),
     ("port name", lambda c: c.outputs.append(Port("@x", [])), "reserved for counters"),
@@ -93,3 +95,24 @@ def test_delay_only_matters_when_routed() -> None:
     c.neurons["dest_core"][0, 5] = 1
     with pytest.raises(CoreletError, match=r"core 0 neuron 5: delay = 0 .*1\.\.15"):
         validate_corelet(c)
+
+
+def test_one_range_table_drives_fields_and_validation() -> None:
+    """hw.NEURON_PARAM_RANGES is the only range table: the corelet's fields (names, order,
+    dtypes) come from it and the validator accepts exactly its bounds."""
+    assert list(NEURON_FIELDS) == list(hw.NEURON_PARAM_RANGES)
+    assert hw.NEURON_PARAM_RANGES["alpha"][1] == hw.ALPHA_MIN == 0  # 18-bit unsigned
+    for name, (dtype, lo, hi) in hw.NEURON_PARAM_RANGES.items():
+        info = np.iinfo(NEURON_FIELDS[name])
+        assert (
+            np.dtype(NEURON_FIELDS[name]).str[1:] == {"u8": "u1", "i16": "i2", "i32": "i4"}[dtype]
+        )
+        assert info.min <= lo <= hi <= info.max
+        if name in ("dest_core", "delay"):  # corelet-dependent, covered by the cases above
+            continue
+        for value, ok in ((lo, True), (hi, True), (lo - 1, False), (hi + 1, False)):
+            if not info.min <= value <= info.max:
+                continue
+            c = base()
+            c.neurons[name][1, 7] = value
+            assert (find_violation(c) is None) == ok, (name, value)
