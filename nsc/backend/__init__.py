@@ -28,12 +28,17 @@ def to_corelet(graph: Graph, chips: tuple[int, int] = (1, 1)) -> Corelet:
             corelet.neurons[name][c] = getattr(core, name).astype(dtype)
         corelet.position[c] = (core.x, core.y)
         corelet.seeds[c] = core.seed
-    for node in graph.of_type(CoreInput):
+    for node in graph.of_type(CoreInput):  # line k = host feature k: its (core, axon) rows
         n_lines = node.size(graph)
-        lines = [node.lines[node.lines[:, 0] == k][:, 1:].astype(np.int32) for k in range(n_lines)]
-        corelet.inputs.append(Port(node.name, lines))
-    for out in graph.of_type(CoreOutput):
-        corelet.outputs.append(Port(out.name, [row.reshape(1, 2) for row in out.lines]))
+        order = np.argsort(node.lines[:, 0], kind="stable")
+        offsets = np.zeros(n_lines + 1, np.int64)
+        np.cumsum(np.bincount(node.lines[:, 0], minlength=n_lines), out=offsets[1:])
+        entries = node.lines[order, 1:].astype(np.int32)
+        corelet.inputs.append(Port.from_arrays(node.name, entries, offsets))
+    for out in graph.of_type(CoreOutput):  # line k = one neuron
+        entries = out.lines.astype(np.int32)
+        offsets = np.arange(entries.shape[0] + 1, dtype=np.int64)
+        corelet.outputs.append(Port.from_arrays(out.name, entries, offsets))
     side = hw.CORES_PER_CHIP_SIDE
     rows = int(corelet.position[:, 1].max()) // side + 1
     cols = int(corelet.position[:, 0].max()) // side + 1

@@ -134,8 +134,7 @@ def summary(corelet: Corelet) -> list[str]:
     c = corelet.n_cores
     outputs = np.zeros((c, hw.NEURONS_PER_CORE), bool)
     for port in corelet.outputs:
-        for line in port.lines:
-            outputs[int(line[0, 0]), int(line[0, 1])] = True
+        outputs[port.entries[:, 0], port.entries[:, 1]] = True
     synapses = corelet.crossbar.sum(axis=1)  # (C, neurons)
     used = (synapses > 0) | (n["dest_core"] >= 0) | outputs
     axons = corelet.crossbar.any(axis=2)
@@ -151,9 +150,8 @@ def summary(corelet: Corelet) -> list[str]:
     ]
     for kind, ports in (("input", corelet.inputs), ("output", corelet.outputs)):
         for port in ports:
-            entries = sum(len(line) for line in port.lines)
             lines.append(
-                f"{kind} port {port.name!r}: {len(port.lines)} lines, {entries} "
+                f"{kind} port {port.name!r}: {port.n_lines} lines, {port.entries.shape[0]} "
                 f"{'axons' if kind == 'input' else 'neurons'}"
             )
     if not (corelet.inputs or corelet.outputs):

@@ -346,20 +346,31 @@ class QLinear(Node):
             raise self.fail(f"levels must be 0 (raw) or >= 2, got {self.levels}")
 
 
-NEURON_ARRAYS: dict[str, tuple[str, int, int]] = {
-    # field: (dtype, min, max) -- one value per neuron; ranges from nsc_runtime.hw
-    "alpha": ("i32", 1, hw.ALPHA_MAX),
-    "leak": ("i32", hw.LEAK_MIN, hw.LEAK_MAX),
-    "beta": ("i32", 0, hw.BETA_MAX),
-    "kappa": ("u8", 0, 1),
-    "reset_mode": ("u8", 0, 2),
-    "reset": ("i32", hw.RESET_MIN, hw.RESET_MAX),
-    "v0": ("i32", hw.V_MIN, hw.V_MAX),
-    "tm": ("u8", 0, hw.TM_MAX),
-    "leak_reversal": ("u8", 0, 1),
-    "stoch_leak": ("u8", 0, 1),
-    "stoch_synapse": ("u8", 0, 15),
-}
+def _ranges(*names: str) -> dict[str, tuple[str, int, int]]:
+    """``(IR dtype, min, max)`` per field, from the one range table of the hardware
+    (``hw.NEURON_PARAM_RANGES``, which the runtime's validator uses too). The IR holds every
+    signed field as i32 (the binary packs some narrower)."""
+    out = {}
+    for name in names:
+        dtype, lo, hi = hw.NEURON_PARAM_RANGES[name]
+        out[name] = ("u8" if dtype == "u8" else "i32", lo, hi)
+    return out
+
+
+NEURON_ARRAYS: dict[str, tuple[str, int, int]] = _ranges(
+    "alpha",
+    "leak",
+    "beta",
+    "kappa",
+    "reset_mode",
+    "reset",
+    "v0",
+    "tm",
+    "leak_reversal",
+    "stoch_leak",
+    "stoch_synapse",
+)
+"""Per-neuron parameters of :class:`Neurons` and :class:`Core`: field -> (dtype, min, max)."""
 
 
 @register_op
@@ -590,9 +601,7 @@ class CoreLayout(Node):
 
 CORE_NEURON_ARRAYS: dict[str, tuple[str, int, int]] = {
     **NEURON_ARRAYS,
-    "dest_core": ("i32", -1, 1 << 30),
-    "dest_axon": ("i32", 0, hw.AXONS_PER_CORE - 1),
-    "delay": ("i32", hw.DELAY_MIN, hw.DELAY_MAX),
+    **_ranges("dest_core", "dest_axon", "delay"),
 }
 
 

@@ -27,6 +27,7 @@ import numpy.typing as npt
 
 from . import hw
 from .corelet import Corelet, Port, port_table
+from .errors import NscError
 from .reference import (
     COUNTERS,
     BatchResult,
@@ -326,8 +327,10 @@ class Simulator:
         palette: bool = True,
     ) -> None:
         validate_corelet(corelet)
+        if int(threads) != threads or threads < 1:
+            raise NscError(f"threads must be a whole number >= 1, got {threads!r}")
         self.corelet = corelet
-        self.threads = max(1, int(threads))
+        self.threads = int(threads)
         self.cores_per_thread = max(1, int(cores_per_thread))
         self.isa = isa
         self.progress = progress

@@ -127,7 +127,7 @@ NODE_CASES = [
     ("qlinear-bias", "q", edit("q", bias=np.ones(3)), "bias has shape (3,), expected (2,)"),
     ("neurons-count", "r", edit("r", count=0), "count must be >= 1, got 0"),
     ("neurons-len", "r", edit("r", leak=np.zeros(3)), "leak has shape (3,), expected (2,)"),
-    ("neurons-alpha-0", "r", edit("r", alpha=[1, 0]), "alpha[1] = 0 is outside [1, 262143]"),
+    ("neurons-alpha-neg", "r", edit("r", alpha=[1, -1]), "alpha[1] = -1 is outside [0, 262143]"),
     (
         "neurons-alpha-max",
         "r",

@@ -265,3 +265,11 @@ def test_engine_rejects_bad_palette_tables() -> None:
     for bad in (bad_index, bad_weight, bad_mode, missing):
         with pytest.raises(ValueError, match="table"):
             _core.Engine(bad, 2, n_in, n_out)
+
+
+@pytest.mark.parametrize("threads", [0, -4, 1.5])
+def test_threads_below_one_are_refused(threads: float) -> None:
+    """Issue 15 item 5: the CLI refused --threads 0 while Python silently ran one thread."""
+    corelet = synth.random_corelet(1, seed=0)
+    with pytest.raises(NscError, match="threads must be a whole number >= 1"):
+        sim.Simulator(corelet, threads=threads)  # type: ignore[arg-type]
