@@ -26,6 +26,7 @@ from nsc_runtime import hw
 from ..errors import NscError
 from ..ir import Graph, Input, Neurons, Output, SpikeCount, Synapses
 from ..ir.nodes import NEURON_ARRAYS
+from .importer import back_edges
 
 MARKER = "nsc_graph"
 EXPORTABLE = (Input, Neurons, Synapses, SpikeCount, Output)
@@ -88,18 +89,6 @@ def _schedule(graph: Graph) -> tuple[dict[str, int], set[tuple[str, str]]]:
         for s in edges:
             if s.target == p and p not in succ[s.source]:
                 succ[s.source].append(p)
-    back: set[tuple[str, str]] = set()
-    state: dict[str, int] = {}
-
-    def dfs(u: str) -> None:
-        state[u] = 1
-        for v in succ[u]:
-            if state.get(v) == 1:
-                back.add((u, v))
-            elif not state.get(v):
-                dfs(v)
-        state[u] = 2
-
     fed = [
         p
         for p in pops
@@ -108,9 +97,7 @@ def _schedule(graph: Graph) -> tuple[dict[str, int], set[tuple[str, str]]]:
             for s in graph.of_type(Synapses)
         )
     ]
-    for root in fed + pops:
-        if not state.get(root):
-            dfs(root)
+    back = back_edges(succ, fed + pops)
     lag: dict[str, int] = {}
 
     def visit(p: str) -> int:

@@ -39,16 +39,41 @@ import numpy as np
 
 from nsc_runtime import hw
 
+from ..defaults import DEFAULT_MAX_FANIN
 from ..errors import FrontendError
 from ..ir import Graph, Input, Neurons, Output, SpikeCount, Synapses
+from ..passes.encode_weights import Q_MAX, Q_MIN  # 16 levels on 4 axon types
 
 STATELESS = ("Affine", "Linear", "Scale", "Flatten", "Delay", "_Identity")
 SPIKING = ("IF", "LIF", "CubaLIF")
 INTEGRATORS = ("I", "LI")  # spiking only when followed by a Threshold
-Q_MIN, Q_MAX = -8, 7  # 16 levels on 4 axon types (encode-weights)
 C_MAX = hw.WEIGHT_MAX // 8  # the largest weight unit c with 8c <= 255
 RESET_MODES = ("nir", "subtract")
-FANIN_DEFAULT = 64  # nsc.compile's default max_fanin
+
+
+def back_edges(succ: dict[str, list[str]], roots: list[str]) -> set[tuple[str, str]]:
+    """The edges ``(u, v)`` that close a cycle in a depth-first walk of ``succ`` from
+    ``roots`` in order (successors in list order): nsc's convention for which population
+    pair of a NIR cycle carries the previous step (shared by import and export)."""
+    back: set[tuple[str, str]] = set()
+    state: dict[str, int] = {}  # 1: on the walk's stack, 2: done
+    for root in roots:
+        if state.get(root):
+            continue
+        state[root] = 1
+        stack = [(root, iter(succ[root]))]
+        while stack:
+            u, rest = stack[-1]
+            v = next(rest, None)
+            if v is None:
+                state[u] = 2
+                stack.pop()
+            elif state.get(v) == 1:
+                back.add((u, v))
+            elif not state.get(v):
+                state[v] = 1
+                stack.append((v, iter(succ[v])))
+    return back
 
 
 @dataclass
@@ -556,11 +581,11 @@ class _Importer:
             if not incoming:
                 continue
             fanin = int(np.concatenate(incoming, axis=1).sum(axis=1).max())
-            if fanin > FANIN_DEFAULT:
+            if fanin > DEFAULT_MAX_FANIN:
                 self.report.warnings.append(
                     f"population {pop.name!r} has neurons with {fanin} inputs: nsc.compile's "
-                    f"split-fanin (max_fanin={FANIN_DEFAULT}) turns them into trees whose spikes "
-                    "are not those of one neuron on the summed input (docs/conversion.md); "
+                    f"split-fanin (max_fanin={DEFAULT_MAX_FANIN}) turns them into trees whose "
+                    "spikes are not those of one neuron on the summed input (docs/conversion.md); "
                     f"compile with max_fanin >= {fanin} where the crossbar allows it"
                 )
 
@@ -622,23 +647,8 @@ class _Importer:
             for term in inputs[p].terms:
                 if term.source not in self.inputs and p not in succ[term.source]:
                     succ[term.source].append(p)
-        back: set[tuple[str, str]] = set()
-        state: dict[str, int] = {}
-
-        def dfs(u: str) -> None:
-            state[u] = 1
-            for v in succ[u]:
-                if state.get(v) == 1:
-                    back.add((u, v))
-                elif not state.get(v):
-                    dfs(v)
-            state[u] = 2
-
         fed = [p for p in pops if any(t.source in self.inputs for t in inputs[p].terms)]
-        for root in fed + pops:
-            if not state.get(root):
-                dfs(root)
-        return back
+        return back_edges(succ, fed + pops)
 
     def _lags(
         self, pops: list[str], inputs: dict[str, _Signal], back: set[tuple[str, str]]
