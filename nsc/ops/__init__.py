@@ -13,8 +13,9 @@ the torch frontend and quantize without editing anything central. See docs/contr
 from __future__ import annotations
 
 from .. import ir as _ir  # noqa: F401  (the IR first: op modules build on it)
-from . import dense, rnn
+from . import dense, gated, rnn
 from .dense import Linear, ReLU
+from .gated import GRU, LSTM
 from .rnn import ElmanRNN
 
-__all__ = ["ElmanRNN", "Linear", "ReLU", "dense", "rnn"]
+__all__ = ["GRU", "LSTM", "ElmanRNN", "Linear", "ReLU", "dense", "gated", "rnn"]
