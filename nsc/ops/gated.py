@@ -124,7 +124,6 @@ class GatedLayer(Node):
         folded in before this layer. Return the population whose counts are the output."""
         maps = self.gate_maps()
         window = levels - 1
-        h = self.hidden
         keep_x, keep_h, keep_b = maps.keep
         write_x, write_h, write_b = maps.write
         if pre is not None:
@@ -136,59 +135,69 @@ class GatedLayer(Node):
         k = window / 4.0
         f_int = _unit(k * keep_x * s_in, k * keep_h * s_out, k * keep_b + window / 2.0, levels)
         u_int = _unit(write_x * s_in / s_out, write_h, write_b / s_out, levels)
-        n = 3 * h
-        f_rows, u_rows, h_rows = slice(0, h), slice(h, 2 * h), slice(2 * h, 3 * h)
-        alpha = np.concatenate([f_int.alpha, u_int.alpha, np.full(h, STATE_ALPHA)])
-        leak = np.concatenate([f_int.leak, u_int.leak, np.full(h, STATE_LEAK)])
-        pop = Neurons.relu(self.name, alpha=alpha, leak=leak)
-        mode = pop.reset_mode.copy()
-        mode[h_rows] = hw.RESET_NORMAL
-        pop = dataclasses.replace(pop, reset_mode=mode)
-        pop.span = self.span
-        g.add(pop)
-        n_src = int(f_int.w_x.shape[1])
-        w_in = np.zeros((n, n_src), np.int64)
-        w_in[f_rows], w_in[u_rows] = f_int.w_x, u_int.w_x
-        host = not isinstance(g[source], Neurons)
-        syn = g.add(
-            Synapses(
-                g.fresh_name(f"{self.name}_in"),
-                source=source,
-                target=self.name,
-                weight=w_in,
-                delay=np.full(n_src, 0 if host else hw.DELAY_MIN),
-            )
+        return add_hgu(g, self.name, source, f_int, u_int, self.span)
+
+
+def add_hgu(g: Any, name: str, source: str, keep: IntUnit, write: IntUnit, span: Any = None) -> str:
+    """Add one layer of hardware-native gated units to the integer graph ``g``: population
+    ``name`` (rows ``[f | u | h]``) reading ``source`` and itself, and the output copies
+    ``name_h``, given the keep gates' and write units' integer parameters. Return the name of
+    the copies' population (the layer's output; docs/gated-units.md)."""
+    f_int, u_int = keep, write
+    h = int(f_int.w_h.shape[0])
+    n = 3 * h
+    f_rows, u_rows, h_rows = slice(0, h), slice(h, 2 * h), slice(2 * h, 3 * h)
+    alpha = np.concatenate([f_int.alpha, u_int.alpha, np.full(h, STATE_ALPHA)])
+    leak = np.concatenate([f_int.leak, u_int.leak, np.full(h, STATE_LEAK)])
+    pop = Neurons.relu(name, alpha=alpha, leak=leak)
+    mode = pop.reset_mode.copy()
+    mode[h_rows] = hw.RESET_NORMAL
+    pop = dataclasses.replace(pop, reset_mode=mode)
+    pop.span = span
+    g.add(pop)
+    n_src = int(f_int.w_x.shape[1])
+    w_in = np.zeros((n, n_src), np.int64)
+    w_in[f_rows], w_in[u_rows] = f_int.w_x, u_int.w_x
+    host = not isinstance(g[source], Neurons)
+    syn = g.add(
+        Synapses(
+            g.fresh_name(f"{name}_in"),
+            source=source,
+            target=name,
+            weight=w_in,
+            delay=np.full(n_src, 0 if host else hw.DELAY_MIN),
         )
-        syn.span = self.span
-        w_rec = np.zeros((n, n), np.int64)
-        w_rec[f_rows, h_rows], w_rec[u_rows, h_rows] = f_int.w_h, u_int.w_h
-        w_rec[h_rows] = _state_inputs(h)
-        rec = g.add(
-            Synapses(
-                g.fresh_name(f"{self.name}_rec"),
-                source=self.name,
-                target=self.name,
-                weight=w_rec,
-                delay=np.full(n, hw.DELAY_MIN),
-            )
+    )
+    syn.span = span
+    w_rec = np.zeros((n, n), np.int64)
+    w_rec[f_rows, h_rows], w_rec[u_rows, h_rows] = f_int.w_h, u_int.w_h
+    w_rec[h_rows] = _state_inputs(h)
+    rec = g.add(
+        Synapses(
+            g.fresh_name(f"{name}_rec"),
+            source=name,
+            target=name,
+            weight=w_rec,
+            delay=np.full(n, hw.DELAY_MIN),
         )
-        rec.span = self.span
-        out_name = g.fresh_name(f"{self.name}_h")
-        out = Neurons.relu(out_name, alpha=np.full(h, STATE_ALPHA), leak=np.full(h, STATE_LEAK))
-        out = dataclasses.replace(out, reset_mode=np.full(h, hw.RESET_NORMAL))
-        out.span = self.span
-        g.add(out)
-        copy = g.add(
-            Synapses(
-                g.fresh_name(f"{out_name}_in"),
-                source=self.name,
-                target=out_name,
-                weight=_state_inputs(h),
-                delay=np.full(n, hw.DELAY_MIN),
-            )
+    )
+    rec.span = span
+    out_name = g.fresh_name(f"{name}_h")
+    out = Neurons.relu(out_name, alpha=np.full(h, STATE_ALPHA), leak=np.full(h, STATE_LEAK))
+    out = dataclasses.replace(out, reset_mode=np.full(h, hw.RESET_NORMAL))
+    out.span = span
+    g.add(out)
+    copy = g.add(
+        Synapses(
+            g.fresh_name(f"{out_name}_in"),
+            source=name,
+            target=out_name,
+            weight=_state_inputs(h),
+            delay=np.full(n, hw.DELAY_MIN),
         )
-        copy.span = self.span
-        return out_name
+    )
+    copy.span = span
+    return out_name
 
 
 def _state_inputs(h: int) -> np.ndarray:
@@ -198,14 +207,17 @@ def _state_inputs(h: int) -> np.ndarray:
 
 
 @dataclass
-class _IntUnit:
+class IntUnit:
+    """Integer parameters of ``n`` ReLU-like units of an HGU layer: input weights ``w_x``
+    (``n x inputs``), weights ``w_h`` from the layer's states (``n x n``), ``alpha``, ``leak``."""
+
     w_x: np.ndarray
     w_h: np.ndarray
     alpha: np.ndarray
     leak: np.ndarray
 
 
-def _unit(w_x: np.ndarray, w_h: np.ndarray, bias: np.ndarray, levels: int) -> _IntUnit:
+def _unit(w_x: np.ndarray, w_h: np.ndarray, bias: np.ndarray, levels: int) -> IntUnit:
     """ReLU-like units computing about ``w_x @ cx + w_h @ ch + bias`` spikes per window (all in
     spike counts); per unit, the potential unit maps its largest weight to the top level."""
     window = levels - 1
@@ -213,7 +225,7 @@ def _unit(w_x: np.ndarray, w_h: np.ndarray, bias: np.ndarray, levels: int) -> _I
     top = np.maximum(np.abs(w_x).max(axis=1, initial=0.0), np.abs(w_h).max(axis=1, initial=0.0))
     unit = np.where(top > 0, top / wmax, 1.0)
     col = unit[:, None]
-    return _IntUnit(
+    return IntUnit(
         w_x=np.clip(np.rint(w_x / col), wmin, wmax).astype(np.int64),
         w_h=np.clip(np.rint(w_h / col), wmin, wmax).astype(np.int64),
         alpha=np.clip(np.rint(1.0 / unit), 1, hw.ALPHA_MAX).astype(np.int64),
@@ -350,4 +362,4 @@ def _layers_from_torch(
     return "rnn", src
 
 
-__all__ = ["GRU", "LSTM", "GateMaps", "GatedLayer"]
+__all__ = ["GRU", "LSTM", "GateMaps", "GatedLayer", "IntUnit", "add_hgu"]
