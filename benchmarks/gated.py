@@ -156,6 +156,12 @@ class ExactCell(torch.nn.Module):
         )
         self.alpha = torch.nn.Parameter(torch.full((units, hidden), 6.0))
         self.leak = torch.nn.Parameter(torch.zeros(units, hidden))
+        with torch.no_grad():  # start by remembering (as an LSTM's forget-gate bias of 1)
+            if gated:
+                self.leak[0] = self.alpha[0]  # the keep gate fires at every tick
+                self.w_h[0] = 0.0
+            else:
+                self.w_h[0] += torch.diag(self.alpha[0])  # a unit's spikes re-fire it
         self.readout = torch.nn.Linear(hidden, n_out)
 
     def ints(self) -> tuple[torch.Tensor, ...]:
