@@ -1,21 +1,34 @@
-"""Gated vs Elman recurrent units on the cores (issue 14), small version: a synthetic memory
-task, post-training quantization only (no nsc.constrain yet), one core.
+"""Gated vs Elman recurrent units on the cores (issue 14), small version: synthetic memory
+tasks, one core, two ways to the integer network.
 
-Task ``recall``: a sequence of ``--steps`` activity vectors over ``--symbols`` input lines;
-step 0 carries one symbol (activity 15 on its line), every later step random distractor
-activities in ``[0, --noise]`` on all lines; the class is the symbol of step 0, read at the
-last step. Chance is ``1 / symbols``.
+Tasks (``--task``): ``recall``: ``--steps`` activity vectors over ``--symbols`` lines; step 0
+carries one symbol (activity 15 on its line), every later step random distractor activities in
+``[0, --noise]``; the class is the symbol of step 0, read at the last step. ``overwrite``: a
+marker line besides; 1-3 marked steps among the first 10 show a symbol with the marker, other
+steps a distractor symbol (probability 0.3) and noise; the class is the symbol of the *last*
+marked step (storing must be selective, a new mark must replace the memory), recalled at least
+``steps - 10`` steps later. Chance is ``1 / symbols``.
 
-Per cell (``RNN`` = Elman with ReLU, ``GRU``, ``LSTM``): train the float model (Adam, fixed
-seed, single torch thread), compile it with ``nsc.compile`` (quantize calibrated on training
-inputs; GRU/LSTM become the hardware-native gated unit of docs/gated-units.md), run the test
-set on the runtime, and print float accuracy, spiking accuracy, agreement between the integer
-reference and the runtime (``nsc.verify``), cores and power (two models, truenorth.md). The
-last line is one JSON object ``{"results": [{"task", "cell", "cores", "float_accuracy",
-"spiking_accuracy", "agreement", ...}]}``.
+Two ways, per cell:
 
-    PYTHONPATH=.:runtime .venv/bin/python benchmarks/gated.py [--steps 50] [--hidden 16]
-        [--cells RNN,GRU,LSTM] [--epochs 300] [--seed 0]
+- ``PTQ`` (``--cells RNN,GRU,LSTM``): train the float torch model (Adam, fixed seed, one torch
+  thread), compile it with ``nsc.compile`` (quantize calibrated on training inputs; GRU/LSTM
+  become the hardware-native gated unit of docs/gated-units.md through their float mapping);
+- ``exact`` (``--exact elman,gated``): train the integer layer whose forward *is* the per-tick
+  function of the neurons nsc emits (``ExactCell``; straight-through rounding, a per-window
+  rate proxy for the gradient; a stand-in for ``nsc.constrain``, which does not take gated
+  layers yet), build its integer IR (``nsc.ops.gated.add_hgu`` for the gated layer) and
+  compile that. ``trained = reference`` is the fraction of test inputs whose trained state
+  counts equal the compiled integer network's, bit for bit.
+
+Printed per run: float / constrained accuracy, spiking accuracy (the runtime), agreement
+between the integer reference and the runtime (``nsc.verify``), cores and power (two models,
+truenorth.md). The last line is one JSON object ``{"results": [{"task", "cell", "cores",
+"float_accuracy" | "constrained_accuracy", "spiking_accuracy", "agreement", ...}]}``.
+
+    PYTHONPATH=.:runtime .venv/bin/python benchmarks/gated.py [--task recall|overwrite]
+        [--steps 50] [--hidden 16] [--cells RNN,GRU,LSTM] [--exact elman,gated]
+        [--epochs 1500] [--exact-epochs 300] [--seed 0]
 """
 
 from __future__ import annotations
@@ -42,6 +55,28 @@ def recall_data(
     x = rng.integers(0, noise + 1, (n, steps, symbols)).astype(np.float32)
     x[:, 0] = 0
     x[np.arange(n), 0, y] = 15
+    return x, y
+
+
+def overwrite_data(
+    n: int, steps: int, symbols: int, noise: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Task ``overwrite``: ``symbols`` lines and a marker line. One to three *marked* steps
+    among the first 10 show a symbol (activity 15) with the marker (15); other steps show a
+    distractor symbol without the marker with probability 0.3, and noise in ``[0, noise]``;
+    the class is the symbol of the *last* marked step (so storing must be selective and a new
+    mark must replace the old memory), recalled at least ``steps - 10`` steps later."""
+    x = rng.integers(0, noise + 1, (n, steps, symbols + 1)).astype(np.float32)
+    y = np.zeros(n, np.int64)
+    for b in range(n):
+        for t in np.flatnonzero(rng.random(steps) < 0.3):
+            x[b, t, rng.integers(0, symbols)] = 15
+        marks = np.sort(rng.choice(10, rng.integers(1, 4), replace=False))
+        for t in marks:
+            x[b, t] = rng.integers(0, noise + 1, symbols + 1)
+            s = rng.integers(0, symbols)
+            x[b, t, s] = x[b, t, symbols] = 15
+            y[b] = s
     return x, y
 
 
@@ -91,7 +126,7 @@ def accuracy(logits: np.ndarray, y: np.ndarray) -> float:
 def run_cell(cell: str, args: Any, data: dict[str, Any]) -> dict[str, Any]:
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
-    model = Net(cell, args.symbols, args.hidden, args.symbols).float()
+    model = Net(cell, data["x_train"].shape[2], args.hidden, args.symbols).float()
     start = time.perf_counter()
     train(model, data["x_train"], data["y_train"], args.epochs, args.seed)
     model.eval()
@@ -110,7 +145,7 @@ def run_cell(cell: str, args: Any, data: dict[str, Any]) -> dict[str, Any]:
     ticks = int(getattr(stats, "ticks", 0) or 0)
     events = int(getattr(stats, "synaptic_events", 0) or 0)
     return {
-        "task": f"recall{args.steps}",
+        "task": f"{args.task}{args.steps}",
         "cell": cell if cell != "RNN" else "elman",
         "training": "float + PTQ",
         "cores": cores,
@@ -277,7 +312,7 @@ def run_exact(cell_name: str, args: Any, data: dict[str, Any]) -> dict[str, Any]
     """Train the exact integer layer, compile its IR, run and verify it."""
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
-    n_in = args.symbols
+    n_in = data["x_train"].shape[2]
     model = ExactCell(n_in, args.hidden, args.symbols, cell_name == "gated", 15)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     x_train, y_train = torch.tensor(data["x_train"]), torch.tensor(data["y_train"])
@@ -302,7 +337,7 @@ def run_exact(cell_name: str, args: Any, data: dict[str, Any]) -> dict[str, Any]
     counts = run_trace(compiled.stages["insert-delays"], x_test).values["count"][:, -1]
     same = float((counts == model.last_state(torch.tensor(x_test))).all(-1).mean())
     return {
-        "task": f"recall{args.steps}",
+        "task": f"{args.task}{args.steps}",
         "cell": cell_name,
         "training": "exact",
         "cores": cores,
@@ -321,12 +356,13 @@ def run_exact(cell_name: str, args: Any, data: dict[str, Any]) -> dict[str, Any]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--task", choices=("recall", "overwrite"), default="recall")
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--symbols", type=int, default=4)
     parser.add_argument("--noise", type=int, default=3)
     parser.add_argument("--hidden", type=int, default=16)
     parser.add_argument("--cells", default="RNN,GRU,LSTM")
-    parser.add_argument("--epochs", type=int, default=300)
+    parser.add_argument("--epochs", type=int, default=1500)
     parser.add_argument("--train", type=int, default=2000)
     parser.add_argument("--test", type=int, default=500)
     parser.add_argument("--verify", type=int, default=100, help="test inputs nsc.verify runs")
@@ -337,8 +373,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
-    x_train, y_train = recall_data(args.train, args.steps, args.symbols, args.noise, rng)
-    x_test, y_test = recall_data(args.test, args.steps, args.symbols, args.noise, rng)
+    make = recall_data if args.task == "recall" else overwrite_data
+    x_train, y_train = make(args.train, args.steps, args.symbols, args.noise, rng)
+    x_test, y_test = make(args.test, args.steps, args.symbols, args.noise, rng)
     data = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
     results = []
     for cell in filter(None, args.cells.split(",")):
