@@ -355,3 +355,14 @@ def test_exact_trainer_forward_is_the_integer_network(gated: bool) -> None:
     state = exact[1:, 2] if gated else exact[:, 0]  # (steps, batch, hidden)
     assert np.array_equal(counts, state.transpose(1, 0, 2))
     assert counts.max() > 0
+
+
+def test_a_gated_layer_above_max_fanin_is_refused_not_miscompiled() -> None:
+    """split-fanin splits a whole population (state neurons too) and shortens the delays of
+    the tree's inputs; the output copies keep delay W from the same sources, which placement
+    refuses. Until split-fanin handles gated populations, inputs + hidden <= max_fanin."""
+    torch.manual_seed(3)
+    model = Seq("GRU", n_in=3, hidden=4).eval()
+    x = activities(4, (2, 3, 3))
+    with pytest.raises(nsc.NscError, match="delay"):
+        nsc.compile(model, x, max_fanin=4, effort="fast", fidelity=False)
