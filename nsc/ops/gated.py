@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -244,6 +245,7 @@ class GRU(GatedLayer):
     op: ClassVar[str] = "gru"
     level_range: ClassVar[tuple[str, str]] = ("network", "network")
     torch_modules: ClassVar[tuple[str, ...]] = ("GRU",)
+    torch_aten: ClassVar[tuple[str, ...]] = ("aten.gru.input",)
     gates: ClassVar[int] = 3
 
     def evaluate(self, args: list[np.ndarray]) -> np.ndarray:
@@ -274,6 +276,43 @@ class GRU(GatedLayer):
     @classmethod
     def from_torch(cls, module: Any, source: str, name: str, graph: Any) -> tuple[str, str]:
         return _layers_from_torch(cls, module, source, name, graph)
+
+    @classmethod
+    def from_aten(
+        cls, target: str, source: str, args: dict[str, Any], name: str, graph: Any
+    ) -> tuple[str, str]:
+        """``aten.gru.input``: ``(input, hx, params, has_biases, num_layers, dropout, train,
+        bidirectional, batch_first)``, ``params`` being ``w_ih, w_hh[, b_ih, b_hh]`` per layer
+        (and direction); the initial state must be zero."""
+        hx = args["hx"]
+        if hx is not None and bool(hx.detach().any()):
+            raise FrontendError(
+                f"{name}: a nonzero initial state h0 is not supported (the spiking network "
+                "starts every sequence at rest, h0 = 0)"
+            )
+        layers = int(args["num_layers"])
+        if args["train"] and args["dropout"] and layers > 1:
+            raise FrontendError(
+                f"{name}: exported in training mode (dropout {args['dropout']} between "
+                "layers); call model.eval() before torch.export.export"
+            )
+        gru = SimpleNamespace(bidirectional=bool(args["bidirectional"]), num_layers=layers)
+        per_layer = 4 if args["has_biases"] else 2
+        params = list(args["params"])
+        directions = 2 if gru.bidirectional else 1
+        if len(params) != per_layer * layers * directions:
+            raise FrontendError(
+                f"{name}: {len(params)} weight tensors for {layers} layer(s), expected "
+                f"{per_layer * layers * directions}"
+            )
+        for layer in range(layers):
+            own = params[per_layer * directions * layer :][:per_layer]
+            setattr(gru, f"weight_ih_l{layer}", own[0])
+            setattr(gru, f"weight_hh_l{layer}", own[1])
+            if per_layer == 4:
+                setattr(gru, f"bias_ih_l{layer}", own[2])
+                setattr(gru, f"bias_hh_l{layer}", own[3])
+        return _layers_from_torch(cls, gru, source, name, graph, kind="GRU")
 
 
 @register_op
@@ -325,10 +364,11 @@ class LSTM(GatedLayer):
 
 
 def _layers_from_torch(
-    cls: type[GatedLayer], module: Any, source: str, name: str, graph: Any
+    cls: type[GatedLayer], module: Any, source: str, name: str, graph: Any, kind: str = ""
 ) -> tuple[str, str]:
-    """One node per layer of a torch ``nn.GRU`` / ``nn.LSTM``."""
-    kind = type(module).__name__
+    """One node per layer of a torch ``nn.GRU`` / ``nn.LSTM`` (or of a namespace holding the
+    same attributes, ``kind`` naming it)."""
+    kind = kind or type(module).__name__
     if module.bidirectional:
         raise FrontendError(
             f"{name}: a bidirectional {kind} reads the sequence backwards too, which needs the "

@@ -366,3 +366,31 @@ def test_a_gated_layer_above_max_fanin_is_refused_not_miscompiled() -> None:
     x = activities(4, (2, 3, 3))
     with pytest.raises(nsc.NscError, match="delay"):
         nsc.compile(model, x, max_fanin=4, effort="fast", fidelity=False)
+
+
+@pytest.mark.parametrize("batch_first", [True, False])
+def test_exported_gru_gives_the_modules_ir_and_compiles_exactly(batch_first: bool) -> None:
+    torch.manual_seed(11)
+    model = Seq("GRU", layers=2, batch_first=batch_first).eval()
+    x = activities(12, (3, 5, 3))
+    xt = torch.tensor(x if batch_first else x.transpose(1, 0, 2))
+    program = torch.export.export(model, (xt,))
+    graph = to_graph(program, x)
+    assert graph.same_as(to_graph(model, x))
+    compiled = nsc.compile(program, x, effort="fast", fidelity=False)
+    assert nsc.verify(compiled, activities(13, (3, 6, 3))).agreement == 1.0
+
+
+def test_exported_gru_with_a_nonzero_initial_state_is_refused() -> None:
+    class H0(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rnn = torch.nn.GRU(3, 4, batch_first=True)
+            self.register_buffer("h0", torch.ones(1, 2, 4))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.rnn(x, self.h0)[0]
+
+    program = torch.export.export(H0().eval(), (torch.zeros(2, 5, 3),))
+    with pytest.raises(FrontendError, match="nonzero initial state"):
+        to_graph(program, np.zeros((2, 5, 3)))
