@@ -394,3 +394,25 @@ def test_exported_gru_with_a_nonzero_initial_state_is_refused() -> None:
     program = torch.export.export(H0().eval(), (torch.zeros(2, 5, 3),))
     with pytest.raises(FrontendError, match="nonzero initial state"):
         to_graph(program, np.zeros((2, 5, 3)))
+
+
+def test_a_linear_map_before_a_gated_layer_is_folded_into_its_units() -> None:
+    class Pre(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = torch.nn.Linear(3, 5)
+            self.rnn = torch.nn.GRU(5, 4, batch_first=True)
+            self.out = torch.nn.Linear(4, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.out(self.rnn(self.fc(x))[0][:, -1])
+
+    torch.manual_seed(5)
+    model = Pre().eval()
+    x = activities(14, (4, 5, 3))
+    g = integer_graph(to_graph(model, x), x)
+    syn = g["rnn_in"]
+    assert isinstance(syn, Synapses) and syn.source == "x" and syn.weight.shape == (12, 3)
+    assert [p.name for p in g.of_type(Neurons)] == ["rnn", "rnn_h"]
+    compiled = nsc.compile(model, x, effort="fast", fidelity=False)
+    assert nsc.verify(compiled, activities(15, (4, 6, 3))).agreement == 1.0
