@@ -13,6 +13,10 @@ Scales: activities are calibrated on ``ctx.example_input`` (the float model's in
 to be in activity units already); per layer the potential unit ``u`` maps the largest float
 weight contribution to the top weight level; the threshold ``alpha = s_out / u`` and the
 per-tick leak ``bias / (u * window)`` follow.
+
+An op that declares ``lower_spiking(g, source, s_in, s_out, levels, pre)`` (the gated layers of
+nsc/ops/gated.py) is lowered by that method instead: it adds its own populations and synapses
+to the integer graph and returns the population whose spike counts are its output.
 """
 
 from __future__ import annotations
@@ -51,6 +55,8 @@ class _Layer:
     bias: np.ndarray
     out_node: str  # the float node whose values calibrate this layer's output scale
     span: Any
+    lowering: Node | None = None  # an op lowered by its own ``lower_spiking``
+    pre: tuple[np.ndarray, np.ndarray] | None = None  # an affine map folded in before it
 
 
 @register
@@ -74,12 +80,20 @@ class Quantize(Pass):
         outputs = graph.of_type(Output)
         if len(inputs) != 1 or len(outputs) != 1:
             raise PassError("quantize: the network must have exactly one input and one output")
-        if not any(n.affine(graph) is not None or n.recurrent(graph) is not None for n in graph):
+        if not any(
+            n.affine(graph) is not None or n.recurrent(graph) is not None or _lowers_itself(n)
+            for n in graph
+        ):
             raise PassError("quantize: nothing to quantize (no affine or recurrent op)")
         chain = _chain(graph, inputs[0], outputs[0])
         layers, readout = _layers(graph, chain)
         scales = _calibrate(graph, ctx, layers, self.levels)
         return _build(graph, inputs[0], outputs[0], layers, readout, scales, self.levels)
+
+
+def _lowers_itself(node: Node) -> bool:
+    """Whether ``node`` declares its own spiking lowering (``lower_spiking``)."""
+    return callable(getattr(node, "lower_spiking", None))
 
 
 def _chain(graph: Graph, start: Input, end: Output) -> list[Any]:
@@ -121,7 +135,14 @@ def _layers(graph: Graph, chain: list[Node]) -> tuple[list[_Layer], _Readout | N
         nxt = chain[i + 1] if i + 1 < len(chain) else None
         fused = nxt is not None and nxt.is_activation
         recurrent, affine = node.recurrent(graph), node.affine(graph)
-        if recurrent is not None:
+        if _lowers_itself(node):
+            empty = np.zeros((0, 0))
+            layers.append(
+                _Layer(node.name, empty, None, empty, node.name, node.span, node, pending)
+            )
+            pending = None
+            i += 1
+        elif recurrent is not None:
             w_in, w_rec, bias = recurrent
             if pending is not None:
                 w_in, bias = w_in @ pending[0], bias + w_in @ pending[1]
@@ -220,6 +241,11 @@ def _build(
     new_in.span = inp.span
     source, s_in = inp.name, 1.0
     for layer, s_out in zip(layers, scales):
+        if layer.lowering is not None:
+            lowering: Any = layer.lowering  # declares lower_spiking (_lowers_itself)
+            source = lowering.lower_spiking(g, source, s_in, s_out, levels, layer.pre)
+            s_in = s_out
+            continue
         contrib = [np.max(np.abs(layer.w_in), initial=0.0) * s_in]
         if layer.w_rec is not None:
             contrib.append(np.max(np.abs(layer.w_rec), initial=0.0) * s_out)

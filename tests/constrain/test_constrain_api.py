@@ -89,8 +89,12 @@ def test_embedding_model_and_per_step_labels() -> None:
 @pytest.mark.parametrize(
     ("layer", "message"),
     [
-        (torch.nn.LSTM(3, 4, batch_first=True), "unsupported layer"),
-        (torch.nn.GRU(3, 4, batch_first=True), "unsupported layer"),
+        (
+            torch.nn.LSTM(3, 4, batch_first=True),
+            "'lstm' is not supported by constrain; nsc.compile",
+        ),
+        (torch.nn.GRU(3, 4, batch_first=True), "'gru' is not supported by constrain; nsc.compile"),
+        (torch.nn.Conv1d(3, 4, 1), "unsupported layer"),
     ],
 )
 def test_unsupported_layer_is_a_clear_error(layer: torch.nn.Module, message: str) -> None:

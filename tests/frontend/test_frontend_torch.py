@@ -242,12 +242,12 @@ def assert_names_and_lists(err: FrontendError, *names: str) -> None:
 @pytest.mark.parametrize(
     ("layer", "index", "names"),
     [
-        (nn.LSTM(5, 4, batch_first=True), True, ("'layer'", "LSTM")),
-        (nn.GRU(5, 4, batch_first=True), True, ("'layer'", "GRU")),
+        (nn.LSTM(5, 4, batch_first=True, proj_size=2), True, ("layer", "proj_size")),
+        (nn.GRU(5, 4, batch_first=True, bidirectional=True), True, ("layer", "bidirectional")),
         (nn.Conv1d(6, 4, 1), False, ("'layer'", "Conv1d")),
         (nn.RNN(5, 4, batch_first=True, bidirectional=True), True, ("layer", "bidirectional")),
     ],
-    ids=["lstm", "gru", "conv1d", "bidirectional"],
+    ids=["lstm-proj", "gru-bidirectional", "conv1d", "bidirectional"],
 )
 def test_unsupported_layers(layer: nn.Module, index: bool, names: tuple[str, ...]) -> None:
     with pytest.raises(FrontendError) as info:

@@ -39,6 +39,7 @@ def test_goldens_cover_every_node_type() -> None:
     """The text goldens plus the pipeline goldens (tests/golden/passes) hold every op."""
     files = [GOLDEN_DIR / name for name in GOLDEN]
     files += sorted((GOLDEN_DIR.parents[1] / "golden" / "passes").glob("*.nsir"))
+    files += sorted((GOLDEN_DIR.parents[1] / "ops" / "golden").glob("*.nsir"))
     ops = {node.op for path in files for node in parse_ir_file(path)}
     assert ops == set(NODE_TYPES)
 

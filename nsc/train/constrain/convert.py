@@ -170,7 +170,13 @@ def parse_model(model: nn.Module, features: int | None = None) -> FloatChain:
         elif isinstance(node, ReLU):
             raise FrontendError(f"%{node.name}: a ReLU must follow a Linear or an RNN")
         else:
-            raise FrontendError(f"%{node.name}: op {node.op!r} is not supported by constrain")
+            hint = (
+                "; nsc.compile compiles gated layers after training (docs/gated-units.md), "
+                "constrain does not train them yet"
+                if node.op in ("gru", "lstm")
+                else ""
+            )
+            raise FrontendError(f"%{node.name}: op {node.op!r} is not supported by constrain{hint}")
     if readout is None:
         raise FrontendError("the model must end with an nn.Linear readout")
     if not any(s.kind in ("rnn", "dense") for s in stages):
