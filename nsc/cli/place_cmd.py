@@ -50,7 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nsc.ir import ElmanRNN, Linear, Neurons
+    from nsc.ir import Neurons
+    from nsc.ir.nodes import level_index
     from nsc.passes import Context, run_pipeline
     from nsc.passes.place_pass import Place
     from nsc.place import Hardware, extract_problem, plot_placement
@@ -59,9 +60,10 @@ def run(args: argparse.Namespace) -> int:
     check_outputs(args.output, args.report, args.png)
     graph = parse_ir_file(args.input)
     graph.verify()
-    if any(isinstance(n, (Linear, ElmanRNN)) for n in graph) or not graph.of_type(Neurons):
+    if level_index(graph.level) < level_index("encoded") or not graph.of_type(Neurons):
         raise NscError(
-            f"{args.input}: not a neuron-level graph (no neurons nodes, or float layers); "
+            f"{args.input}: not a neuron-level graph at level encoded or later (its level is "
+            f"{graph.level}); "
             "place takes IR after encode-weights: nsc compile MODEL --emit-ir encode-weights "
             "--ir-out net.nsir ..."
         )

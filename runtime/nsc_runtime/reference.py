@@ -169,20 +169,6 @@ def split_outputs(corelet: Corelet, spikes: np.ndarray) -> dict[str, np.ndarray]
     return out
 
 
-def window_counts(spikes: np.ndarray, window: int) -> np.ndarray:
-    """Spike counts per window of ``window`` ticks: (..., T, L) -> (..., ceil(T / W), L).
-
-    Window ``k`` covers ticks ``[k * W, (k + 1) * W)``; the last one may be partial."""
-    if window < 1:
-        raise NscError(f"window must be >= 1, got {window}")
-    s = np.asarray(spikes)
-    n = -(-s.shape[-2] // window)
-    pad = n * window - s.shape[-2]
-    widths = [(0, 0)] * (s.ndim - 2) + [(0, pad), (0, 0)]
-    padded = np.pad(s.astype(np.int32), widths)
-    return padded.reshape(*s.shape[:-2], n, window, s.shape[-1]).sum(axis=-2, dtype=np.int32)
-
-
 @dataclass
 class Result:
     """One run: ``spikes[port]`` uint8 (ticks, lines), counters, final potentials ``v``."""

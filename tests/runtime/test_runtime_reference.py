@@ -199,12 +199,3 @@ def test_threshold_mask_follows_prng(simulate) -> None:  # type: ignore[no-untyp
         str(int(py_rho(seed, t, 0, reference.DRAW_THRESHOLD) <= 100)) for t in range(ticks)
     )
     np.testing.assert_array_equal(simulate(c, None, ticks).spikes["y"], spikes_of(train))
-
-
-def test_window_counts() -> None:
-    s = np.array([[1, 0], [1, 1], [0, 1], [1, 1], [1, 0]], np.uint8)
-    np.testing.assert_array_equal(reference.window_counts(s, 2), [[2, 1], [1, 2], [1, 0]])
-    batch = np.stack([s, s])
-    assert reference.window_counts(batch, 5).tolist() == [[[4, 3]], [[4, 3]]]
-    with pytest.raises(reference.NscError):
-        reference.window_counts(s, 0)
