@@ -37,8 +37,8 @@ A float model (torch, or a network-level .nsir) needs --example-input: a .npy ar
 typical inputs, shape (batch, steps, features), on which quantize calibrates its activity
 scales, e.g. numpy.save("x.npy", x_train[:64]). Integer-level models need none.
 
-stages for --emit-ir: input, quantize, insert-delays, split-fanin, encode-weights, place,
-replicate-fanout, lower-to-cores (only the ones that ran). All outputs (-o, --ir-out) are
+stages for --emit-ir: input, then the passes that ran: quantize, insert-delays, split-fanin,
+encode-weights, place, replicate-fanout, lower-to-cores. All outputs (-o, --ir-out) are
 written only when every step succeeded.
 
 examples:

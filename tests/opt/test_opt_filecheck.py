@@ -65,3 +65,13 @@ def test_case(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     checks = [(k, t) for k, t in found if k in ("CHECK", "CHECK-NOT")]
     assert checks, f"{path.name}: no CHECK lines"
     filecheck(out, checks)
+
+
+def test_compile_help_lists_the_default_pipelines_stages() -> None:
+    """The CLI help names the stages without importing the passes (start-up time); this keeps
+    that list equal to the one definition, nsc.passes.default_pipeline."""
+    from nsc.cli.compile_cmd import EPILOG
+    from nsc.passes import default_pipeline, parse_pipeline
+
+    names = ", ".join(p.name for p in parse_pipeline(default_pipeline()))
+    assert names in " ".join(EPILOG.split())

@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from nsc_runtime import hw
 
+from ...defaults import DEFAULT_LEVELS, DEFAULT_MAX_FANIN
 from ...errors import FrontendError, NscError
 from ...ir import Output
 from .convert import FloatChain, constrained_from_float, parse_model
@@ -170,8 +171,8 @@ def constrain(
     train: Any,
     *,
     val: Any = None,
-    levels: int = 16,
-    max_fanin: int = 64,
+    levels: int = DEFAULT_LEVELS,
+    max_fanin: int = DEFAULT_MAX_FANIN,
     epochs: int = 20,
     relax_epochs: int = 10,
     loss: LossFn | None = None,

@@ -32,6 +32,7 @@ from torch import nn
 
 from nsc_runtime import hw
 
+from ...defaults import DEFAULT_LEVELS
 from ...errors import NscError
 from ...ops.host_input import embed_ids, quantize_features
 
@@ -89,7 +90,7 @@ class NetSpec:
     proj: int  # host projection units (0: none)
     layers: tuple[LayerSpec, ...]
     classes: int
-    levels: int = 16
+    levels: int = DEFAULT_LEVELS
     readout: str = "last"  # "last" or "all"
 
     @property
