@@ -133,6 +133,11 @@ def load_model(
         from ..nir import from_nir
 
         return from_nir(str(path))
+    if suffix == ".corelet":
+        raise FrontendError(
+            f"{path}: a corelet holds compiled cores, not a model; give the model it was "
+            "compiled from, or the IR of a stage (nsc compile ... --emit-ir STAGE --ir-out F.nsir)"
+        )
     if suffix == ".npy":
         raise FrontendError(
             f"{path}: a .npy array is not a model; give integer parameters as .npz "

@@ -46,9 +46,14 @@ def _pick_stage(obj: Any, stage: str | None) -> Graph:
         return stages[stage]
     fits = [g for g in stages.values() if _exportable(g) is None]
     if not fits:
+        whys = {_exportable(g) for g in stages.values()} - {None}
+        host = sorted(w for w in whys if w and ("qlinear" in w or "quantize_input" in w))
+        reason = f" ({host[0]}: a host layer, which NIR's spiking nodes cannot express)"
         raise NscError(
-            "to_nir: no stage of this compiled network is at the neuron level (Input, Neurons, "
-            "Synapses, SpikeCount, Output); compile from a neuron-level graph"
+            "to_nir: no stage of this compiled network is only neurons and synapses (Input, "
+            f"Neurons, Synapses, SpikeCount, Output){reason if host else ''}; NIR export "
+            "covers spiking networks such as those imported from NIR, not models with a host "
+            "readout or projection"
         )
     return fits[-1]
 

@@ -214,6 +214,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("export-o-dir", ["export", "{fx}/neuron.nsir", "--nir", "{fx}/adir"], "is a folder"),
     ("export-o-device", ["export", "{fx}/neuron.nsir", "--nir", "/dev/full"], "is a device"),
     ("export-evil", ["export", "{fx}/evil.pt", "--nir", "{out}/n.nir"], "pickled"),
+    ("export-corelet", ["export", "{fx}/net.corelet", "--nir", "{out}/n.nir"], "not a model"),
     # constrain ({fx}/x.npz holds x but no X, y)
     (
         "constrain-missing",
