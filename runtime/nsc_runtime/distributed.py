@@ -1,0 +1,490 @@
+"""Run one corelet on several processes (MPI ranks), bit-identical for any number of ranks.
+
+The Cython kernel stays free of MPI. Rank ``r`` owns the contiguous block of cores
+``bounds[r]:bounds[r + 1]`` (whole chips where the cores of each chip are contiguous, see
+:func:`partition`) and runs it as a **sub-corelet** with the ordinary kernel:
+
+- a neuron whose destination core lives on another rank loses its route in the sub-corelet and
+  becomes a line of an extra output port (the *cross* lines);
+- every (core, axon) of the rank that neurons of other ranks target becomes a line of an extra
+  input port (the *remote* lines, one per distinct target axon, numbered in sorted
+  ``core * 256 + axon`` order, so senders and receiver agree without talking);
+- the original input ports keep all their lines, restricted to the rank's entries; the
+  original output lines of the rank's neurons keep their global columns.
+
+Timing: a routed spike fired at tick ``t`` with delay ``d`` is OR-ed into its axon at tick
+``t + d``; a host input spike is integrated at the tick it is given, OR-ed with the ring
+(``_core.pyx``, ``nsc_core_tick_impl``). So a cross-rank spike fired at ``t`` is given to the
+receiver's remote line at tick ``t + d``: the same axon, the same tick. Ranks run windows of
+``W`` ticks, ``W`` = the shortest cross-rank delay (1..15; the whole run when no route crosses
+ranks), and exchange after each: every spike of a window is due at or after the next window's
+first tick, so each window's remote inputs are complete before it runs.
+
+Exchange (MPI): per window, counts by ``Alltoall``, spikes by ``Alltoallv``, one int64 word per
+spike: ``due_tick * remote_lines(receiver) + line``. The PRNG is keyed by each core's seed
+(kept in the sub-corelet) and the tick (every sub-engine starts at tick 0), never by the rank,
+so stochastic modes give the same draws. Counters: the kernel counts what it sees (synaptic
+events of remote inputs included, ``neuron_spikes``, routes inside the rank); each rank adds
+``cross_core_spikes`` and ``mesh_hops`` of its cross-rank spikes; rank 0 sums them.
+
+Also counted (not part of :data:`~nsc_runtime.reference.COUNTERS`, so ``Result`` is unchanged):
+spikes exchanged between ranks and spikes that cross a chip boundary (routes whose source and
+destination cores are on different chips; routes inside a rank that cross chips are watched by
+extra output lines).
+
+:func:`run_partitioned` runs all ranks in one process (exchange by list transposition): the
+split/merge logic without MPI. :func:`run_distributed` is the MPI entry (imports mpi4py only
+there); every rank passes the same corelet and inputs, rank 0 gets the result.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import hw
+from .corelet import Corelet, Port, port_table
+from .errors import NscError
+from .reference import COUNTERS, Inputs, Result, input_lines, prepare_inputs, split_outputs
+from .validate import validate_corelet
+
+__all__ = [
+    "DistributedResult",
+    "ExchangeStats",
+    "RankPlan",
+    "chip_of",
+    "mpi_world",
+    "partition",
+    "plan_rank",
+    "run_distributed",
+    "run_partitioned",
+]
+
+N = hw.NEURONS_PER_CORE
+
+
+def chip_of(corelet: Corelet) -> np.ndarray:
+    """int64 (C,): the chip of every core, ``row * chip_cols + col`` (position // 64)."""
+    side = hw.CORES_PER_CHIP_SIDE
+    pos = corelet.position.astype(np.int64)
+    return (pos[:, 1] // side) * int(corelet.chips[1]) + pos[:, 0] // side
+
+
+def partition(corelet: Corelet, ranks: int) -> np.ndarray:
+    """int64 (ranks + 1,) core bounds: rank ``r`` owns cores ``bounds[r]:bounds[r + 1]``.
+
+    Contiguous blocks of about ``C / ranks`` cores. When every chip's cores are contiguous in
+    core order and there are at least as many chips as ranks, the bounds fall on chip
+    boundaries (the one nearest each even split), so ranks own whole chips. Ranks beyond the
+    core count own nothing."""
+    if int(ranks) != ranks or ranks < 1:
+        raise NscError(f"ranks must be a whole number >= 1, got {ranks!r}")
+    c = corelet.n_cores
+    even = np.array([(r * c) // ranks for r in range(ranks + 1)], np.int64)
+    chip = chip_of(corelet)
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(chip) != 0) + 1, [c]]).astype(np.int64)
+    contiguous = np.unique(chip).size == starts.size - 1
+    if c == 0 or not contiguous or starts.size - 1 < ranks:
+        return even
+    bounds = even.copy()
+    for r in range(1, ranks):
+        # nearest chip start, leaving room for one chip per remaining rank
+        allowed = starts[(starts > bounds[r - 1]) & (starts <= starts[-1 - (ranks - r)])]
+        bounds[r] = allowed[np.argmin(np.abs(allowed - even[r]))]
+    return bounds
+
+
+@dataclass
+class _Routes:
+    """Every routed neuron of the corelet, with its source/destination ranks and remote line."""
+
+    src: np.ndarray  # int64 global neuron id core * 256 + neuron
+    dest: np.ndarray  # int64 destination core
+    axon: np.ndarray  # int64 destination axon
+    delay: np.ndarray  # int64
+    src_rank: np.ndarray
+    dest_rank: np.ndarray
+    line: np.ndarray  # remote line in the destination rank (valid where cross)
+    hops: np.ndarray  # int64 mesh hops
+    inter_chip: np.ndarray  # bool
+    remote_keys: list[np.ndarray]  # per rank: sorted core * 256 + axon of its remote lines
+
+    @property
+    def cross(self) -> np.ndarray:
+        return self.src_rank != self.dest_rank
+
+
+def _routes(corelet: Corelet, bounds: np.ndarray) -> _Routes:
+    n = corelet.neurons
+    src = np.flatnonzero(n["dest_core"].reshape(-1) >= 0).astype(np.int64)
+    dest = n["dest_core"].reshape(-1)[src].astype(np.int64)
+    axon = n["dest_axon"].reshape(-1)[src].astype(np.int64)
+    delay = n["delay"].reshape(-1)[src].astype(np.int64)
+    ranks = bounds.size - 1
+    src_rank = np.searchsorted(bounds, src // N, side="right") - 1
+    dest_rank = np.searchsorted(bounds, dest, side="right") - 1
+    cross = src_rank != dest_rank
+    c = max(corelet.n_cores, 1)
+    key = dest * N + axon
+    combined = dest_rank * (c * N) + key
+    uniq = np.unique(combined[cross])
+    first = np.searchsorted(uniq, np.arange(ranks + 1, dtype=np.int64) * (c * N))
+    line = np.searchsorted(uniq, combined) - first[dest_rank]
+    remote_keys = [uniq[first[r] : first[r + 1]] - r * (c * N) for r in range(ranks)]
+    pos = corelet.position.astype(np.int64)
+    hops = np.abs(pos[dest] - pos[src // N]).sum(axis=1)
+    chip = chip_of(corelet)
+    inter_chip = chip[dest] != chip[src // N]
+    return _Routes(src, dest, axon, delay, src_rank, dest_rank, line, hops, inter_chip, remote_keys)
+
+
+@dataclass
+class RankPlan:
+    """What one rank runs: its sub-corelet and how its lines map to the whole corelet.
+
+    Sub-corelet input port ``"in"``: lines ``0..n_in-1`` are the corelet's input lines (all
+    ports, in order, restricted to this rank's entries), then one line per remote axon.
+    Output port ``"out"``: this rank's original output lines (global columns ``out_cols``),
+    then one line per cross-rank neuron, then one per inter-chip neuron routed inside the
+    rank."""
+
+    rank: int
+    lo: int
+    hi: int
+    corelet: Corelet
+    n_in: int  # original input lines
+    n_remote: int
+    out_cols: np.ndarray  # int64: global output column of each of the first lines of "out"
+    cross_delay: np.ndarray  # int64 per cross line
+    cross_rank: np.ndarray  # int64 destination rank per cross line
+    cross_line: np.ndarray  # int64 remote line in the destination rank
+    cross_hops: np.ndarray  # int64
+    cross_inter_chip: np.ndarray  # bool
+    n_chip_lines: int  # inter-chip neurons routed inside the rank (counted, not exchanged)
+    window: int  # ticks between exchanges (the same on every rank)
+    remote_lines: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # per rank
+
+
+def _window(routes: _Routes) -> int:
+    cross = routes.cross
+    return int(routes.delay[cross].min()) if cross.any() else 0  # 0: no exchange needed
+
+
+def plan_rank(corelet: Corelet, bounds: np.ndarray, rank: int) -> RankPlan:
+    """The sub-corelet of ``rank`` under ``bounds`` (from :func:`partition`)."""
+    return _plan(corelet, bounds, rank, _routes(corelet, bounds))
+
+
+def _plan(corelet: Corelet, bounds: np.ndarray, rank: int, routes: _Routes) -> RankPlan:
+    lo, hi = int(bounds[rank]), int(bounds[rank + 1])
+    sub = Corelet(
+        axon_types=corelet.axon_types[lo:hi],
+        crossbar=corelet.crossbar[lo:hi],
+        neurons={k: a[lo:hi].copy() for k, a in corelet.neurons.items()},
+        position=corelet.position[lo:hi],
+        seeds=corelet.seeds[lo:hi],
+        chips=corelet.chips,
+        metadata={},
+    )
+    mine = routes.src_rank == rank
+    local_src = routes.src[mine] - lo * N
+    dest_core = sub.neurons["dest_core"].reshape(-1)
+    cross = routes.cross[mine]
+    dest_core[local_src[cross]] = hw.NO_DEST
+    dest_core[local_src[~cross]] = routes.dest[mine][~cross] - lo
+    # inputs: original lines restricted to this rank, then the remote lines
+    n_in = input_lines(corelet)
+    line, core, axon = port_table(corelet.inputs)
+    keep = (core >= lo) & (core < hi)
+    keys = routes.remote_keys[rank]
+    entries = np.concatenate(
+        [
+            np.stack([core[keep] - lo, axon[keep]], axis=1),
+            np.stack([keys // N - lo, keys % N], axis=1),
+        ]
+    ).astype(np.int32)
+    counts = np.concatenate([np.bincount(line[keep], minlength=n_in), np.ones(keys.size)])
+    offsets = np.zeros(n_in + keys.size + 1, np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    sub.inputs = [Port.from_arrays("in", entries.reshape(-1, 2), offsets)]
+    # outputs: original lines of this rank, cross lines, inter-chip lines inside the rank
+    _, out_core, out_neuron = port_table(corelet.outputs)
+    out_cols = np.flatnonzero((out_core >= lo) & (out_core < hi)).astype(np.int64)
+    chip_local = local_src[~cross & routes.inter_chip[mine]]
+    watched = np.concatenate(
+        [out_core[out_cols] * N + out_neuron[out_cols] - lo * N, local_src[cross], chip_local]
+    )
+    out_entries = np.stack([watched // N, watched % N], axis=1).astype(np.int32)
+    sub.outputs = [Port.from_arrays("out", out_entries, np.arange(watched.size + 1))]
+    return RankPlan(
+        rank=rank,
+        lo=lo,
+        hi=hi,
+        corelet=sub,
+        n_in=n_in,
+        n_remote=int(keys.size),
+        out_cols=out_cols,
+        cross_delay=routes.delay[mine][cross],
+        cross_rank=routes.dest_rank[mine][cross],
+        cross_line=routes.line[mine][cross],
+        cross_hops=routes.hops[mine][cross],
+        cross_inter_chip=routes.inter_chip[mine][cross],
+        n_chip_lines=int(chip_local.size),
+        window=_window(routes),
+        remote_lines=np.array([k.size for k in routes.remote_keys], np.int64),
+    )
+
+
+@dataclass
+class ExchangeStats:
+    """What crossed ranks and chips in one run (equal for every rank count, except the
+    exchange figures, which are 0 on one rank)."""
+
+    ranks: int
+    window: int  # ticks between exchanges (0: no route crosses ranks)
+    windows: int
+    exchanged_spikes: int  # spike words sent between ranks, all ranks together
+    inter_chip_spikes: int  # routed spikes whose source and destination chips differ
+    exchange_seconds: float  # rank 0's time in the exchange
+    bounds: list[int] = field(default_factory=list)
+
+
+@dataclass
+class DistributedResult:
+    """A run's :class:`~nsc_runtime.reference.Result` and its exchange statistics."""
+
+    result: Result
+    stats: ExchangeStats
+
+
+class _RankRunner:
+    """One rank's kernel state, run window by window."""
+
+    def __init__(self, plan: RankPlan, drive: np.ndarray, threads: int, isa: str) -> None:
+        from . import _core, sim
+
+        self.plan, self.threads = plan, threads
+        self.drive, self.ticks = drive, drive.shape[0]
+        sub = plan.corelet
+        self.n_in_sub = plan.n_in + plan.n_remote
+        self.n_out_sub = plan.out_cols.size + plan.cross_delay.size + plan.n_chip_lines
+        self.engine: Any = None
+        if sub.n_cores:
+            palette = (isa if isa != "auto" else sim.available_isas()[-1]) != "baseline"
+            tables = sim.build_tables(sub, palette)
+            self.engine = _core.Engine(tables, sub.n_cores, self.n_in_sub, self.n_out_sub, isa)
+        self.ring = max(plan.window, 1) + hw.RING_SLOTS  # rows of future remote inputs
+        self.pending = np.zeros((self.ring, plan.n_remote), np.uint8)
+        self.out = np.zeros((self.ticks, plan.out_cols.size), np.uint8)
+        self.extra = {"cross_core_spikes": 0, "mesh_hops": 0}
+        self.sent = 0
+        self.inter_chip = 0
+
+    def step(self, t0: int, t1: int) -> list[np.ndarray]:
+        """Run ticks ``t0..t1-1``; return the spike words for each rank."""
+        plan, n = self.plan, t1 - t0
+        ranks = plan.remote_lines.size
+        empty = [np.zeros(0, np.int64) for _ in range(ranks)]
+        if self.engine is None:
+            return empty
+        rows = np.arange(t0, t1) % self.ring
+        win_in = np.empty((n, self.n_in_sub), np.uint8)
+        win_in[:, : plan.n_in] = self.drive[t0:t1]
+        win_in[:, plan.n_in :] = self.pending[rows]
+        self.pending[rows] = 0
+        win_out = np.zeros((n, self.n_out_sub), np.uint8)
+        self.engine.run(win_in, win_out, self.threads)
+        k, m = plan.out_cols.size, plan.cross_delay.size
+        self.out[t0:t1] = win_out[:, :k]
+        tick, line = np.nonzero(win_out[:, k : k + m])
+        self.inter_chip += int(np.count_nonzero(win_out[:, k + m :]))
+        self.inter_chip += int(plan.cross_inter_chip[line].sum())
+        self.extra["cross_core_spikes"] += int(line.size)
+        self.extra["mesh_hops"] += int(plan.cross_hops[line].sum())
+        due = t0 + tick + plan.cross_delay[line]
+        keep = due < self.ticks  # spikes due after the run change no output and no potential
+        due, line = due[keep], line[keep]
+        dest = plan.cross_rank[line]
+        word = due * plan.remote_lines[dest] + plan.cross_line[line]
+        order = np.argsort(dest, kind="stable")
+        split = np.searchsorted(dest[order], np.arange(1, ranks))
+        self.sent += int(word.size)
+        return np.split(word[order], split) if word.size else empty
+
+    def receive(self, words: np.ndarray) -> None:
+        """Set the remote lines of the spike words sent to this rank."""
+        if words.size == 0:
+            return
+        due, line = np.divmod(words, max(self.plan.n_remote, 1))
+        self.pending[due % self.ring, line] = 1
+
+    def counters(self) -> dict[str, int]:
+        base = self.engine.counters if self.engine is not None else np.zeros(4, np.int64)
+        got = {k: int(v) for k, v in zip(COUNTERS, base, strict=True)}
+        for k, v in self.extra.items():
+            got[k] += v
+        return got
+
+    def v(self) -> np.ndarray:
+        if self.engine is None:
+            return np.zeros((0, N), np.int32)
+        return np.asarray(self.engine.v, np.int32)
+
+
+def _windows(ticks: int, window: int) -> list[tuple[int, int]]:
+    step = window if window > 0 else max(ticks, 1)
+    return [(t, min(ticks, t + step)) for t in range(0, ticks, step)]
+
+
+def _merge(
+    corelet: Corelet, ticks: int, parts: list[tuple[np.ndarray, np.ndarray, dict[str, int], Any]]
+) -> Result:
+    """Rank 0: the whole corelet's Result from each rank's (out_cols, out, counters, v)."""
+    out = np.zeros((ticks, sum(p.n_lines for p in corelet.outputs)), np.uint8)
+    counters = dict.fromkeys(COUNTERS, 0)
+    for cols, spikes, ctr, _ in parts:
+        out[:, cols] = spikes
+        for k in COUNTERS:
+            counters[k] += ctr[k]
+    v = np.concatenate([p[3] for p in parts]).astype(np.int32)
+    return Result(split_outputs(corelet, out), counters, v, ticks)
+
+
+def _prepare(
+    corelet: Corelet, inputs: Inputs, ticks: int, ranks: int, bounds: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, _Routes]:
+    validate_corelet(corelet)
+    drive = prepare_inputs(corelet, inputs, ticks)
+    bounds = partition(corelet, ranks) if bounds is None else np.asarray(bounds, np.int64)
+    if bounds.size != ranks + 1 or bounds[0] != 0 or bounds[-1] != corelet.n_cores:
+        raise NscError(f"bounds must run from 0 to {corelet.n_cores} in {ranks} steps")
+    if (np.diff(bounds) < 0).any():
+        raise NscError("bounds must not decrease")
+    return drive, bounds, _routes(corelet, bounds)
+
+
+def run_partitioned(
+    corelet: Corelet,
+    inputs: Inputs = None,
+    ticks: int = 0,
+    ranks: int = 1,
+    *,
+    bounds: np.ndarray | None = None,
+    threads: int = 1,
+    isa: str = "auto",
+) -> DistributedResult:
+    """Run ``corelet`` split over ``ranks`` sub-corelets in this process, exchanging spikes
+    between them as the MPI run does (for tests, and to measure the split's cost)."""
+    drive, bounds, routes = _prepare(corelet, inputs, ticks, ranks, bounds)
+    plans = [_plan(corelet, bounds, r, routes) for r in range(ranks)]
+    runners = [_RankRunner(p, drive, threads, isa) for p in plans]
+    spent, windows = 0.0, _windows(ticks, plans[0].window)
+    for t0, t1 in windows:
+        sent = [r.step(t0, t1) for r in runners]
+        start = time.perf_counter()
+        for dst, runner in enumerate(runners):
+            runner.receive(np.concatenate([s[dst] for s in sent]))
+        spent += time.perf_counter() - start
+    parts = [(p.out_cols, r.out, r.counters(), r.v()) for p, r in zip(plans, runners, strict=True)]
+    stats = ExchangeStats(
+        ranks=ranks,
+        window=plans[0].window,
+        windows=len(windows),
+        exchanged_spikes=sum(r.sent for r in runners),
+        inter_chip_spikes=sum(r.inter_chip for r in runners),
+        exchange_seconds=spent,
+        bounds=[int(b) for b in bounds],
+    )
+    return DistributedResult(_merge(corelet, ticks, parts), stats)
+
+
+def mpi_world() -> Any:
+    """mpi4py's ``COMM_WORLD`` (imports mpi4py, which starts MPI)."""
+    try:
+        from mpi4py import MPI
+    except ImportError as err:
+        raise NscError(
+            "running on several processes needs mpi4py and an MPI: pip install "
+            "'nsc[mpi]' (mpi4py and the mpich wheel, which provides mpiexec)"
+        ) from err
+    return MPI.COMM_WORLD
+
+
+def _mpi_exchange(comm: Any) -> Callable[[list[np.ndarray]], np.ndarray]:
+    from mpi4py import MPI
+
+    def exchange(send: list[np.ndarray]) -> np.ndarray:
+        counts = np.array([a.size for a in send], np.int64)
+        got = np.zeros_like(counts)
+        comm.Alltoall([counts, MPI.INT64_T], [got, MPI.INT64_T])
+        words = np.concatenate(send).astype(np.int64)
+        recv = np.zeros(int(got.sum()), np.int64)
+        sdispl = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        rdispl = np.concatenate([[0], np.cumsum(got)[:-1]])
+        comm.Alltoallv(
+            [words, (counts.tolist(), sdispl.tolist()), MPI.INT64_T],
+            [recv, (got.tolist(), rdispl.tolist()), MPI.INT64_T],
+        )
+        return recv
+
+    return exchange
+
+
+def run_distributed_stats(
+    corelet: Corelet,
+    inputs: Inputs = None,
+    ticks: int = 0,
+    comm: Any = None,
+    *,
+    threads: int = 1,
+    isa: str = "auto",
+) -> DistributedResult | None:
+    """:func:`run_distributed` with the exchange statistics (rank 0; None elsewhere)."""
+    comm = mpi_world() if comm is None else comm
+    rank, ranks = int(comm.Get_rank()), int(comm.Get_size())
+    drive, bounds, routes = _prepare(corelet, inputs, ticks, ranks, None)
+    plan = _plan(corelet, bounds, rank, routes)
+    runner = _RankRunner(plan, drive, threads, isa)
+    exchange = _mpi_exchange(comm)
+    spent, windows = 0.0, _windows(ticks, plan.window)
+    for t0, t1 in windows:
+        sent = runner.step(t0, t1)
+        start = time.perf_counter()
+        if ranks > 1:
+            runner.receive(exchange(sent))
+        spent += time.perf_counter() - start
+    part = (plan.out_cols, runner.out, runner.counters(), runner.v())
+    tallies = comm.gather((runner.sent, runner.inter_chip), root=0)
+    parts = comm.gather(part, root=0)
+    if rank != 0:
+        return None
+    stats = ExchangeStats(
+        ranks=ranks,
+        window=plan.window,
+        windows=len(windows),
+        exchanged_spikes=sum(t[0] for t in tallies),
+        inter_chip_spikes=sum(t[1] for t in tallies),
+        exchange_seconds=spent,
+        bounds=[int(b) for b in bounds],
+    )
+    return DistributedResult(_merge(corelet, ticks, parts), stats)
+
+
+def run_distributed(
+    corelet: Corelet,
+    inputs: Inputs = None,
+    ticks: int = 0,
+    comm: Any = None,
+    *,
+    threads: int = 1,
+    isa: str = "auto",
+) -> Result | None:
+    """Run ``corelet`` on the ranks of ``comm`` (default ``MPI.COMM_WORLD``): rank 0 returns
+    the same :class:`~nsc_runtime.reference.Result` as ``sim.run`` (outputs, counters, final
+    potentials), the other ranks None. Every rank passes the same corelet and inputs."""
+    got = run_distributed_stats(corelet, inputs, ticks, comm, threads=threads, isa=isa)
+    return None if got is None else got.result
