@@ -174,12 +174,15 @@ def _window(routes: _Routes) -> int:
     return int(routes.delay[cross].min()) if cross.any() else 0  # 0: no exchange needed
 
 
-def plan_rank(corelet: Corelet, bounds: np.ndarray, rank: int) -> RankPlan:
-    """The sub-corelet of ``rank`` under ``bounds`` (from :func:`partition`)."""
-    return _plan(corelet, bounds, rank, _routes(corelet, bounds))
+def plan_rank(corelet: Corelet, bounds: np.ndarray, rank: int, inter_chip: bool = True) -> RankPlan:
+    """The sub-corelet of ``rank`` under ``bounds`` (from :func:`partition`); ``inter_chip``:
+    watch the neurons routed between chips inside the rank (to count inter-chip spikes)."""
+    return _plan(corelet, bounds, rank, _routes(corelet, bounds), inter_chip)
 
 
-def _plan(corelet: Corelet, bounds: np.ndarray, rank: int, routes: _Routes) -> RankPlan:
+def _plan(
+    corelet: Corelet, bounds: np.ndarray, rank: int, routes: _Routes, inter_chip: bool
+) -> RankPlan:
     lo, hi = int(bounds[rank]), int(bounds[rank + 1])
     sub = Corelet(
         axon_types=corelet.axon_types[lo:hi],
@@ -214,7 +217,7 @@ def _plan(corelet: Corelet, bounds: np.ndarray, rank: int, routes: _Routes) -> R
     # outputs: original lines of this rank, cross lines, inter-chip lines inside the rank
     _, out_core, out_neuron = port_table(corelet.outputs)
     out_cols = np.flatnonzero((out_core >= lo) & (out_core < hi)).astype(np.int64)
-    chip_local = local_src[~cross & routes.inter_chip[mine]]
+    chip_local = local_src[~cross & routes.inter_chip[mine] & inter_chip]
     watched = np.concatenate(
         [out_core[out_cols] * N + out_neuron[out_cols] - lo * N, local_src[cross], chip_local]
     )
@@ -248,8 +251,10 @@ class ExchangeStats:
     window: int  # ticks between exchanges (0: no route crosses ranks)
     windows: int
     exchanged_spikes: int  # spike words sent between ranks, all ranks together
-    inter_chip_spikes: int  # routed spikes whose source and destination chips differ
+    # routed spikes whose source and destination chips differ (None: not counted)
+    inter_chip_spikes: int | None
     exchange_seconds: float  # rank 0's time in the exchange
+    run_seconds: float  # rank 0's time in the window loop (kernel + exchange; no setup)
     bounds: list[int] = field(default_factory=list)
 
 
@@ -376,27 +381,35 @@ def run_partitioned(
     bounds: np.ndarray | None = None,
     threads: int = 1,
     isa: str = "auto",
+    inter_chip: bool = True,
 ) -> DistributedResult:
     """Run ``corelet`` split over ``ranks`` sub-corelets in this process, exchanging spikes
-    between them as the MPI run does (for tests, and to measure the split's cost)."""
+    between them as the MPI run does (for tests, and to measure the split's cost).
+
+    ``inter_chip``: count the spikes routed between chips exactly (``stats.inter_chip_spikes``);
+    a rank that owns several chips then watches its inter-chip neurons as output lines, which
+    costs time on large systems (free when each rank owns one chip); False: None."""
     drive, bounds, routes = _prepare(corelet, inputs, ticks, ranks, bounds)
-    plans = [_plan(corelet, bounds, r, routes) for r in range(ranks)]
+    plans = [_plan(corelet, bounds, r, routes, inter_chip) for r in range(ranks)]
     runners = [_RankRunner(p, drive, threads, isa) for p in plans]
     spent, windows = 0.0, _windows(ticks, plans[0].window)
+    begin = time.perf_counter()
     for t0, t1 in windows:
         sent = [r.step(t0, t1) for r in runners]
         start = time.perf_counter()
         for dst, runner in enumerate(runners):
             runner.receive(np.concatenate([s[dst] for s in sent]))
         spent += time.perf_counter() - start
+    loop = time.perf_counter() - begin
     parts = [(p.out_cols, r.out, r.counters(), r.v()) for p, r in zip(plans, runners, strict=True)]
     stats = ExchangeStats(
         ranks=ranks,
         window=plans[0].window,
         windows=len(windows),
         exchanged_spikes=sum(r.sent for r in runners),
-        inter_chip_spikes=sum(r.inter_chip for r in runners),
+        inter_chip_spikes=sum(r.inter_chip for r in runners) if inter_chip else None,
         exchange_seconds=spent,
+        run_seconds=loop,
         bounds=[int(b) for b in bounds],
     )
     return DistributedResult(_merge(corelet, ticks, parts), stats)
@@ -442,21 +455,26 @@ def run_distributed_stats(
     *,
     threads: int = 1,
     isa: str = "auto",
+    inter_chip: bool = True,
 ) -> DistributedResult | None:
     """:func:`run_distributed` with the exchange statistics (rank 0; None elsewhere)."""
     comm = mpi_world() if comm is None else comm
     rank, ranks = int(comm.Get_rank()), int(comm.Get_size())
     drive, bounds, routes = _prepare(corelet, inputs, ticks, ranks, None)
-    plan = _plan(corelet, bounds, rank, routes)
+    plan = _plan(corelet, bounds, rank, routes, inter_chip)
     runner = _RankRunner(plan, drive, threads, isa)
     exchange = _mpi_exchange(comm)
     spent, windows = 0.0, _windows(ticks, plan.window)
+    comm.Barrier()
+    begin = time.perf_counter()
     for t0, t1 in windows:
         sent = runner.step(t0, t1)
         start = time.perf_counter()
         if ranks > 1:
             runner.receive(exchange(sent))
         spent += time.perf_counter() - start
+    comm.Barrier()
+    loop = time.perf_counter() - begin
     part = (plan.out_cols, runner.out, runner.counters(), runner.v())
     tallies = comm.gather((runner.sent, runner.inter_chip), root=0)
     parts = comm.gather(part, root=0)
@@ -467,8 +485,9 @@ def run_distributed_stats(
         window=plan.window,
         windows=len(windows),
         exchanged_spikes=sum(t[0] for t in tallies),
-        inter_chip_spikes=sum(t[1] for t in tallies),
+        inter_chip_spikes=sum(t[1] for t in tallies) if inter_chip else None,
         exchange_seconds=spent,
+        run_seconds=loop,
         bounds=[int(b) for b in bounds],
     )
     return DistributedResult(_merge(corelet, ticks, parts), stats)
@@ -482,9 +501,13 @@ def run_distributed(
     *,
     threads: int = 1,
     isa: str = "auto",
+    inter_chip: bool = True,
 ) -> Result | None:
     """Run ``corelet`` on the ranks of ``comm`` (default ``MPI.COMM_WORLD``): rank 0 returns
     the same :class:`~nsc_runtime.reference.Result` as ``sim.run`` (outputs, counters, final
-    potentials), the other ranks None. Every rank passes the same corelet and inputs."""
-    got = run_distributed_stats(corelet, inputs, ticks, comm, threads=threads, isa=isa)
+    potentials), the other ranks None. Every rank passes the same corelet and inputs;
+    ``inter_chip`` as in :func:`run_partitioned`."""
+    got = run_distributed_stats(
+        corelet, inputs, ticks, comm, threads=threads, isa=isa, inter_chip=inter_chip
+    )
     return None if got is None else got.result

@@ -118,6 +118,14 @@ def test_any_bounds_and_window(seed: int, cuts: list[int], delay_min: int) -> No
         assert got.stats.window >= delay_min
 
 
+def test_inter_chip_off() -> None:
+    """Without watching inter-chip neurons the results are the same; the count is None."""
+    c = multi_chip()
+    got = run_partitioned(c, drive(c), TICKS, 2, inter_chip=False)
+    assert_same(sim.run(c, drive(c), TICKS), got.result)
+    assert got.stats.inter_chip_spikes is None and got.stats.exchanged_spikes > 0
+
+
 def test_bad_bounds() -> None:
     c = multi_chip()
     with pytest.raises(NscError, match="bounds"):
