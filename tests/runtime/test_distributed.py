@@ -229,3 +229,53 @@ def test_nsc_run_under_mpiexec(ranks: int, system: tuple[Path, Corelet, dict]) -
         assert sorted(a.files) == sorted(b.files)
         for k in a.files:
             np.testing.assert_array_equal(a[k], b[k])
+
+
+def test_compiled_model_under_mpiexec(tmp_path: Path) -> None:
+    """A compiled network (an Elman RNN of 64 units on 21 cores) gives the same spikes,
+    counters and potentials on 2 ranks; its model mode (host program) is refused under
+    mpiexec with a message pointing at --raw."""
+    torch = pytest.importorskip("torch")
+    import nsc
+
+    torch.manual_seed(0)
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rnn = torch.nn.RNN(3, 64, nonlinearity="relu", batch_first=True)
+            self.fc = torch.nn.Linear(64, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            out, _ = self.rnn(x)
+            return self.fc(out[:, -1])
+
+    rng = np.random.default_rng(0)
+    example = rng.integers(0, 16, (16, 6, 3)).astype(np.float64)
+    compiled = nsc.compile(Net().eval(), example, time_limit=2)
+    compiled.save(tmp_path / "m.corelet")
+    c = compiled.corelet
+    assert c.n_cores > 4 and (c.neurons["dest_core"] >= 0).any()
+    inputs = drive(c, 60, 1)
+    np.savez(tmp_path / "in.npz", **inputs)
+    launch(2, ["-c", WORKER, "m.corelet", "in.npz", "60", "two.npz"], tmp_path)
+    want = sim.run(c, inputs, 60)
+    with np.load(tmp_path / "two.npz") as got:
+        np.testing.assert_array_equal(got["v"], want.v)
+        for name, spikes in want.spikes.items():
+            np.testing.assert_array_equal(got[name], spikes)
+        assert {k: int(got["@" + k]) for k in want.counters} == want.counters
+        assert int(got["exchanged"]) > 0
+    np.savez(tmp_path / "x.npz", x=example[:2])
+    cmd = [mpiexec(), "-n", "2", sys.executable, "-m", "nsc.cli", "run", "m.corelet"]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "runtime")]))
+    refused = subprocess.run(
+        [*cmd, "--input", "x.npz", "-o", "y.npz"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert refused.returncode != 0 and "--raw" in refused.stderr
+    assert not (tmp_path / "y.npz").exists()
