@@ -65,6 +65,7 @@ __all__ = [
 ]
 
 N = hw.NEURONS_PER_CORE
+STEP_BYTES = 1 << 26  # with no exchange needed, ticks per kernel call keep a window this small
 
 
 def chip_of(corelet: Corelet) -> np.ndarray:
@@ -148,8 +149,8 @@ class RankPlan:
 
     Sub-corelet input port ``"in"``: lines ``0..n_in-1`` are the corelet's input lines (all
     ports, in order, restricted to this rank's entries), then one line per remote axon.
-    Output port ``"out"``: this rank's original output lines (global columns ``out_cols``),
-    then one line per cross-rank neuron, then one per inter-chip neuron routed inside the
+    Output port ``"out"``: one line per cross-rank neuron, then this rank's original output
+    lines (global columns ``out_cols``), then one per inter-chip neuron routed inside the
     rank."""
 
     rank: int
@@ -158,14 +159,15 @@ class RankPlan:
     corelet: Corelet
     n_in: int  # original input lines
     n_remote: int
-    out_cols: np.ndarray  # int64: global output column of each of the first lines of "out"
+    out_cols: np.ndarray  # int64: global output column of the original lines of "out"
     cross_delay: np.ndarray  # int64 per cross line
     cross_rank: np.ndarray  # int64 destination rank per cross line
     cross_line: np.ndarray  # int64 remote line in the destination rank
     cross_hops: np.ndarray  # int64
     cross_inter_chip: np.ndarray  # bool
     n_chip_lines: int  # inter-chip neurons routed inside the rank (counted, not exchanged)
-    window: int  # ticks between exchanges (the same on every rank)
+    window: int  # ticks between exchanges, 0: none needed (the same on every rank)
+    step: int  # ticks per kernel call: the window, or bounded window buffers when it is 0
     remote_lines: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # per rank
 
 
@@ -219,7 +221,7 @@ def _plan(
     out_cols = np.flatnonzero((out_core >= lo) & (out_core < hi)).astype(np.int64)
     chip_local = local_src[~cross & routes.inter_chip[mine] & inter_chip]
     watched = np.concatenate(
-        [out_core[out_cols] * N + out_neuron[out_cols] - lo * N, local_src[cross], chip_local]
+        [local_src[cross], out_core[out_cols] * N + out_neuron[out_cols] - lo * N, chip_local]
     )
     out_entries = np.stack([watched // N, watched % N], axis=1).astype(np.int32)
     sub.outputs = [Port.from_arrays("out", out_entries, np.arange(watched.size + 1))]
@@ -238,6 +240,7 @@ def _plan(
         cross_inter_chip=routes.inter_chip[mine][cross],
         n_chip_lines=int(chip_local.size),
         window=_window(routes),
+        step=_window(routes) or max(1, STEP_BYTES // (corelet.n_cores * N + len(out_core) + 1)),
         remote_lines=np.array([k.size for k in routes.remote_keys], np.int64),
     )
 
@@ -249,7 +252,7 @@ class ExchangeStats:
 
     ranks: int
     window: int  # ticks between exchanges (0: no route crosses ranks)
-    windows: int
+    windows: int  # kernel calls, each followed by an exchange on several ranks
     exchanged_spikes: int  # spike words sent between ranks, all ranks together
     # routed spikes whose source and destination chips differ (None: not counted)
     inter_chip_spikes: int | None
@@ -286,6 +289,9 @@ class _RankRunner:
         self.pending = np.zeros((self.ring, plan.n_remote), np.uint8)
         self.out = np.zeros((self.ticks, plan.out_cols.size), np.uint8)
         self.extra = {"cross_core_spikes": 0, "mesh_hops": 0}
+        rows = min(plan.step, self.ticks)
+        self.win_in = np.zeros((rows, self.n_in_sub), np.uint8)  # reused window by window
+        self.win_out = np.zeros((rows, self.n_out_sub), np.uint8)
         self.sent = 0
         self.inter_chip = 0
 
@@ -297,16 +303,20 @@ class _RankRunner:
         if self.engine is None:
             return empty
         rows = np.arange(t0, t1) % self.ring
-        win_in = np.empty((n, self.n_in_sub), np.uint8)
+        win_in, win_out = self.win_in[:n], self.win_out[:n]
         win_in[:, : plan.n_in] = self.drive[t0:t1]
         win_in[:, plan.n_in :] = self.pending[rows]
         self.pending[rows] = 0
-        win_out = np.zeros((n, self.n_out_sub), np.uint8)
+        win_out[:] = 0  # a quiet core (nothing to do this tick) leaves its lines unwritten
         self.engine.run(win_in, win_out, self.threads)
         k, m = plan.out_cols.size, plan.cross_delay.size
-        self.out[t0:t1] = win_out[:, :k]
-        tick, line = np.nonzero(win_out[:, k : k + m])
-        self.inter_chip += int(np.count_nonzero(win_out[:, k + m :]))
+        self.out[t0:t1] = win_out[:, m : m + k]
+        if n == 1:  # the usual window (delay-1 routes): a flat scan is faster
+            line = np.flatnonzero(win_out[0, :m])
+            tick = np.zeros_like(line)
+        else:
+            tick, line = np.nonzero(win_out[:, :m])
+        self.inter_chip += int(np.count_nonzero(win_out[:, m + k :]))
         self.inter_chip += int(plan.cross_inter_chip[line].sum())
         self.extra["cross_core_spikes"] += int(line.size)
         self.extra["mesh_hops"] += int(plan.cross_hops[line].sum())
@@ -340,8 +350,7 @@ class _RankRunner:
         return np.asarray(self.engine.v, np.int32)
 
 
-def _windows(ticks: int, window: int) -> list[tuple[int, int]]:
-    step = window if window > 0 else max(ticks, 1)
+def _windows(ticks: int, step: int) -> list[tuple[int, int]]:
     return [(t, min(ticks, t + step)) for t in range(0, ticks, step)]
 
 
@@ -392,7 +401,7 @@ def run_partitioned(
     drive, bounds, routes = _prepare(corelet, inputs, ticks, ranks, bounds)
     plans = [_plan(corelet, bounds, r, routes, inter_chip) for r in range(ranks)]
     runners = [_RankRunner(p, drive, threads, isa) for p in plans]
-    spent, windows = 0.0, _windows(ticks, plans[0].window)
+    spent, windows = 0.0, _windows(ticks, plans[0].step)
     begin = time.perf_counter()
     for t0, t1 in windows:
         sent = [r.step(t0, t1) for r in runners]
@@ -464,7 +473,7 @@ def run_distributed_stats(
     plan = _plan(corelet, bounds, rank, routes, inter_chip)
     runner = _RankRunner(plan, drive, threads, isa)
     exchange = _mpi_exchange(comm)
-    spent, windows = 0.0, _windows(ticks, plan.window)
+    spent, windows = 0.0, _windows(ticks, plan.step)
     comm.Barrier()
     begin = time.perf_counter()
     for t0, t1 in windows:
