@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from nsc_runtime import format as fmt
 from nsc_runtime import hw, sim, synth
 from nsc_runtime.corelet import Corelet, Port
-from nsc_runtime.distributed import chip_of, partition, run_partitioned
+from nsc_runtime.distributed import Checkpoint, chip_of, partition, run_partitioned
 from nsc_runtime.errors import NscError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -126,6 +126,40 @@ def test_inter_chip_off() -> None:
     assert got.stats.inter_chip_spikes is None and got.stats.exchanged_spikes > 0
 
 
+@pytest.mark.parametrize(("first", "second"), [(2, 3), (1, 4), (4, 1)])
+def test_checkpoint_resumes_on_any_rank_count(first: int, second: int, tmp_path: Path) -> None:
+    """Save after 17 ticks on ``first`` ranks, resume on ``second``: the outputs, counters
+    and final potentials of the two parts are those of one uninterrupted run."""
+    c = multi_chip()
+    inputs = drive(c)
+    whole = sim.run(c, inputs, TICKS)
+    cut = 17
+    head = run_partitioned(c, {k: a[:cut] for k, a in inputs.items()}, cut, first, checkpoint=True)
+    assert head.checkpoint is not None and head.checkpoint.tick == cut
+    head.checkpoint.save(str(tmp_path / "state.npz"))
+    state = Checkpoint.load(str(tmp_path / "state.npz"))
+    rest = {k: a[cut:] for k, a in inputs.items()}
+    tail = run_partitioned(c, rest, TICKS - cut, second, resume=state, checkpoint=True)
+    for name, spikes in whole.spikes.items():
+        joined = np.concatenate([head.result.spikes[name], tail.result.spikes[name]])
+        np.testing.assert_array_equal(joined, spikes)
+    assert tail.result.counters == whole.counters
+    np.testing.assert_array_equal(tail.result.v, whole.v)
+    assert tail.checkpoint is not None and tail.checkpoint.tick == TICKS
+
+
+def test_checkpoint_errors(tmp_path: Path) -> None:
+    c = multi_chip()
+    state = run_partitioned(c, None, 3, 2, checkpoint=True).checkpoint
+    assert state is not None
+    small = synth.stress_corelet(3, 0)
+    with pytest.raises(NscError, match="cores"):
+        run_partitioned(small, None, 3, 2, resume=state)
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    with pytest.raises(NscError, match="checkpoint"):
+        Checkpoint.load(str(tmp_path / "bad.npz"))
+
+
 def test_bad_bounds() -> None:
     c = multi_chip()
     with pytest.raises(NscError, match="bounds"):
@@ -207,6 +241,40 @@ def test_mpi_ranks_bit_identical(ranks: int, system: tuple[Path, Corelet, dict])
         assert {k: int(got["@" + k]) for k in want.counters} == want.counters
         assert int(got["inter_chip"]) == inter_chip_reference(c, inputs, TICKS)
         assert (int(got["exchanged"]) > 0) == (ranks > 1)
+
+
+CHECKPOINT_WORKER = """
+import sys
+import numpy as np
+from nsc_runtime import format as fmt
+from nsc_runtime.distributed import Checkpoint, run_distributed_stats
+c = fmt.load(sys.argv[1])
+inputs = dict(np.load(sys.argv[2]))
+lo, hi = int(sys.argv[3]), int(sys.argv[4])
+resume = Checkpoint.load(sys.argv[5]) if lo else None
+got = run_distributed_stats(c, {k: a[lo:hi] for k, a in inputs.items()}, hi - lo,
+                            resume=resume, checkpoint=True)
+if got is not None:
+    got.checkpoint.save(sys.argv[6])
+    np.savez(sys.argv[7], **got.result.spikes)
+"""
+
+
+def test_mpi_checkpoint_on_2_resume_on_3(system: tuple[Path, Corelet, dict]) -> None:
+    """Save after 23 ticks under `mpiexec -n 2`, resume under `mpiexec -n 3`: identical to
+    the uninterrupted single-process run (outputs, counters, final potentials)."""
+    where, c, inputs = system
+    cut = "23"
+    args = ["-c", CHECKPOINT_WORKER, "c.corelet", "in.npz"]
+    launch(2, [*args, "0", cut, "-", "s1.npz", "o1.npz"], where)
+    launch(3, [*args, cut, str(TICKS), "s1.npz", "s2.npz", "o2.npz"], where)
+    want = sim.run(c, inputs, TICKS)
+    end = Checkpoint.load(str(where / "s2.npz"))
+    assert end.tick == TICKS and end.counters == want.counters
+    np.testing.assert_array_equal(end.v, want.v)
+    with np.load(where / "o1.npz") as a, np.load(where / "o2.npz") as b:
+        for name, spikes in want.spikes.items():
+            np.testing.assert_array_equal(np.concatenate([a[name], b[name]]), spikes)
 
 
 @pytest.mark.parametrize("ranks", [2, 3])
