@@ -11,7 +11,7 @@ setup: $(STAMP) runtime/nsc_runtime/.built
 $(STAMP): pyproject.toml setup.py
 	test -x $(PY) || python3 -m venv .venv
 	$(PIP) install -q "torch==2.13.0" "cython>=3.0" "setuptools>=69" wheel
-	$(PIP) install -q -e ".[test,demo]"
+	$(PIP) install -q -e ".[test,demo,mpi]"
 	touch $(STAMP)
 
 # Rebuild the Cython extension whenever its source changes (an editable install does not).

@@ -11,6 +11,11 @@ without one (`nsc corelet random`) always runs in **raw mode**.
 - Raw mode: `--input` holds one spike array per input port; OUT.npz holds the output ports'
   spikes and the counters (format: docs/runtime.md, "Files").
 
+Several processes: launched by `mpiexec -n N` with N > 1 (detected from the launcher's
+environment, then mpi4py's COMM_WORLD), a raw run splits the cores over the N ranks
+(`nsc_runtime.distributed`, docs/scaling.md); the results are identical to one process and
+rank 0 writes OUT.npz. Model mode runs on one process and refuses an MPI launch of N > 1.
+
 Imports only numpy and nsc_runtime until a model run needs the compiler, so it starts fast.
 """
 
@@ -29,6 +34,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from nsc_runtime import Corelet
+    from nsc_runtime.reference import Result
 
 COUNTER_PREFIX = "@"  # output-file keys of counters; port names never start with it
 MAX_TICKS = 2**31 - 1
@@ -140,16 +146,19 @@ def run(args: argparse.Namespace) -> int:
     check_outputs(args.output)
     corelet = fmt.load(args.corelet)
     if "host_ir" in corelet.metadata and not args.raw:
+        if mpi_launch_size() > 1:
+            raise NscError(
+                "a compiled model runs on one process; under mpiexec give --raw to run its "
+                "ports on raw spikes across the ranks"
+            )
         return run_model(args)
     return run_raw(args, corelet)
 
 
 def run_raw(args: argparse.Namespace, corelet: Corelet) -> int:
     """Raw mode: spikes per input port in, spikes per output port and counters out."""
-    import numpy as np
 
     from nsc_runtime import sim
-    from nsc_runtime.energy import estimate
 
     inputs = load_inputs(args.input) if args.input else {}
     ticks = args.ticks
@@ -158,7 +167,20 @@ def run_raw(args: argparse.Namespace, corelet: Corelet) -> int:
             raise NscError("give --ticks (there is no --input to take the length from)")
         ticks = max(int(a.shape[0]) if a.ndim else 0 for a in inputs.values())
     check_run_size(corelet, ticks)
+    if mpi_launch_size() > 1:
+        return run_raw_mpi(args, corelet, inputs, ticks)
     result = sim.run(corelet, inputs, ticks, threads=args.threads, progress=args.progress)
+    write_raw(args, corelet, result)
+    return 0
+
+
+def write_raw(args: argparse.Namespace, corelet: Corelet, result: Result) -> None:
+    """Write a raw run's outputs and counters to ``args.output`` (atomically) and report."""
+    import numpy as np
+
+    from nsc_runtime.energy import estimate
+
+    ticks = result.ticks
     arrays: dict[str, Any] = dict(result.spikes)
     arrays.update({COUNTER_PREFIX + k: np.int64(v) for k, v in result.counters.items()})
     arrays[COUNTER_PREFIX + "ticks"] = np.int64(ticks)
@@ -172,6 +194,37 @@ def run_raw(args: argparse.Namespace, corelet: Corelet) -> int:
     counters = result.counters
     for line in estimate(corelet.n_cores, counters["synaptic_events"], ticks).lines():
         print(f"  {line}")
+
+
+def mpi_launch_size() -> int:
+    """The process count an MPI launcher announced in the environment (mpich's PMI_SIZE,
+    Open MPI's OMPI_COMM_WORLD_SIZE), else 1: a plain run never imports mpi4py."""
+    import os
+
+    for name in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE"):
+        value = os.environ.get(name, "")
+        if value.isdigit():
+            return int(value)
+    return 1
+
+
+def run_raw_mpi(
+    args: argparse.Namespace, corelet: Corelet, inputs: dict[str, np.ndarray], ticks: int
+) -> int:
+    """Raw mode on the ranks of MPI's COMM_WORLD; rank 0 writes the output."""
+    from nsc_runtime.distributed import mpi_world, run_distributed_stats
+
+    comm = mpi_world()
+    got = run_distributed_stats(corelet, inputs, ticks, comm, threads=args.threads)
+    if got is None:
+        return 0
+    write_raw(args, corelet, got.result)
+    st = got.stats
+    print(
+        f"  ranks: {st.ranks} (cores {st.bounds}), exchange every {st.window or ticks} tick(s): "
+        f"{st.exchanged_spikes} spikes exchanged between ranks, "
+        f"{st.inter_chip_spikes} inter-chip spikes"
+    )
     return 0
 
 

@@ -1226,6 +1226,24 @@ cdef class Engine:
         """A copy of the potentials, (C, 256) in neuron order."""
         return self._arrays["v"].reshape(self.n_cores, 256)[:, POSITION]
 
+    @property
+    def ring(self):
+        """The live axon rings (not a copy), uint64 (C * 64,): word ``(c * 16 + (t & 15)) * 4
+        + (a >> 6)``, bit ``a & 63``, is axon ``a`` of core ``c`` at tick ``t``. Between
+        ``run`` calls every routed spike is in it; a caller may OR in spikes due at ticks
+        ``tick .. tick + 15`` (``nsc_runtime.distributed`` delivers spikes of other ranks)."""
+        return self._arrays["ring"]
+
+    def restore(self, v, ring, int64_t tick):
+        """Resume from a saved state: potentials ``v`` (C, 256) in neuron order, the rings
+        (as :attr:`ring` gave them) and the tick; counters restart at 0."""
+        a = self._arrays
+        a["v"][:] = np.asarray(v, np.int32).reshape(self.n_cores, 256)[:, NEURON].reshape(-1)
+        a["ring"][:] = np.asarray(ring, np.uint64).reshape(-1)
+        a["quiet"][:] = 0
+        self.tick = tick
+        self.counters = np.zeros(4, np.int64)
+
     def run(self, inputs, outputs, int threads=1, bint profile=False):
         """Advance ``len(inputs)`` ticks. ``inputs``: uint8 (n, n_in) 0/1; ``outputs``: uint8
         (n, n_out), written with the output lines' spikes. Returns the threads used."""

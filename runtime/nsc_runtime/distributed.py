@@ -1,0 +1,593 @@
+"""Run one corelet on several processes (MPI ranks), bit-identical for any number of ranks.
+
+The Cython kernel stays free of MPI. Rank ``r`` owns the contiguous block of cores
+``bounds[r]:bounds[r + 1]`` (whole chips where the cores of each chip are contiguous, see
+:func:`partition`) and runs it as a **sub-corelet** with the ordinary kernel:
+
+- a neuron whose destination core lives on another rank loses its route in the sub-corelet and
+  becomes a line of an extra output port (the *cross* lines);
+- a spike received from another rank is OR-ed straight into the receiving core's axon ring
+  (``_core.Engine.ring``), in the slot of the tick it is due, exactly where the kernel's own
+  delivery would have put it;
+- the original input ports keep all their lines, restricted to the rank's entries; the
+  original output lines of the rank's neurons keep their global columns.
+
+Timing: a routed spike fired at tick ``t`` with delay ``d`` sets its axon in ring slot
+``(t + d) & 15``; the kernel delivers a tick's routed spikes before the next tick and at the
+end of each ``run`` call, so between calls the ring holds every spike in flight. Ranks run
+windows of ``W`` ticks, ``W`` = the shortest cross-rank delay (1..15; no exchange when no route
+crosses ranks), and exchange after each: every spike of a window is due at or after the next
+window's first tick and within 15 ticks of it, so it lands in a ring slot not yet read.
+
+Exchange (MPI): per window, counts by ``Alltoall``, spikes by ``Alltoallv``, one int64 word per
+spike: ``due_tick * (C * 256) + dest_core * 256 + dest_axon`` (global core index). The PRNG
+is keyed by each core's seed (kept in the sub-corelet) and the absolute tick (every sub-engine
+starts at the run's first tick), never by the rank, so stochastic modes give the same draws.
+Counters: the kernel counts what it sees (synaptic events of received spikes included,
+``neuron_spikes``, routes inside the rank); each rank adds ``cross_core_spikes`` and
+``mesh_hops`` of its cross-rank spikes; rank 0 sums them.
+
+Also counted (not part of :data:`~nsc_runtime.reference.COUNTERS`, so ``Result`` is unchanged):
+spikes exchanged between ranks and spikes that cross a chip boundary (routes whose source and
+destination cores are on different chips; routes inside a rank that cross chips are watched by
+extra output lines).
+
+Checkpoints (:class:`Checkpoint`): at the end of a run (a window boundary: every spike in
+flight is in a ring), the potentials, rings, tick and counters by global core index; a run
+resumed from one, on any number of ranks, continues exactly as the uninterrupted run.
+
+:func:`run_partitioned` runs all ranks in one process (exchange by list transposition): the
+split/merge logic without MPI. :func:`run_distributed` is the MPI entry (imports mpi4py only
+there); every rank passes the same corelet and inputs, rank 0 gets the result.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import hw
+from .corelet import Corelet, Port, port_table
+from .errors import NscError
+from .reference import COUNTERS, Inputs, Result, input_lines, prepare_inputs, split_outputs
+from .validate import validate_corelet
+
+__all__ = [
+    "Checkpoint",
+    "DistributedResult",
+    "ExchangeStats",
+    "RankPlan",
+    "chip_of",
+    "mpi_world",
+    "partition",
+    "plan_rank",
+    "run_distributed",
+    "run_partitioned",
+]
+
+N = hw.NEURONS_PER_CORE
+STEP_BYTES = 1 << 26  # with no exchange needed, ticks per kernel call keep a window this small
+
+
+def chip_of(corelet: Corelet) -> np.ndarray:
+    """int64 (C,): the chip of every core, ``row * chip_cols + col`` (position // 64)."""
+    side = hw.CORES_PER_CHIP_SIDE
+    pos = corelet.position.astype(np.int64)
+    return (pos[:, 1] // side) * int(corelet.chips[1]) + pos[:, 0] // side
+
+
+def partition(corelet: Corelet, ranks: int) -> np.ndarray:
+    """int64 (ranks + 1,) core bounds: rank ``r`` owns cores ``bounds[r]:bounds[r + 1]``.
+
+    Contiguous blocks of about ``C / ranks`` cores. When every chip's cores are contiguous in
+    core order and there are at least as many chips as ranks, the bounds fall on chip
+    boundaries (the one nearest each even split), so ranks own whole chips. Ranks beyond the
+    core count own nothing."""
+    if int(ranks) != ranks or ranks < 1:
+        raise NscError(f"ranks must be a whole number >= 1, got {ranks!r}")
+    c = corelet.n_cores
+    even = np.array([(r * c) // ranks for r in range(ranks + 1)], np.int64)
+    chip = chip_of(corelet)
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(chip) != 0) + 1, [c]]).astype(np.int64)
+    contiguous = np.unique(chip).size == starts.size - 1
+    if c == 0 or not contiguous or starts.size - 1 < ranks:
+        return even
+    bounds = even.copy()
+    for r in range(1, ranks):
+        # nearest chip start, leaving room for one chip per remaining rank
+        allowed = starts[(starts > bounds[r - 1]) & (starts <= starts[-1 - (ranks - r)])]
+        bounds[r] = allowed[np.argmin(np.abs(allowed - even[r]))]
+    return bounds
+
+
+@dataclass
+class _Routes:
+    """Every routed neuron of the corelet, with its source/destination ranks and remote line."""
+
+    src: np.ndarray  # int64 global neuron id core * 256 + neuron
+    dest: np.ndarray  # int64 destination core
+    axon: np.ndarray  # int64 destination axon
+    delay: np.ndarray  # int64
+    src_rank: np.ndarray
+    dest_rank: np.ndarray
+    hops: np.ndarray  # int64 mesh hops
+    inter_chip: np.ndarray  # bool
+
+    @property
+    def cross(self) -> np.ndarray:
+        return self.src_rank != self.dest_rank
+
+
+def _routes(corelet: Corelet, bounds: np.ndarray) -> _Routes:
+    n = corelet.neurons
+    src = np.flatnonzero(n["dest_core"].reshape(-1) >= 0).astype(np.int64)
+    dest = n["dest_core"].reshape(-1)[src].astype(np.int64)
+    axon = n["dest_axon"].reshape(-1)[src].astype(np.int64)
+    delay = n["delay"].reshape(-1)[src].astype(np.int64)
+    src_rank = np.searchsorted(bounds, src // N, side="right") - 1
+    dest_rank = np.searchsorted(bounds, dest, side="right") - 1
+    pos = corelet.position.astype(np.int64)
+    hops = np.abs(pos[dest] - pos[src // N]).sum(axis=1)
+    chip = chip_of(corelet)
+    inter_chip = chip[dest] != chip[src // N]
+    return _Routes(src, dest, axon, delay, src_rank, dest_rank, hops, inter_chip)
+
+
+@dataclass
+class RankPlan:
+    """What one rank runs: its sub-corelet and how its lines map to the whole corelet.
+
+    Sub-corelet input port ``"in"``: the corelet's input lines (all ports, in order),
+    restricted to this rank's entries.
+    Output port ``"out"``: one line per cross-rank neuron, then this rank's original output
+    lines (global columns ``out_cols``), then one per inter-chip neuron routed inside the
+    rank."""
+
+    rank: int
+    lo: int
+    hi: int
+    corelet: Corelet
+    n_in: int  # original input lines
+    ranks: int
+    n_cores: int  # of the whole corelet (spike words use global core indices)
+    out_cols: np.ndarray  # int64: global output column of the original lines of "out"
+    cross_delay: np.ndarray  # int64 per cross line
+    cross_rank: np.ndarray  # int64 destination rank per cross line
+    cross_target: np.ndarray  # int64 global dest_core * 256 + dest_axon per cross line
+    cross_hops: np.ndarray  # int64
+    cross_inter_chip: np.ndarray  # bool
+    n_chip_lines: int  # inter-chip neurons routed inside the rank (counted, not exchanged)
+    window: int  # ticks between exchanges, 0: none needed (the same on every rank)
+    step: int  # ticks per kernel call: the window, or bounded window buffers when it is 0
+
+
+def _window(routes: _Routes) -> int:
+    cross = routes.cross
+    return int(routes.delay[cross].min()) if cross.any() else 0  # 0: no exchange needed
+
+
+def plan_rank(corelet: Corelet, bounds: np.ndarray, rank: int, inter_chip: bool = True) -> RankPlan:
+    """The sub-corelet of ``rank`` under ``bounds`` (from :func:`partition`); ``inter_chip``:
+    watch the neurons routed between chips inside the rank (to count inter-chip spikes)."""
+    return _plan(corelet, bounds, rank, _routes(corelet, bounds), inter_chip)
+
+
+def _plan(
+    corelet: Corelet, bounds: np.ndarray, rank: int, routes: _Routes, inter_chip: bool
+) -> RankPlan:
+    lo, hi = int(bounds[rank]), int(bounds[rank + 1])
+    sub = Corelet(
+        axon_types=corelet.axon_types[lo:hi],
+        crossbar=corelet.crossbar[lo:hi],
+        neurons={k: a[lo:hi].copy() for k, a in corelet.neurons.items()},
+        position=corelet.position[lo:hi],
+        seeds=corelet.seeds[lo:hi],
+        chips=corelet.chips,
+        metadata={},
+    )
+    mine = routes.src_rank == rank
+    local_src = routes.src[mine] - lo * N
+    dest_core = sub.neurons["dest_core"].reshape(-1)
+    cross = routes.cross[mine]
+    dest_core[local_src[cross]] = hw.NO_DEST
+    dest_core[local_src[~cross]] = routes.dest[mine][~cross] - lo
+    # inputs: the original lines restricted to this rank
+    n_in = input_lines(corelet)
+    line, core, axon = port_table(corelet.inputs)
+    keep = (core >= lo) & (core < hi)
+    entries = np.stack([core[keep] - lo, axon[keep]], axis=1).astype(np.int32)
+    offsets = np.zeros(n_in + 1, np.int64)
+    np.cumsum(np.bincount(line[keep], minlength=n_in), out=offsets[1:])
+    sub.inputs = [Port.from_arrays("in", entries.reshape(-1, 2), offsets)]
+    # outputs: original lines of this rank, cross lines, inter-chip lines inside the rank
+    _, out_core, out_neuron = port_table(corelet.outputs)
+    out_cols = np.flatnonzero((out_core >= lo) & (out_core < hi)).astype(np.int64)
+    chip_local = local_src[~cross & routes.inter_chip[mine] & inter_chip]
+    watched = np.concatenate(
+        [local_src[cross], out_core[out_cols] * N + out_neuron[out_cols] - lo * N, chip_local]
+    )
+    out_entries = np.stack([watched // N, watched % N], axis=1).astype(np.int32)
+    sub.outputs = [Port.from_arrays("out", out_entries, np.arange(watched.size + 1))]
+    return RankPlan(
+        rank=rank,
+        lo=lo,
+        hi=hi,
+        corelet=sub,
+        n_in=n_in,
+        ranks=int(bounds.size - 1),
+        n_cores=corelet.n_cores,
+        out_cols=out_cols,
+        cross_delay=routes.delay[mine][cross],
+        cross_rank=routes.dest_rank[mine][cross],
+        cross_target=(routes.dest * N + routes.axon)[mine][cross],
+        cross_hops=routes.hops[mine][cross],
+        cross_inter_chip=routes.inter_chip[mine][cross],
+        n_chip_lines=int(chip_local.size),
+        window=_window(routes),
+        step=_window(routes) or max(1, STEP_BYTES // (corelet.n_cores * N + len(out_core) + 1)),
+    )
+
+
+@dataclass
+class ExchangeStats:
+    """What crossed ranks and chips in one run (equal for every rank count, except the
+    exchange figures, which are 0 on one rank)."""
+
+    ranks: int
+    window: int  # ticks between exchanges (0: no route crosses ranks)
+    windows: int  # kernel calls, each followed by an exchange on several ranks
+    exchanged_spikes: int  # spike words sent between ranks, all ranks together
+    # routed spikes whose source and destination chips differ (None: not counted)
+    inter_chip_spikes: int | None
+    exchange_seconds: float  # rank 0's time in the exchange
+    run_seconds: float  # rank 0's time in the window loop (kernel + exchange; no setup)
+    bounds: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Checkpoint:
+    """A run's state at a window boundary, by global core index (any rank count resumes it):
+    the next tick, potentials ``v`` int32 (C, 256) in neuron order, the axon rings ``ring``
+    uint64 (C, 64) as ``_core.Engine.ring`` lays them out (slots by ``tick & 15``, so they
+    need no shifting), and the counters so far."""
+
+    tick: int
+    v: np.ndarray
+    ring: np.ndarray
+    counters: dict[str, int]
+
+    def save(self, path: str) -> None:
+        """Write the checkpoint as an .npz file, atomically."""
+        from .atomic import atomic_outputs
+
+        arrays = {"tick": np.int64(self.tick), "v": self.v, "ring": self.ring}
+        arrays.update({"@" + k: np.int64(v) for k, v in self.counters.items()})
+        with atomic_outputs() as out, out.path(path).open("wb") as fh:
+            np.savez(fh, **arrays)
+
+    @classmethod
+    def load(cls, path: str) -> Checkpoint:
+        """Read a checkpoint written by :meth:`save`."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return cls(
+                    int(data["tick"]),
+                    data["v"].astype(np.int32),
+                    data["ring"].astype(np.uint64),
+                    {k: int(data["@" + k]) for k in COUNTERS},
+                )
+        except (OSError, KeyError, ValueError) as err:
+            raise NscError(f"cannot read checkpoint {path!r}: {err}") from None
+
+
+@dataclass
+class DistributedResult:
+    """A run's :class:`~nsc_runtime.reference.Result` (counters include a resumed
+    checkpoint's), its exchange statistics and, when asked for, the final checkpoint."""
+
+    result: Result
+    stats: ExchangeStats
+    checkpoint: Checkpoint | None = None
+
+
+class _RankRunner:
+    """One rank's kernel state, run window by window."""
+
+    def __init__(
+        self,
+        plan: RankPlan,
+        drive: np.ndarray,
+        threads: int,
+        isa: str,
+        resume: Checkpoint | None,
+    ) -> None:
+        from . import _core, sim
+
+        self.plan, self.threads = plan, threads
+        self.drive, self.ticks = drive, drive.shape[0]
+        sub = plan.corelet
+        self.n_out_sub = plan.out_cols.size + plan.cross_delay.size + plan.n_chip_lines
+        self.engine: Any = None
+        self.base = resume.tick if resume is not None else 0  # absolute tick of row 0
+        if sub.n_cores:
+            palette = (isa if isa != "auto" else sim.available_isas()[-1]) != "baseline"
+            tables = sim.build_tables(sub, palette)
+            self.engine = _core.Engine(tables, sub.n_cores, plan.n_in, self.n_out_sub, isa)
+            if resume is not None:
+                lo, hi = plan.lo, plan.hi
+                self.engine.restore(resume.v[lo:hi], resume.ring[lo:hi], resume.tick)
+        self.out = np.zeros((self.ticks, plan.out_cols.size), np.uint8)
+        self.extra = {"cross_core_spikes": 0, "mesh_hops": 0}
+        rows = min(plan.step, self.ticks)
+        self.win_out = np.zeros((rows, self.n_out_sub), np.uint8)  # reused window by window
+        self.sent = 0
+        self.inter_chip = 0
+
+    def step(self, t0: int, t1: int) -> list[np.ndarray]:
+        """Run ticks ``t0..t1-1`` (of this run); return the spike words for each rank."""
+        plan, n = self.plan, t1 - t0
+        empty = [np.zeros(0, np.int64) for _ in range(plan.ranks)]
+        if self.engine is None:
+            return empty
+        win_out = self.win_out[:n]
+        win_out[:] = 0  # a quiet core (nothing to do this tick) leaves its lines unwritten
+        self.engine.run(self.drive[t0:t1], win_out, self.threads)
+        k, m = plan.out_cols.size, plan.cross_delay.size
+        self.out[t0:t1] = win_out[:, m : m + k]
+        if n == 1:  # the usual window (delay-1 routes): a flat scan is faster
+            line = np.flatnonzero(win_out[0, :m])
+            tick = np.zeros_like(line)
+        else:
+            tick, line = np.nonzero(win_out[:, :m])
+        self.inter_chip += int(np.count_nonzero(win_out[:, m + k :]))
+        self.inter_chip += int(plan.cross_inter_chip[line].sum())
+        self.extra["cross_core_spikes"] += int(line.size)
+        self.extra["mesh_hops"] += int(plan.cross_hops[line].sum())
+        due = self.base + t0 + tick + plan.cross_delay[line]
+        word = due * (plan.n_cores * N) + plan.cross_target[line]
+        dest = plan.cross_rank[line]
+        order = np.argsort(dest, kind="stable")
+        split = np.searchsorted(dest[order], np.arange(1, plan.ranks))
+        self.sent += int(word.size)
+        return np.split(word[order], split) if word.size else empty
+
+    def receive(self, words: np.ndarray) -> None:
+        """OR the spikes sent to this rank into its cores' axon rings, in the slot of the
+        tick each is due (within the next 15 ticks: the exchange window is the min delay)."""
+        if words.size == 0:
+            return
+        due, target = np.divmod(words, self.plan.n_cores * N)
+        core, axon = np.divmod(target, N)
+        word = ((core - self.plan.lo) * hw.RING_SLOTS + (due & 15)) * 4 + (axon >> 6)
+        np.bitwise_or.at(self.engine.ring, word, np.uint64(1) << (axon & 63).astype(np.uint64))
+
+    def counters(self) -> dict[str, int]:
+        base = self.engine.counters if self.engine is not None else np.zeros(4, np.int64)
+        got = {k: int(v) for k, v in zip(COUNTERS, base, strict=True)}
+        for k, v in self.extra.items():
+            got[k] += v
+        return got
+
+    def v(self) -> np.ndarray:
+        if self.engine is None:
+            return np.zeros((0, N), np.int32)
+        return np.asarray(self.engine.v, np.int32)
+
+    def ring(self) -> np.ndarray:
+        if self.engine is None:
+            return np.zeros((0, 4 * hw.RING_SLOTS), np.uint64)
+        return np.asarray(self.engine.ring).reshape(-1, 4 * hw.RING_SLOTS).copy()
+
+
+def _windows(ticks: int, step: int) -> list[tuple[int, int]]:
+    return [(t, min(ticks, t + step)) for t in range(0, ticks, step)]
+
+
+_Part = tuple[np.ndarray, np.ndarray, dict[str, int], np.ndarray, np.ndarray | None]
+
+
+def _part(plan: RankPlan, runner: _RankRunner, checkpoint: bool) -> _Part:
+    ring = runner.ring() if checkpoint else None
+    return (plan.out_cols, runner.out, runner.counters(), runner.v(), ring)
+
+
+def _merge(
+    corelet: Corelet, ticks: int, parts: list[_Part], resume: Checkpoint | None
+) -> tuple[Result, Checkpoint | None]:
+    """Rank 0: the whole corelet's Result (and checkpoint, if the parts hold rings) from each
+    rank's (out_cols, out, counters, v, ring)."""
+    out = np.zeros((ticks, sum(p.n_lines for p in corelet.outputs)), np.uint8)
+    counters = dict(resume.counters) if resume is not None else dict.fromkeys(COUNTERS, 0)
+    for cols, spikes, ctr, _, _ in parts:
+        out[:, cols] = spikes
+        for k in COUNTERS:
+            counters[k] += ctr[k]
+    v = np.concatenate([p[3] for p in parts]).astype(np.int32)
+    result = Result(split_outputs(corelet, out), counters, v, ticks)
+    rings = [p[4] for p in parts]
+    if any(r is None for r in rings):
+        return result, None
+    tick = (resume.tick if resume is not None else 0) + ticks
+    ring = np.concatenate([r for r in rings if r is not None])
+    return result, Checkpoint(tick, v, ring, dict(counters))
+
+
+def _prepare(
+    corelet: Corelet,
+    inputs: Inputs,
+    ticks: int,
+    ranks: int,
+    bounds: np.ndarray | None,
+    resume: Checkpoint | None,
+) -> tuple[np.ndarray, np.ndarray, _Routes]:
+    validate_corelet(corelet)
+    drive = prepare_inputs(corelet, inputs, ticks)
+    bounds = partition(corelet, ranks) if bounds is None else np.asarray(bounds, np.int64)
+    if bounds.size != ranks + 1 or bounds[0] != 0 or bounds[-1] != corelet.n_cores:
+        raise NscError(f"bounds must run from 0 to {corelet.n_cores} in {ranks} steps")
+    if (np.diff(bounds) < 0).any():
+        raise NscError("bounds must not decrease")
+    if resume is not None:
+        c = corelet.n_cores
+        if resume.v.shape != (c, N) or resume.ring.shape != (c, 4 * hw.RING_SLOTS):
+            raise NscError(
+                f"the checkpoint holds {resume.v.shape[0]} cores' state, the corelet has {c}"
+            )
+        if resume.tick < 0:
+            raise NscError(f"checkpoint tick must be >= 0, got {resume.tick}")
+    return drive, bounds, _routes(corelet, bounds)
+
+
+def run_partitioned(
+    corelet: Corelet,
+    inputs: Inputs = None,
+    ticks: int = 0,
+    ranks: int = 1,
+    *,
+    bounds: np.ndarray | None = None,
+    threads: int = 1,
+    isa: str = "auto",
+    inter_chip: bool = True,
+    resume: Checkpoint | None = None,
+    checkpoint: bool = False,
+) -> DistributedResult:
+    """Run ``corelet`` split over ``ranks`` sub-corelets in this process, exchanging spikes
+    between them as the MPI run does (for tests, and to measure the split's cost).
+
+    ``inter_chip``: count the spikes routed between chips exactly (``stats.inter_chip_spikes``);
+    a rank that owns several chips then watches its inter-chip neurons as output lines, which
+    costs time on large systems (free when each rank owns one chip); False: None.
+    ``resume``: continue from a :class:`Checkpoint` (inputs and outputs then start at its
+    tick); ``checkpoint``: also return the state at the end."""
+    drive, bounds, routes = _prepare(corelet, inputs, ticks, ranks, bounds, resume)
+    plans = [_plan(corelet, bounds, r, routes, inter_chip) for r in range(ranks)]
+    runners = [_RankRunner(p, drive, threads, isa, resume) for p in plans]
+    spent, windows = 0.0, _windows(ticks, plans[0].step)
+    begin = time.perf_counter()
+    for t0, t1 in windows:
+        sent = [r.step(t0, t1) for r in runners]
+        start = time.perf_counter()
+        for dst, runner in enumerate(runners):
+            runner.receive(np.concatenate([s[dst] for s in sent]))
+        spent += time.perf_counter() - start
+    loop = time.perf_counter() - begin
+    parts = [_part(p, r, checkpoint) for p, r in zip(plans, runners, strict=True)]
+    stats = ExchangeStats(
+        ranks=ranks,
+        window=plans[0].window,
+        windows=len(windows),
+        exchanged_spikes=sum(r.sent for r in runners),
+        inter_chip_spikes=sum(r.inter_chip for r in runners) if inter_chip else None,
+        exchange_seconds=spent,
+        run_seconds=loop,
+        bounds=[int(b) for b in bounds],
+    )
+    result, state = _merge(corelet, ticks, parts, resume)
+    return DistributedResult(result, stats, state)
+
+
+def mpi_world() -> Any:
+    """mpi4py's ``COMM_WORLD`` (imports mpi4py, which starts MPI)."""
+    try:
+        from mpi4py import MPI
+    except ImportError as err:
+        raise NscError(
+            "running on several processes needs mpi4py and an MPI: pip install "
+            "'nsc[mpi]' (mpi4py and the mpich wheel, which provides mpiexec)"
+        ) from err
+    return MPI.COMM_WORLD
+
+
+def _mpi_exchange(comm: Any) -> Callable[[list[np.ndarray]], np.ndarray]:
+    from mpi4py import MPI
+
+    def exchange(send: list[np.ndarray]) -> np.ndarray:
+        counts = np.array([a.size for a in send], np.int64)
+        got = np.zeros_like(counts)
+        comm.Alltoall([counts, MPI.INT64_T], [got, MPI.INT64_T])
+        words = np.concatenate(send).astype(np.int64)
+        recv = np.zeros(int(got.sum()), np.int64)
+        sdispl = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        rdispl = np.concatenate([[0], np.cumsum(got)[:-1]])
+        comm.Alltoallv(
+            [words, (counts.tolist(), sdispl.tolist()), MPI.INT64_T],
+            [recv, (got.tolist(), rdispl.tolist()), MPI.INT64_T],
+        )
+        return recv
+
+    return exchange
+
+
+def run_distributed_stats(
+    corelet: Corelet,
+    inputs: Inputs = None,
+    ticks: int = 0,
+    comm: Any = None,
+    *,
+    threads: int = 1,
+    isa: str = "auto",
+    inter_chip: bool = True,
+    resume: Checkpoint | None = None,
+    checkpoint: bool = False,
+) -> DistributedResult | None:
+    """:func:`run_distributed` with the exchange statistics and, with ``checkpoint``, the
+    final state (rank 0; None elsewhere). ``resume``: as in :func:`run_partitioned` (every
+    rank passes the same checkpoint)."""
+    comm = mpi_world() if comm is None else comm
+    rank, ranks = int(comm.Get_rank()), int(comm.Get_size())
+    drive, bounds, routes = _prepare(corelet, inputs, ticks, ranks, None, resume)
+    plan = _plan(corelet, bounds, rank, routes, inter_chip)
+    runner = _RankRunner(plan, drive, threads, isa, resume)
+    exchange = _mpi_exchange(comm)
+    spent, windows = 0.0, _windows(ticks, plan.step)
+    comm.Barrier()
+    begin = time.perf_counter()
+    for t0, t1 in windows:
+        sent = runner.step(t0, t1)
+        start = time.perf_counter()
+        if ranks > 1:
+            runner.receive(exchange(sent))
+        spent += time.perf_counter() - start
+    comm.Barrier()
+    loop = time.perf_counter() - begin
+    part = _part(plan, runner, checkpoint)
+    tallies = comm.gather((runner.sent, runner.inter_chip), root=0)
+    parts = comm.gather(part, root=0)
+    if rank != 0:
+        return None
+    stats = ExchangeStats(
+        ranks=ranks,
+        window=plan.window,
+        windows=len(windows),
+        exchanged_spikes=sum(t[0] for t in tallies),
+        inter_chip_spikes=sum(t[1] for t in tallies) if inter_chip else None,
+        exchange_seconds=spent,
+        run_seconds=loop,
+        bounds=[int(b) for b in bounds],
+    )
+    result, state = _merge(corelet, ticks, parts, resume)
+    return DistributedResult(result, stats, state)
+
+
+def run_distributed(
+    corelet: Corelet,
+    inputs: Inputs = None,
+    ticks: int = 0,
+    comm: Any = None,
+    *,
+    threads: int = 1,
+    isa: str = "auto",
+    inter_chip: bool = True,
+) -> Result | None:
+    """Run ``corelet`` on the ranks of ``comm`` (default ``MPI.COMM_WORLD``): rank 0 returns
+    the same :class:`~nsc_runtime.reference.Result` as ``sim.run`` (outputs, counters, final
+    potentials), the other ranks None. Every rank passes the same corelet and inputs;
+    ``inter_chip`` as in :func:`run_partitioned`."""
+    got = run_distributed_stats(
+        corelet, inputs, ticks, comm, threads=threads, isa=isa, inter_chip=inter_chip
+    )
+    return None if got is None else got.result
