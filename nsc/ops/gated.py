@@ -38,6 +38,7 @@ from nsc_runtime import hw
 from ..errors import FrontendError
 from ..ir.nodes import Neurons, Node, Synapses, attr, check_shape, operand, register_op
 from .dense import check_finite, tensor_array
+from .rnn import set_layer_params
 
 # the state neuron: fires iff 2u + f + h >= 2, i.e. u or (f and h); stateless per tick
 STATE_WEIGHT_U, STATE_WEIGHT_F, STATE_WEIGHT_H = 2, 1, 1
@@ -297,21 +298,7 @@ class GRU(GatedLayer):
                 "layers); call model.eval() before torch.export.export"
             )
         gru = SimpleNamespace(bidirectional=bool(args["bidirectional"]), num_layers=layers)
-        per_layer = 4 if args["has_biases"] else 2
-        params = list(args["params"])
-        directions = 2 if gru.bidirectional else 1
-        if len(params) != per_layer * layers * directions:
-            raise FrontendError(
-                f"{name}: {len(params)} weight tensors for {layers} layer(s), expected "
-                f"{per_layer * layers * directions}"
-            )
-        for layer in range(layers):
-            own = params[per_layer * directions * layer :][:per_layer]
-            setattr(gru, f"weight_ih_l{layer}", own[0])
-            setattr(gru, f"weight_hh_l{layer}", own[1])
-            if per_layer == 4:
-                setattr(gru, f"bias_ih_l{layer}", own[2])
-                setattr(gru, f"bias_hh_l{layer}", own[3])
+        set_layer_params(gru, args, layers, name)
         return _layers_from_torch(cls, gru, source, name, graph, kind="GRU")
 
 

@@ -130,19 +130,26 @@ class ElmanRNN(Node):
             num_layers=layers,
             nonlinearity="tanh" if target.startswith("aten.rnn_tanh") else "relu",
         )
-        per_layer = 4 if args["has_biases"] else 2
-        params = list(args["params"])
-        directions = 2 if rnn.bidirectional else 1
-        if len(params) != per_layer * layers * directions:
-            raise FrontendError(
-                f"{name}: {len(params)} weight tensors for {layers} layer(s), expected "
-                f"{per_layer * layers * directions}"
-            )
-        for layer in range(layers):
-            own = params[per_layer * directions * layer :][:per_layer]
-            setattr(rnn, f"weight_ih_l{layer}", own[0])
-            setattr(rnn, f"weight_hh_l{layer}", own[1])
-            if per_layer == 4:
-                setattr(rnn, f"bias_ih_l{layer}", own[2])
-                setattr(rnn, f"bias_hh_l{layer}", own[3])
+        set_layer_params(rnn, args, layers, name)
         return cls.from_torch(rnn, source, name, graph)
+
+
+def set_layer_params(module: Any, args: dict[str, Any], layers: int, name: str) -> None:
+    """Give ``module`` (a namespace standing in for an ``nn.RNN``/``nn.GRU``) the per-layer
+    ``weight_ih_l{k}``... attributes from the flat ``params`` list of an ATen recurrent op
+    (``[w_ih, w_hh, b_ih, b_hh]`` per layer and direction, biases only if ``has_biases``)."""
+    per_layer = 4 if args["has_biases"] else 2
+    params = list(args["params"])
+    directions = 2 if module.bidirectional else 1
+    if len(params) != per_layer * layers * directions:
+        raise FrontendError(
+            f"{name}: {len(params)} weight tensors for {layers} layer(s), expected "
+            f"{per_layer * layers * directions}"
+        )
+    for layer in range(layers):
+        own = params[per_layer * directions * layer :][:per_layer]
+        setattr(module, f"weight_ih_l{layer}", own[0])
+        setattr(module, f"weight_hh_l{layer}", own[1])
+        if per_layer == 4:
+            setattr(module, f"bias_ih_l{layer}", own[2])
+            setattr(module, f"bias_hh_l{layer}", own[3])

@@ -291,8 +291,8 @@ def test_bad_arguments_fail_cleanly(
 ) -> None:
     # the memory limit is half the machine's memory: pin it, so huge runs fail everywhere
     monkeypatch.setattr("nsc.cli.run_cmd.memory_budget", lambda: 1 << 30)
-    if "/dev/full" in argv and not Path("/dev/full").exists():
-        pytest.skip("no /dev/full on this system")
+    device = "/dev/full" if Path("/dev/full").exists() else os.devnull  # any device node
+    argv = [device if a == "/dev/full" else a for a in argv]
     out = tmp_path / "out"
     out.mkdir()
     before = _snapshot(fx)
