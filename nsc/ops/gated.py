@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -38,7 +37,7 @@ from nsc_runtime import hw
 from ..errors import FrontendError
 from ..ir.nodes import Neurons, Node, Synapses, attr, check_shape, operand, register_op
 from .dense import check_finite, tensor_array
-from .rnn import set_layer_params
+from .rnn import aten_recurrent_module
 
 # the state neuron: fires iff 2u + f + h >= 2, i.e. u or (f and h); stateless per tick
 STATE_WEIGHT_U, STATE_WEIGHT_F, STATE_WEIGHT_H = 2, 1, 1
@@ -285,20 +284,7 @@ class GRU(GatedLayer):
         """``aten.gru.input``: ``(input, hx, params, has_biases, num_layers, dropout, train,
         bidirectional, batch_first)``, ``params`` being ``w_ih, w_hh[, b_ih, b_hh]`` per layer
         (and direction); the initial state must be zero."""
-        hx = args["hx"]
-        if hx is not None and bool(hx.detach().any()):
-            raise FrontendError(
-                f"{name}: a nonzero initial state h0 is not supported (the spiking network "
-                "starts every sequence at rest, h0 = 0)"
-            )
-        layers = int(args["num_layers"])
-        if args["train"] and args["dropout"] and layers > 1:
-            raise FrontendError(
-                f"{name}: exported in training mode (dropout {args['dropout']} between "
-                "layers); call model.eval() before torch.export.export"
-            )
-        gru = SimpleNamespace(bidirectional=bool(args["bidirectional"]), num_layers=layers)
-        set_layer_params(gru, args, layers, name)
+        gru = aten_recurrent_module(args, name)
         return _layers_from_torch(cls, gru, source, name, graph, kind="GRU")
 
 

@@ -112,32 +112,30 @@ class ElmanRNN(Node):
         """``aten.rnn_relu.input`` / ``aten.rnn_tanh.input``: ``(input, hx, params,
         has_biases, num_layers, dropout, train, bidirectional, batch_first)``, ``params``
         being ``w_ih, w_hh[, b_ih, b_hh]`` per layer (and direction)."""
-        hx = args["hx"]
-        if hx is not None and bool(hx.detach().any()):
-            raise FrontendError(
-                f"{name}: a nonzero initial state h0 is not supported (the spiking network "
-                "starts every sequence at rest, h0 = 0)"
-            )
-        layers = int(args["num_layers"])
-        if args["train"] and args["dropout"] and layers > 1:
-            raise FrontendError(
-                f"{name}: exported in training mode (dropout {args['dropout']} between "
-                "layers); call model.eval() before torch.export.export"
-            )
-        rnn = SimpleNamespace(
-            bidirectional=bool(args["bidirectional"]),
-            proj_size=0,
-            num_layers=layers,
-            nonlinearity="tanh" if target.startswith("aten.rnn_tanh") else "relu",
-        )
-        set_layer_params(rnn, args, layers, name)
+        nonlinearity = "tanh" if target.startswith("aten.rnn_tanh") else "relu"
+        rnn = aten_recurrent_module(args, name, proj_size=0, nonlinearity=nonlinearity)
         return cls.from_torch(rnn, source, name, graph)
 
 
-def set_layer_params(module: Any, args: dict[str, Any], layers: int, name: str) -> None:
-    """Give ``module`` (a namespace standing in for an ``nn.RNN``/``nn.GRU``) the per-layer
-    ``weight_ih_l{k}``... attributes from the flat ``params`` list of an ATen recurrent op
-    (``[w_ih, w_hh, b_ih, b_hh]`` per layer and direction, biases only if ``has_biases``)."""
+def aten_recurrent_module(args: dict[str, Any], name: str, **extra: Any) -> SimpleNamespace:
+    """A namespace standing in for the ``nn.RNN``/``nn.GRU`` an ATen recurrent op
+    (``input, hx, params, has_biases, num_layers, dropout, train, bidirectional,
+    batch_first``) was exported from, for ``from_torch``; ``params`` being ``[w_ih, w_hh,
+    b_ih, b_hh]`` per layer and direction (biases only if ``has_biases``). The initial state
+    must be zero and the export in eval mode."""
+    hx = args["hx"]
+    if hx is not None and bool(hx.detach().any()):
+        raise FrontendError(
+            f"{name}: a nonzero initial state h0 is not supported (the spiking network "
+            "starts every sequence at rest, h0 = 0)"
+        )
+    layers = int(args["num_layers"])
+    if args["train"] and args["dropout"] and layers > 1:
+        raise FrontendError(
+            f"{name}: exported in training mode (dropout {args['dropout']} between "
+            "layers); call model.eval() before torch.export.export"
+        )
+    module = SimpleNamespace(bidirectional=bool(args["bidirectional"]), num_layers=layers, **extra)
     per_layer = 4 if args["has_biases"] else 2
     params = list(args["params"])
     directions = 2 if module.bidirectional else 1
@@ -153,3 +151,4 @@ def set_layer_params(module: Any, args: dict[str, Any], layers: int, name: str) 
         if per_layer == 4:
             setattr(module, f"bias_ih_l{layer}", own[2])
             setattr(module, f"bias_hh_l{layer}", own[3])
+    return module
