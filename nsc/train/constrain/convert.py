@@ -251,10 +251,12 @@ def constrained_from_float(
     quantile: float = 0.99,
     host_weight_max: int = 127,
     valid: np.ndarray | None = None,
+    masks: list[np.ndarray] | None = None,
 ) -> ConstrainedNet:
     """The constrained network initialised from ``chain`` and calibration inputs ``x_cal``
     (model inputs: features ``(N, T, F)`` or ids ``(N, T)``); statistics use the steps where
-    ``valid (N, T)`` holds (default: all)."""
+    ``valid (N, T)`` holds (default: all). ``masks``: the fan-in mask of each spiking
+    population (default: :func:`fan_in_masks` chooses them)."""
     x_float = chain.embed(x_cal)
     values = chain.float_values(x_float)
     if valid is not None:
@@ -302,7 +304,10 @@ def constrained_from_float(
     first_b = chain.stages[0].bias + w0 @ lo
     a_cal = (flat * scale + offset).clip(0, in_levels - 1)
     c_in = 1.0  # activity levels per unit of the current stage's input (after the rewrite)
-    masks = fan_in_masks(chain, values, max_fanin)
+    from .masks import check_masks
+
+    auto = fan_in_masks(chain, values, max_fanin)
+    masks = auto if masks is None else check_masks(masks, auto, max_fanin)
     k = 0
     for idx, stage in enumerate(chain.stages):
         w_in = first_w if idx == 0 else stage.w_in

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -187,6 +187,7 @@ def constrain(
     quantile: float = 0.99,
     host_weight_max: int = 127,
     calibration: int = 2048,
+    masks: Sequence[Any] | None = None,
     progress: bool = True,
     verbose: bool = True,
 ) -> ConstrainedNet:
@@ -199,6 +200,9 @@ def constrain(
     without ``val``, a seeded ``val_fraction`` of ``train`` is held out. ``loss(logits, y)``
     replaces cross-entropy (then no distillation); ``logits`` are in the float model's units. The
     weights of the epoch with the best validation accuracy are kept (ties: the later one).
+    ``masks``: one bool fan-in mask ``(H, n_in [+ H])`` per spiking population (e.g. a
+    :func:`~nsc.train.constrain.convert.group_mask` the float model was trained under); by
+    default the largest ``max_fanin`` inputs of each neuron are kept.
     The result carries ``summary`` (:class:`ConstrainSummary`).
     """
     t0 = time.perf_counter()
@@ -235,6 +239,7 @@ def constrain(
         max_fanin=max_fanin,
         quantile=quantile,
         host_weight_max=host_weight_max,
+        masks=None if masks is None else list(masks),
     )
     net.surrogate_slope = surrogate_slope
     float_val = accuracy(float_logits(chain, val_data).argmax(-1), val_data)
