@@ -9,23 +9,23 @@ import numpy as np
 import pytest
 
 from nsc.cli import main
-from nsc.demos.trec import (
-    TrainResult,
-    TrecData,
-    export_integer_params,
-    integer_forward,
-    quantize_inputs,
-)
+from nsc.demos.trec import TrainResult, TrecData, export_integer_params, predict, quantize_inputs
 from nsc.demos.trec.report import run_spiking
+from nsc.train.constrain import reference_logits
 
 
-def test_run_spiking_equals_integer_forward(tiny: TrainResult, trec: TrecData) -> None:
-    params = export_integer_params(tiny.model)
+def test_run_spiking_equals_reference_and_model(tiny: TrainResult, trec: TrecData) -> None:
+    params = export_integer_params(tiny.model, trec.vocab)
     tokens = trec.test.tokens[:40]
     xs = quantize_inputs(params, tokens)
     spiking = run_spiking(params, xs)
-    expected = np.stack([integer_forward(params, x)[-1] for x in xs])
+    net_params = tiny.model.export_params()
+    ids = [trec.test.ids[n, : len(t)].numpy() for n, t in enumerate(tokens)]
+    expected = np.stack([reference_logits(net_params, i)[-1] for i in ids])
     np.testing.assert_array_equal(spiking.logits, expected)
+    np.testing.assert_array_equal(
+        spiking.predictions, predict(tiny.model, trec.test.subset(range(40)))
+    )
     assert spiking.n_cores == 1
     assert spiking.ticks == 15 * sum(len(t) for t in tokens)
     assert spiking.raster.shape == (15 * len(tokens[0]), 16)
@@ -48,6 +48,16 @@ def test_demo_command_from_checkpoint(tiny_dir: Path, tmp_path: Path) -> None:
     assert report["power_uw_pro_rata"] > 17 and report["power_uw_event_model"] > 15
     assert sum(map(sum, report["confusion_matrix"])) == 500
     assert report["paper"]["spiking_accuracy"] == 0.74
+
+
+def test_params_npz_compiles_with_the_cli(tiny_dir: Path, tmp_path: Path) -> None:
+    """The report's params.npz (no pickles) is what `nsc compile` reads."""
+    out = tmp_path / "report"
+    argv = ["demo", "trec", "--checkpoint", str(tiny_dir / "checkpoint.pt"), "--no-progress"]
+    assert main([*argv, "--out", str(out)]) == 0
+    corelet = tmp_path / "trec.corelet"
+    assert main(["compile", str(out / "params.npz"), "-o", str(corelet)]) == 0
+    assert corelet.stat().st_size > 0
 
 
 def test_demo_rejects_missing_checkpoint(
