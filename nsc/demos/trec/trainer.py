@@ -56,12 +56,13 @@ class TrainConfig:
     schedule, dropout ``float_dropout``, ``W_hh = 0.5 I`` at the start. Constrained stage:
     :func:`nsc.constrain` with ``epochs``, ``relax_epochs``, ``lr``, ``distill`` (weight of
     distillation from the float model) at ``distill_temperature``, ``grad_clip``,
-    ``surrogate_slope``, ``quantile`` (activity calibration) and ``host_weight_max`` (range of
-    the host projection's integer weights). ``learn_embeddings``: fine-tune the word vectors
-    during float training (default: frozen GloVe); the host lookup then uses the learned
-    table. ``groups``: the hidden neurons form this many groups sharing one set of at most
-    ``fan_in`` inputs (:func:`nsc.train.constrain.group_mask`); the float model is trained
-    under the same mask.
+    ``surrogate_slope``, ``quantile`` (activity calibration), ``host_weight_max`` (range of
+    the host projection's integer weights) and ``center_embedding`` (a signed integer
+    table centred on 0: the exact fine-tuning diverged with the offset code, docs/results.md).
+    ``learn_embeddings``: fine-tune the word vectors during float training (default: frozen
+    GloVe); the host lookup then uses the learned table. ``groups``: the hidden neurons form
+    this many groups sharing one set of at most ``fan_in`` inputs
+    (:func:`nsc.train.constrain.group_mask`); the float model is trained under the same mask.
     """
 
     name: str
@@ -82,6 +83,7 @@ class TrainConfig:
     distill: float = 0.7
     distill_temperature: float = 2.0
     host_weight_max: int = 127
+    center_embedding: bool = True
     val_fraction: float = 0.1
     split_seed: int = 0
     learn_embeddings: bool = False
@@ -230,6 +232,7 @@ def train_constrained(
         surrogate_slope=cfg.surrogate_slope,
         quantile=cfg.quantile,
         host_weight_max=cfg.host_weight_max,
+        center_embedding=cfg.center_embedding,
         seed=seed,
         progress=progress,
         verbose=progress,

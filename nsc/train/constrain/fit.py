@@ -188,6 +188,7 @@ def constrain(
     host_weight_max: int = 127,
     calibration: int = 2048,
     masks: Sequence[Any] | None = None,
+    center_embedding: bool = False,
     progress: bool = True,
     verbose: bool = True,
 ) -> ConstrainedNet:
@@ -240,6 +241,7 @@ def constrain(
         quantile=quantile,
         host_weight_max=host_weight_max,
         masks=None if masks is None else list(masks),
+        center_embedding=center_embedding,
     )
     net.surrogate_slope = surrogate_slope
     float_val = accuracy(float_logits(chain, val_data).argmax(-1), val_data)
