@@ -1,4 +1,5 @@
-"""User fan-in masks for nsc.constrain: the group mask, masks= honoured, bad masks refused."""
+"""Options of nsc.constrain: user fan-in masks (the group mask, masks= honoured, bad masks
+refused) and the signed embedding table (center_embedding)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from ctest_util import Net
 
 import nsc
 from nsc.errors import NscError
-from nsc.train.constrain import group_mask
+from nsc.train.constrain import group_mask, reference_logits
 
 
 def test_group_mask_fits_is_full() -> None:
@@ -95,3 +96,29 @@ def test_bad_masks_are_clear_errors(masks: list[np.ndarray], message: str) -> No
             progress=False,
             verbose=False,
         )
+
+
+def test_center_embedding_is_a_signed_table_and_exact() -> None:
+    """An embedding read by a projection: the table becomes round(e * s) centred on 0 (127 at
+    the largest |e| of each feature); the network stays exact against the reference and the
+    compiled cores."""
+    rng = np.random.default_rng(1)
+    ids = rng.integers(0, 9, (40, 5))
+    y = (ids[:, -1] % 2).astype(np.int64)
+    torch.manual_seed(0)
+    model = Net(4, vocab=9, proj=5, hidden=4, classes=2)
+    opts = {"epochs": 1, "relax_epochs": 0, "progress": False, "verbose": False}
+    plain = nsc.constrain(model, (ids, y), **opts)
+    net = nsc.constrain(model, (ids, y), center_embedding=True, **opts)
+    assert plain.table.min() >= 0
+    table = net.table.numpy()
+    emb = model.emb.weight.detach().double().numpy()
+    scale = 127 / np.abs(emb).max(0)
+    np.testing.assert_array_equal(table, np.floor(emb * scale + 0.5))
+    assert table.min() < 0 and np.abs(table).max() == 127
+    out = net.integer_logits(ids)
+    params = net.export_params()
+    for n in range(len(ids)):
+        np.testing.assert_array_equal(out[n], reference_logits(params, ids[n])[-1])
+    compiled = nsc.compile(net, ids[:4, :, None], time_limit=2.0)
+    np.testing.assert_array_equal(compiled.run(ids[:, :, None])[:, -1], out)
