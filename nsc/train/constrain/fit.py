@@ -202,8 +202,10 @@ def constrain(
     replaces cross-entropy (then no distillation); ``logits`` are in the float model's units. The
     weights of the epoch with the best validation accuracy are kept (ties: the later one).
     ``masks``: one bool fan-in mask ``(H, n_in [+ H])`` per spiking population (e.g. a
-    :func:`~nsc.train.constrain.convert.group_mask` the float model was trained under); by
-    default the largest ``max_fanin`` inputs of each neuron are kept.
+    :func:`~nsc.train.constrain.masks.group_mask` the float model was trained under); by
+    default the largest ``max_fanin`` inputs of each neuron are kept. ``center_embedding``:
+    an ``nn.Embedding`` read by a host projection becomes a signed integer table centred on 0
+    (``round(e * 127 / max|e|)`` per feature) instead of an offset code in ``[0, 256)``.
     The result carries ``summary`` (:class:`ConstrainSummary`).
     """
     t0 = time.perf_counter()
