@@ -86,3 +86,25 @@ def test_learned_embeddings_option(tiny: TrainResult, small: TrecData) -> None:
     for f in range(3):
         order = np.argsort(table[:, f], kind="stable")
         assert (np.diff(params["table"][order, f]) >= 0).all()
+
+
+def test_group_config_keeps_its_mask(small: TrecData) -> None:
+    """A `best`-style config (groups sharing their inputs): the float model trains under the
+    group mask and nsc.constrain keeps exactly that mask."""
+    from nsc.demos.trec import CONFIGS, with_overrides
+    from nsc.train.constrain import group_mask
+
+    cfg = with_overrides(
+        CONFIGS["best"], proj=8, hidden=16, groups=4, fan_in=12, float_epochs=1, epochs=1
+    )
+    result = train(cfg, small, seed=0, progress=False)
+    mask = group_mask(8, 16, 12, 4)
+    assert not mask.all()
+    np.testing.assert_array_equal(result.model.mask0.numpy(), mask)
+    fm = result.float_model.rnn
+    w_float = np.concatenate(
+        [fm.weight_ih_l0.detach().numpy(), fm.weight_hh_l0.detach().numpy()], 1
+    )
+    assert not w_float[~mask].any()
+    params = export_integer_params(result.model, small.vocab)
+    assert not np.concatenate([params["w_in"], params["w_rec"]], 1)[~mask].any()
