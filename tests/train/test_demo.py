@@ -65,3 +65,19 @@ def test_demo_rejects_missing_checkpoint(
 ) -> None:
     assert main(["demo", "trec", "--checkpoint", str(tmp_path / "none.pt")]) == 1
     assert "no such checkpoint" in capsys.readouterr().err
+
+
+def test_demo_rejects_bad_and_former_checkpoints(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import torch
+
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    assert main(["demo", "trec", "--checkpoint", str(junk)]) == 1
+    assert "not a checkpoint of nsc demo trec" in capsys.readouterr().err
+    former = tmp_path / "former.pt"
+    torch.save({"config": {"name": "paper"}, "seed": 0, "constrained": {}}, former)
+    assert main(["demo", "trec", "--checkpoint", str(former)]) == 1
+    err = capsys.readouterr().err
+    assert "former trainer" in err and "Traceback" not in err

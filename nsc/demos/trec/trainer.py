@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 import nsc
 from nsc.demos.trec.data import CLASSES
+from nsc.errors import NscError
 from nsc.train.constrain import ConstrainedNet, LayerSpec, NetSpec, group_mask
 from nsc.train.constrain import accuracy as seq_accuracy
 from nsc.train.constrain import predict as seq_predict
@@ -259,7 +260,17 @@ def save_checkpoint(path: str | os.PathLike[str], result: TrainResult) -> None:
 
 def load_checkpoint(path: str | os.PathLike[str]) -> TrainResult:
     """Read a checkpoint written by :func:`save_checkpoint`."""
-    blob = torch.load(path, weights_only=False)
+    try:
+        blob = torch.load(path, weights_only=False)
+    except Exception as err:
+        raise NscError(f"{path}: not a checkpoint of nsc demo trec ({err})") from None
+    if not isinstance(blob, dict) or "config" not in blob:
+        raise NscError(f"{path}: not a checkpoint of nsc demo trec")
+    if "spec" not in blob:
+        raise NscError(
+            f"{path}: a checkpoint of the demo's former trainer (before nsc.constrain); "
+            "train again with nsc demo trec"
+        )
     cfg = TrainConfig(**blob["config"])
     emb = blob["float"]["embed.weight"].numpy()
     fm = FloatRNN(emb, cfg.proj, cfg.hidden, N_CLASSES, cfg.float_dropout)
