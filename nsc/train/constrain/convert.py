@@ -319,11 +319,13 @@ def constrained_from_float(
     first_w = w0 / scale[None, :]
     first_b = chain.stages[0].bias + w0 @ lo
     a_cal = (flat * scale + offset).clip(0, in_levels - 1) if not signed else flat * scale
-    c_in = 1.0  # activity levels per unit of the current stage's input (after the rewrite)
-    from .masks import check_masks
+    user_masks = None
+    if masks is not None:  # the user's, checked against the shapes of the automatic ones
+        from .masks import check_masks
 
-    auto = fan_in_masks(chain, values, max_fanin)
-    masks = auto if masks is None else check_masks(masks, auto, max_fanin)
+        user_masks = check_masks(masks, fan_in_masks(chain, values, max_fanin), max_fanin)
+    c_in = 1.0  # activity levels per unit of the current stage's input (after the rewrite)
+    masks = fan_in_masks(chain, values, max_fanin)
     k = 0
     for idx, stage in enumerate(chain.stages):
         w_in = first_w if idx == 0 else stage.w_in
@@ -347,7 +349,7 @@ def constrained_from_float(
             net.proj_b.copy_(torch.from_numpy(c_out * bias + 0.5))
             c_in = c_out
             continue
-        mask = masks[k]
+        mask = masks[k] if user_masks is None else user_masks[k]
         n_src = w_in.shape[1]
         lat_in = (c_out / c_in) * w_in * mask[:, :n_src]
         lat = [lat_in]
