@@ -99,17 +99,17 @@ def test_bad_masks_are_clear_errors(masks: list[np.ndarray], message: str) -> No
 
 
 def test_center_embedding_is_a_signed_table_and_exact() -> None:
-    """An embedding read by a projection: the table becomes round(e * s) centred on 0 (127 at
-    the largest |e| of each feature); the network stays exact against the reference and the
-    compiled cores."""
+    """An embedding read by a projection: by default the table is round(e * s) centred on 0
+    (127 at the largest |e| of each feature), with center_embedding=False an offset code in
+    [0, 256); the network stays exact against the reference and the compiled cores."""
     rng = np.random.default_rng(1)
     ids = rng.integers(0, 9, (40, 5))
     y = (ids[:, -1] % 2).astype(np.int64)
     torch.manual_seed(0)
     model = Net(4, vocab=9, proj=5, hidden=4, classes=2)
     opts = {"epochs": 1, "relax_epochs": 0, "progress": False, "verbose": False}
-    plain = nsc.constrain(model, (ids, y), **opts)
-    net = nsc.constrain(model, (ids, y), center_embedding=True, **opts)
+    plain = nsc.constrain(model, (ids, y), center_embedding=False, **opts)
+    net = nsc.constrain(model, (ids, y), **opts)  # the default
     assert plain.table.min() >= 0
     table = net.table.numpy()
     emb = model.emb.weight.detach().double().numpy()

@@ -252,7 +252,7 @@ def constrained_from_float(
     host_weight_max: int = 127,
     valid: np.ndarray | None = None,
     masks: list[np.ndarray] | None = None,
-    center_embedding: bool = False,
+    center_embedding: bool = True,
 ) -> ConstrainedNet:
     """The constrained network initialised from ``chain`` and calibration inputs ``x_cal``
     (model inputs: features ``(N, T, F)`` or ids ``(N, T)``); statistics use the steps where

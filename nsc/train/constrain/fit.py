@@ -188,7 +188,7 @@ def constrain(
     host_weight_max: int = 127,
     calibration: int = 2048,
     masks: Sequence[Any] | None = None,
-    center_embedding: bool = False,
+    center_embedding: bool = True,
     progress: bool = True,
     verbose: bool = True,
 ) -> ConstrainedNet:
@@ -203,9 +203,10 @@ def constrain(
     weights of the epoch with the best validation accuracy are kept (ties: the later one).
     ``masks``: one bool fan-in mask ``(H, n_in [+ H])`` per spiking population (e.g. a
     :func:`~nsc.train.constrain.masks.group_mask` the float model was trained under); by
-    default the largest ``max_fanin`` inputs of each neuron are kept. ``center_embedding``:
-    an ``nn.Embedding`` read by a host projection becomes a signed integer table centred on 0
-    (``round(e * 127 / max|e|)`` per feature) instead of an offset code in ``[0, 256)``.
+    default the largest ``max_fanin`` inputs of each neuron are kept. ``center_embedding``
+    (default): an ``nn.Embedding`` read by a host projection becomes a signed integer table
+    centred on 0 (``round(e * 127 / max|e|)`` per feature); ``False``: an offset code in
+    ``[0, 256)``, on which TREC's exact fine-tuning stalled (docs/results.md).
     The result carries ``summary`` (:class:`ConstrainSummary`).
     """
     t0 = time.perf_counter()
