@@ -172,7 +172,6 @@ def to_nir(graph_or_compiled: Any, *, stage: str | None = None, dt: float = 1e-4
                 continue
             exact = (
                 np.all(node.reset_mode == hw.RESET_NORMAL)
-                and np.all(node.beta == hw.BETA_MAX)  # the floor NIR lacks, as low as it goes
                 and not node.leak_reversal.any()
                 and not node.v0.any()
                 and not node.tm.any()
