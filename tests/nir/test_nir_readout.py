@@ -274,3 +274,27 @@ def test_readout_and_threshold_export_round_trip(tmp_path):
     )
     pops = again.of_type(Neurons)
     assert any(np.all(p.beta == 0) for p in pops)  # the Threshold read back as memoryless
+
+
+def test_imported_readout_prints_as_the_membrane_golden():
+    """tests/ops/golden/membrane.nsir is what a small LI classifier imports as (the text
+    goldens' coverage of every op reads it); parsed back, it computes the same readout."""
+    from pathlib import Path
+
+    from nsc.text import parse_ir, print_ir
+
+    g = nir.NIRGraph.from_list(
+        _in(2),
+        nir.Linear(weight=np.array([[1.0, 2.0], [-1.0, 1.0]])),
+        _if(2, 1.0),
+        nir.Affine(weight=np.array([[1.0, -1.0]]), bias=np.array([0.5])),
+        nir.LI(tau=np.array([5e-4]), r=np.array([5.0]), v_leak=np.zeros(1)),
+        _out(1),
+    )
+    graph, _ = import_nir(g)
+    golden = Path(__file__).parents[1] / "ops" / "golden" / "membrane.nsir"
+    text = golden.read_text(encoding="utf-8")
+    assert print_ir(graph) == text
+    x = _spikes(np.random.default_rng(38), 2, 12, 2)
+    ref = simulate(g, x)["output"]
+    np.testing.assert_allclose(interpret(parse_ir(text), x)["output"], ref, rtol=1e-12)
