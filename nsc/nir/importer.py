@@ -27,6 +27,7 @@ Construction (docs/nir.md states it per node type):
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 import warnings
@@ -199,7 +200,23 @@ def _load(graph_or_path: Any) -> Any:
         graph = graph_or_path
     if not isinstance(graph, nir.NIRGraph):
         raise FrontendError(f"expected a nir.NIRGraph or a .nir path, got {type(graph).__name__}")
-    return graph
+    return _plain(nir, graph)
+
+
+def _plain(nir: Any, node: Any) -> Any:
+    """``node`` with torch tensors among its parameters as numpy arrays (Rockpool's exporter
+    leaves some, with gradients), on a shallow copy: the caller's graph is left as it is."""
+    if isinstance(node, nir.NIRGraph):
+        new = copy.copy(node)
+        new.nodes = {k: _plain(nir, v) for k, v in node.nodes.items()}
+        return new
+    tensors = {k: v for k, v in vars(node).items() if hasattr(v, "detach") and hasattr(v, "numpy")}
+    if not tensors:
+        return node
+    new = copy.copy(node)
+    for k, v in tensors.items():
+        setattr(new, k, v.detach().cpu().numpy())
+    return new
 
 
 # ---------------------------------------------------------------------------------------------
