@@ -115,3 +115,64 @@ def test_nsc_export_is_not_readable_by_rockpool_from_nir():
     assert isinstance(exported, nir.NIRGraph)
     with pytest.raises(NotImplementedError, match="IF"):
         rockpool_from_nir(exported)
+
+
+def _readout_network(tau: float, seed: int) -> Sequential:
+    """LinearTorch -> LIFNeuronTorch -> LinearTorch (bias) -> ExpSynTorch(tau): a classifier
+    whose output is the synaptic state, exported by Rockpool as NIR's LI."""
+    from rockpool.nn.modules import ExpSynTorch
+
+    torch.manual_seed(seed)
+    return Sequential(
+        LinearTorch((6, 10), weight=torch.randint(-3, 5, (6, 10)).float(), has_bias=False),
+        LIFNeuronTorch(
+            10,
+            tau_mem=torch.full((10,), float("inf")),
+            threshold=torch.full((10,), 77 / 31),
+            max_spikes_per_dt=1,
+        ),
+        LinearTorch(
+            (10, 3),
+            weight=torch.randint(-3, 5, (10, 3)).float(),
+            bias=torch.randint(-1, 2, (3,)).float(),
+            has_bias=True,
+        ),
+        ExpSynTorch(3, tau=torch.full((3,), tau)),
+    )
+
+
+def test_rockpool_integrator_readout_is_identical_in_nsc():
+    """ExpSynTorch with tau = inf sums its input (decay exp(-dt/inf) = 1; exported as LI with
+    tau = r = inf, read as gain 1): nsc's host readout of the LIF layer's spikes equals
+    Rockpool's output value for value, through the Cython runtime. Rockpool leaves torch
+    tensors (with gradients) in the LI node: the import converts a copy."""
+    net = _readout_network(float("inf"), seed=5)
+    g = rockpool_to_nir(net)
+    li = next(v for v in g.nodes.values() if isinstance(v, nir.LI))
+    assert isinstance(li.tau, torch.Tensor)
+    graph, report = import_nir(g, reset="subtract", dt=float(net[1].dt))
+    assert report.exact and isinstance(li.tau, torch.Tensor)  # the caller's graph unchanged
+    x = _inputs(4, 25, 6)
+    net.reset_state()
+    theirs = net(torch.tensor(x, dtype=torch.float32))[0].detach().numpy().astype(np.float64)
+    assert np.ptp(theirs) > 1
+    got = nsc.compile(graph).run(x)
+    assert np.array_equal(got, theirs)
+
+
+def test_rockpool_exponential_readout_differs_from_euler_and_is_measured():
+    """A finite tau: Rockpool decays by exp(-dt/tau), NIR's LI read with forward Euler (nsc's
+    convention, as snnTorch and Norse) by 1 - dt/tau. The spikes before it are identical; the
+    readout values differ by the discretisation, which is measured (argmax agreement)."""
+    net = _readout_network(0.005, seed=6)
+    dt = float(net[1].dt)
+    graph, _ = import_nir(rockpool_to_nir(net), reset="subtract", dt=dt)
+    (m,) = graph.of_type(nsc.ops.Membrane)
+    np.testing.assert_allclose(m.decay, 1 - dt / 0.005)
+    x = _inputs(5, 25, 6)
+    net.reset_state()
+    theirs = net(torch.tensor(x, dtype=torch.float32))[0].detach().numpy().astype(np.float64)
+    got = nsc.compile(graph).run(x)
+    assert not np.allclose(got, theirs, rtol=1e-3)
+    assert np.corrcoef(got.reshape(-1), theirs.reshape(-1))[0, 1] > 0.99
+    assert (got.argmax(-1) == theirs.argmax(-1)).mean() > 0.9
