@@ -22,9 +22,9 @@ from .rnn import ElmanRNN
 __all__ = [
     "GRU",
     "LSTM",
-    "Membrane",
     "ElmanRNN",
     "Linear",
+    "Membrane",
     "ReLU",
     "dense",
     "gated",
