@@ -6,9 +6,12 @@ Construction (docs/nir.md states it per node type):
 1. Nested NIR subgraphs are inlined (their Input/Output nodes become identities).
 2. Stateless nodes (Affine, Linear, Scale, Flatten, Delay) are folded into the edges between
    *sources* (the graph's Input nodes, sending 0/1 spikes per step) and *populations* (IF, LIF,
-   CubaLIF, and I or LI followed by a Threshold): each population's input current is
+   CubaLIF, I or LI followed by a Threshold, and a Threshold alone: memoryless neurons whose
+   potential returns to 0 every tick): each population's input current is
    ``sum_k M_k s_k(t - d_k) + b`` over the sources ``k`` (matrix ``M_k``, NIR delay ``d_k``
-   steps, constant ``b`` from the biases).
+   steps, constant ``b`` from the biases). An I or LI without a Threshold is a *membrane
+   readout*: a host :class:`~nsc.ops.membrane.Membrane` reading the spike count per step of the
+   one source that drives it.
 3. Every neuron gets its own integer scale ``k_j`` (spikes carry no unit, so each neuron's
    potential may be scaled on its own): weights, bias (the leak), threshold and reset become
    integers in units of ``1/k_j``. When an exact scale exists (every value a rational multiple
