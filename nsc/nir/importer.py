@@ -935,6 +935,9 @@ class _Importer:
             self._w_leak = np.where(leaky, -np.maximum(1, np.round(-leak / w)), leak)
             notes.append(f"decay leak spread over the {w} ticks of a step")
         bias = np.where(leaky, 0, leak)
+        keep = np.where(leaky, self._w_leak, 0)  # the leak left to act every tick
+        if p in self.heaviside:
+            bias, keep = np.where(leak > 0, leak, 0), np.where(leak > 0, 0, leak)
         if not bias.any():
             return exact
         w_int = _quantize_rows(weights, scale, unit)
@@ -949,7 +952,7 @@ class _Importer:
         phase = lag if lag > 0 else w  # lag 0: step 0's bias is the initial potential
         if lag == 0:
             self._w_v0 = bias.copy()
-        self._w_leak = np.where(leaky, self._w_leak, 0)
+        self._w_leak = keep
         self.clocks[p] = (phase, bias.astype(np.int64))
         notes.append(f"bias from a clock neuron firing once per {w}-tick step at phase {lag}")
         return exact
@@ -1031,10 +1034,14 @@ class _Importer:
             # bias comes from a clock neuron from step 0 on instead (a negative leak only
             # drains a potential the floor holds at 0)
             w_int = _quantize_rows(weights, scale, unit)
-            if all(_weight_unit(np.append(w_int[j], leak[j])) is not None for j in range(n)):
-                self.clocks[p] = (lag, leak.astype(np.int64))
-                leak = np.zeros_like(leak)
-                notes.append("bias from a clock neuron spiking every tick from step 0 on")
+            pos = np.flatnonzero(leak > 0)
+            if all(_weight_unit(np.append(w_int[j], leak[j])) is not None for j in pos):
+                self.clocks[p] = (lag, np.where(leak > 0, leak, 0).astype(np.int64))
+                leak = np.where(leak > 0, 0, leak)
+                notes.append(
+                    f"{pos.size} neurons take their positive bias from a clock neuron spiking "
+                    "every tick from step 0 on"
+                )
             else:
                 exact = False
                 notes.append(
