@@ -292,7 +292,11 @@ def run_model(args: argparse.Namespace) -> int:
     y, stats = compiled.run(seqs, stats=True, threads=args.threads, last=last)
     if isinstance(y, list):
         y = pad(y)
-    arrays: dict[str, Any] = {"y": np.asarray(y, np.int64), "lengths": seqs.lengths}
+    y = np.asarray(y)  # spike counts and integer logits: int64; membrane readouts: float64
+    arrays: dict[str, Any] = {
+        "y": y if y.dtype.kind == "f" else y.astype(np.int64),
+        "lengths": seqs.lengths,
+    }
     scale = output_scale(compiled.host)
     if scale is not None:
         arrays["scale"] = np.float64(scale)
@@ -309,7 +313,7 @@ def run_model(args: argparse.Namespace) -> int:
     )
     what = "each sequence's last step" if last else "every step"
     scaled = f", y * {scale:.6g} ~ the float model" if scale is not None else ""
-    print(f"  y: {shape} int64 ({what}{scaled})")
+    print(f"  y: {shape} {arrays['y'].dtype} ({what}{scaled})")
     for name, value in counters.items():
         print(f"  {name}: {value}")
     for line in estimate(compiled.n_cores, stats.synaptic_events, stats.ticks).lines():
