@@ -219,8 +219,8 @@ def memory(seed: int, steps: int = 60, n: int = 3000) -> tuple[Any, ...]:
     torch.manual_seed(seed)
     model = SeqModel(classes, 16, classes, nonlinearity="tanh")
     # the answer is defined from step 1 on: trained at every step from there, the float model
-    # holds the cue (a fixed point); trained at step 60 alone it learned a trajectory that is
-    # right only at step 60 (0-85% read at earlier steps), whose timing the integer network shifts
+    # holds the cue (a fixed point); trained at the last step alone it learned a trajectory
+    # right only there (0-85% read at earlier steps), whose timing the integer network shifts
     model = train_float(model, train, val, 30, 2e-3, seed, from_step=1)
     return train, val, test, model, {"epochs": 20, "relax_epochs": 20}
 
