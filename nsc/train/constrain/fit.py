@@ -200,11 +200,12 @@ def constrain(
     without ``val``, a seeded ``val_fraction`` of ``train`` is held out. ``loss(logits, y)``
     replaces cross-entropy (then no distillation); ``logits`` are in the float model's units. The
     weights of the epoch with the best validation accuracy are kept (ties: the later one).
+    The result carries ``summary`` (:class:`ConstrainSummary`).
+
     ``surrogate_damping`` in ``(0, 1]`` scales the surrogate derivative of every spike count in
     the exact stage (1: none): the gradient through ``T`` windows is damped like
     ``damping ** T``; try 0.5 when the exact stage's loss jumps up on long sequences (its
     gradient explodes through time).
-    The result carries ``summary`` (:class:`ConstrainSummary`).
     """
     t0 = time.perf_counter()
     if not 2 <= levels <= hw.DELAY_MAX + 1:
@@ -244,9 +245,9 @@ def constrain(
         host_weight_max=host_weight_max,
     )
     net.surrogate_slope = surrogate_slope
-    net.surrogate_damping = surrogate_damping
     float_val = accuracy(float_logits(chain, val_data).argmax(-1), val_data)
     cores = estimate_cores(net)
+    net.surrogate_damping = surrogate_damping
     if verbose:
         print(WHAT_RUNS_WHERE)
         sizes = " -> ".join(str(layer.size) for layer in net.spec.layers)
