@@ -17,7 +17,9 @@ Structure (what runs where; :data:`WHAT_RUNS_WHERE` prints it):
 
 Backward (training only): quantized parameters pass gradients straight through; the spike
 count of a window is differentiated through the rate proxy ``h ~ clamp((V_start + D) /
-alpha, 0, L-1)`` with ``D = W_in c_in + W_rec h_prev + W leak`` evaluated at the exact values.
+alpha, 0, L-1)`` with ``D = W_in c_in + W_rec h_prev + W leak`` evaluated at the exact values,
+its derivative scaled by ``surrogate_damping`` (1: none; below 1 the gradient through ``T`` steps
+shrinks like ``damping ** T``, which keeps it from exploding on long sequences).
 """
 
 from __future__ import annotations
@@ -172,6 +174,7 @@ class ConstrainedNet(nn.Module):
         self.spec = spec
         self.host_weight_max = int(host_weight_max)
         self.surrogate_slope = 0.05
+        self.surrogate_damping = 1.0  # scales d(spike count)/d(drive) in the exact backward
         self.relaxed = False
         self.summary: Any = None  # set by nsc.constrain (a ConstrainSummary)
         f64 = torch.float64
@@ -200,11 +203,16 @@ class ConstrainedNet(nn.Module):
         self.register_buffer("readout_scale", torch.tensor(1.0, dtype=f64))
 
     def get_extra_state(self) -> dict[str, Any]:
-        return {"proj_div": self.proj_div, "surrogate_slope": self.surrogate_slope}
+        return {
+            "proj_div": self.proj_div,
+            "surrogate_slope": self.surrogate_slope,
+            "surrogate_damping": self.surrogate_damping,
+        }
 
     def set_extra_state(self, state: dict[str, Any]) -> None:
         self.proj_div = int(state["proj_div"])
         self.surrogate_slope = float(state["surrogate_slope"])
+        self.surrogate_damping = float(state.get("surrogate_damping", 1.0))
 
     @property
     def logit_scale(self) -> float:
@@ -336,7 +344,7 @@ class ConstrainedNet(nn.Module):
                     u = (v + drive) / alpha
                     inside = u.clamp(0.0, top)
                     proxy = inside + self.surrogate_slope * (u - inside)
-                    h_t = counts[:, t] + (proxy - proxy.detach())
+                    h_t = counts[:, t] + self.surrogate_damping * (proxy - proxy.detach())
                     windows.append(h_t)
                     v = torch.relu(v + drive - alpha * h_t)
                     h_prev = h_t
