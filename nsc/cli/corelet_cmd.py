@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from nsc_runtime import hw
 from nsc_runtime.atomic import write_bytes_atomic
 from nsc_runtime.errors import NscError
-from nsc_runtime.validate import PORT_LINES_MAX
+from nsc_runtime.validate import CHIPS_SIDE_MAX, PORT_LINES_MAX
 
 from ._util import (
     MAX_SEED,
@@ -103,6 +103,11 @@ def run_random(args: argparse.Namespace) -> int:
         if args.chips is None:
             raise NscError("give --cores N, or --chips RxC for full chips")
         args.cores = args.chips[0] * args.chips[1] * hw.CORES_PER_CHIP
+    if args.chips is not None and max(args.chips) > CHIPS_SIDE_MAX:
+        raise NscError(
+            f"--chips {args.chips[0]}x{args.chips[1]}: a corelet has at most {CHIPS_SIDE_MAX} "
+            "chips per side"
+        )
     if args.chips is not None and args.cores > args.chips[0] * args.chips[1] * hw.CORES_PER_CHIP:
         rows, cols = args.chips
         raise NscError(

@@ -178,7 +178,12 @@ def run(args: argparse.Namespace) -> int:
             "written or read whole)"
         )
     check_outputs(*outputs)
-    corelet = fmt.load(args.corelet)
+    if mpi_launch_size() > 1:  # each rank reads its own cores (and the routes) only
+        from nsc_runtime.distributed import load_rank
+
+        corelet = load_rank(args.corelet)
+    else:
+        corelet = fmt.load(args.corelet)
     if "host_ir" in corelet.metadata and not args.raw:
         if args.checkpoint is not None or args.resume is not None:
             raise NscError(

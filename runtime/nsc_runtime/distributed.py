@@ -74,6 +74,7 @@ __all__ = [
     "OneProcess",
     "RankPlan",
     "chip_of",
+    "load_rank",
     "mpi_world",
     "partition",
     "plan_rank",
@@ -88,9 +89,13 @@ STEP_BYTES = 1 << 26  # with no exchange needed, ticks per kernel call keep a wi
 
 def chip_of(corelet: Corelet) -> np.ndarray:
     """int64 (C,): the chip of every core, ``row * chip_cols + col`` (position // 64)."""
+    return _chip_of(corelet.chips, corelet.position)
+
+
+def _chip_of(chips: tuple[int, int], position: np.ndarray) -> np.ndarray:
     side = hw.CORES_PER_CHIP_SIDE
-    pos = corelet.position.astype(np.int64)
-    return (pos[:, 1] // side) * int(corelet.chips[1]) + pos[:, 0] // side
+    pos = position.astype(np.int64)
+    return (pos[:, 1] // side) * int(chips[1]) + pos[:, 0] // side
 
 
 def partition(corelet: Corelet, ranks: int) -> np.ndarray:
@@ -100,11 +105,14 @@ def partition(corelet: Corelet, ranks: int) -> np.ndarray:
     core order and there are at least as many chips as ranks, the bounds fall on chip
     boundaries (the one nearest each even split), so ranks own whole chips. Ranks beyond the
     core count own nothing."""
+    return _partition(corelet.n_cores, corelet.chips, corelet.position, ranks)
+
+
+def _partition(c: int, chips: tuple[int, int], position: np.ndarray, ranks: int) -> np.ndarray:
     if int(ranks) != ranks or ranks < 1:
         raise NscError(f"ranks must be a whole number >= 1, got {ranks!r}")
-    c = corelet.n_cores
     even = np.array([(r * c) // ranks for r in range(ranks + 1)], np.int64)
-    chip = chip_of(corelet)
+    chip = _chip_of(chips, position)
     starts = np.concatenate([[0], np.flatnonzero(np.diff(chip) != 0) + 1, [c]]).astype(np.int64)
     contiguous = np.unique(chip).size == starts.size - 1
     if c == 0 or not contiguous or starts.size - 1 < ranks:
@@ -531,6 +539,25 @@ def mpi_world() -> Any:
             "'nsc[mpi]' (mpi4py and the mpich wheel, which provides mpiexec)"
         ) from err
     return MPI.COMM_WORLD
+
+
+def load_rank(path: str, comm: Any = None) -> Corelet:
+    """Read a corelet file for this rank of ``comm`` (default ``MPI.COMM_WORLD``), holding
+    only the cores it owns under :func:`partition` (``format.load_part``: the other cores'
+    crossbars and parameters are untouched zero pages; routes, geometry and ports whole).
+    Pass the result to :func:`run_distributed_stats` on the same ranks: only those read
+    the owned cores."""
+    from . import format as fmt
+
+    comm = mpi_world() if comm is None else comm
+    rank, ranks = int(comm.Get_rank()), int(comm.Get_size())
+
+    def owned(c: int, chips: tuple[int, int], position: np.ndarray) -> tuple[int, int]:
+        bounds = _partition(c, chips, position, ranks)
+        return int(bounds[rank]), int(bounds[rank + 1])
+
+    corelet, _ = fmt.load_part(path, owned)
+    return corelet
 
 
 def _mpi_exchange(comm: Any) -> Callable[[list[np.ndarray]], np.ndarray]:
