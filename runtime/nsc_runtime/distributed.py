@@ -513,13 +513,13 @@ class OneProcess:
     ``run_distributed_stats(..., comm=OneProcess())`` runs as one rank (checkpoints and
     resumes on one process, without importing mpi4py)."""
 
-    def Get_rank(self) -> int:  # noqa: N802 (mpi4py's names)
+    def Get_rank(self) -> int:
         return 0
 
-    def Get_size(self) -> int:  # noqa: N802
+    def Get_size(self) -> int:
         return 1
 
-    def Barrier(self) -> None:  # noqa: N802
+    def Barrier(self) -> None:
         pass
 
     def gather(self, value: Any, root: int = 0) -> list[Any]:
@@ -597,7 +597,9 @@ def run_distributed_stats(
     rank passes the same checkpoint)."""
     comm = mpi_world() if comm is None else comm
     drive, bounds, routes = _prepare(corelet, inputs, ticks, int(comm.Get_size()), None, resume)
-    return _run_comm(corelet, drive, bounds, routes, comm, threads, isa, inter_chip, resume, checkpoint)
+    return _run_comm(
+        corelet, drive, bounds, routes, comm, threads, isa, inter_chip, resume, checkpoint
+    )
 
 
 def _run_comm(

@@ -41,7 +41,8 @@ class Estimate:
             f"{hw.JOULES_PER_SYNAPTIC_EVENT * 1e12:.1f} pJ per synaptic event, real time): "
             f"{_si(self.event_model_w, 'W')}, "
             f"{_si(self.event_model_w * self.seconds, 'J')} over {self.seconds:g} s",
-        ] + self._chip_lines()
+            *self._chip_lines(),
+        ]
 
     def _chip_lines(self) -> list[str]:
         if not self.inter_chip_spikes:

@@ -314,7 +314,7 @@ def _check_header(head: bytes, size_found: int) -> int:
         raise CoreletFormatError(
             f"file is truncated: {size_found} bytes, a corelet file has at least {minimum}"
         )
-    magic, major, minor, flags, n_cores, n_sections, size = HEADER.unpack_from(head, 0)
+    magic, major, minor, flags, n_cores, _, size = HEADER.unpack_from(head, 0)
     if magic != MAGIC:
         raise CoreletFormatError(f"not an nsc corelet file: bad magic {magic!r} at byte 0")
     if (major, minor) != VERSION:
