@@ -105,7 +105,9 @@ cdef extern from *:
         const uint8_t *tm;
         const int64_t *route;     /* (C, 256 p): -1 = none, else (dest_core * 4096 + dest_axon)
                                      << 22 | inter-chip << 21 | mesh hops << 4 | delay;
-                                     <= -2: remote line -2 - route (listed, not delivered) */
+                                     <= -2: remote line: -2 - route = line << 22 |
+                                     inter-chip << 21 | mesh hops << 4 (listed and counted,
+                                     not delivered) */
         const int64_t *in_ptr; const int32_t *in_line; const int32_t *in_axon;
         const int64_t *out_ptr; const int32_t *out_pos; const int32_t *out_line;
         const int64_t *box_ptr;   /* (C + 1,): routed neurons before core c */
@@ -617,7 +619,13 @@ cdef extern from *:
         for (int32_t k = 0; k < scr->npend; k++) {
             int64_t r = e->route[o + scr->pend[k]];
             if (r < 0) {
-                if (r < -1) scr->rbox[scr->nrbox++] = t * e->n_remote + (-2 - r);
+                if (r < -1) {  /* a remote line: listed for the caller, counted as routed */
+                    const int64_t x = -2 - r;
+                    scr->rbox[scr->nrbox++] = t * e->n_remote + (x >> 22);
+                    ctr[2] += 1;
+                    ctr[3] += (x >> 4) & 0x1FFFF;
+                    ctr[4] += (x >> 21) & 1;
+                }
                 continue;
             }
             int64_t d = r >> 22;
@@ -996,7 +1004,8 @@ if len(PALETTE_RAW) != NSC_PAL_RAW:
 ROUTE_CORE_STRIDE = hw.RING_SLOTS * hw.AXONS_PER_CORE
 # route table: (dest_core * ROUTE_CORE_STRIDE + dest_axon) << ROUTE_SHIFT | inter-chip flag
 # (ROUTE_INTER_CHIP) | mesh hops << 4 (ROUTE_HOPS_MAX at most) | delay; -1: no route;
-# -2 - i: remote line i (the spike is listed for the caller, see Engine.run)
+# -2 - (i << ROUTE_SHIFT | inter-chip flag | hops << 4): remote line i (to another process:
+# the spike is listed for the caller, see Engine.run, and counted as a cross-core spike)
 ROUTE_SHIFT = 22
 ROUTE_INTER_CHIP = 1 << 21
 ROUTE_HOPS_MAX = (1 << 17) - 1
@@ -1237,13 +1246,14 @@ cdef class Engine:
             raise ValueError("table rbox_ptr: not a prefix count over the cores")
         n_remote = int(rptr[c])
         remote = route < -1
-        if (route < -1 - n_remote).any() or (dest >= c * ROUTE_CORE_STRIDE).any() or (
+        line = (-2 - route[remote]) >> ROUTE_SHIFT
+        if (line >= n_remote).any() or (dest >= c * ROUTE_CORE_STRIDE).any() or (
                 delay == 0).any():
             raise ValueError("table route: destination or delay out of range")
         expected = np.concatenate([[0], np.cumsum(remote.reshape(c, 256).sum(axis=1))])
         if not np.array_equal(rptr, expected):
             raise ValueError("table rbox_ptr: not the prefix count of remote-line neurons")
-        if n_remote and np.unique(route[remote]).size != n_remote:
+        if n_remote and np.unique(line).size != n_remote:
             raise ValueError("table route: remote lines must be 0..n-1, each once")
         for ptr, idx, lines, hi in (
             ("in_ptr", ("in_line", "in_axon"), self.n_in, 256),
@@ -1315,10 +1325,11 @@ cdef class Engine:
         """Advance ``len(inputs)`` ticks. ``inputs``: uint8 (n, n_in) 0/1; ``outputs``: uint8
         (n, n_out), written with the output lines' spikes. Returns the threads used.
 
-        The spikes of remote-line neurons (route ``-2 - i``, see ``ROUTE_SHIFT``) are not
-        delivered: they are listed in :attr:`remote`, int64 ``tick * n_remote + i`` (absolute
-        tick; in no particular order), replaced by each call. :attr:`inter_chip` counts the
-        delivered spikes whose route is flagged ``ROUTE_INTER_CHIP``."""
+        The spikes of remote-line neurons (route ``-2 - (i << ROUTE_SHIFT | flag | hops << 4)``)
+        are not delivered: they are listed in :attr:`remote`, int64 ``tick * n_remote + i``
+        (absolute tick; in no particular order), replaced by each call, and counted as
+        cross-core spikes with their hops. :attr:`inter_chip` counts the routed spikes whose
+        route is flagged ``ROUTE_INTER_CHIP`` (remote lines included)."""
         if not isinstance(inputs, np.ndarray) or inputs.dtype != np.uint8:
             raise ValueError("inputs must be a uint8 numpy array")
         if not isinstance(outputs, np.ndarray) or outputs.dtype != np.uint8:

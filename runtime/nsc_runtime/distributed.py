@@ -25,8 +25,9 @@ spike: ``due_tick * (C * 256) + dest_core * 256 + dest_axon`` (global core index
 is keyed by each core's seed (kept in the sub-corelet) and the absolute tick (every sub-engine
 starts at the run's first tick), never by the rank, so stochastic modes give the same draws.
 Counters: the kernel counts what it sees (synaptic events of received spikes included,
-``neuron_spikes``, routes inside the rank); each rank adds ``cross_core_spikes`` and
-``mesh_hops`` of its cross-rank spikes; rank 0 sums them.
+``neuron_spikes``, routes inside the rank and, from the remote lines' route words, the
+``cross_core_spikes``, ``mesh_hops`` and inter-chip spikes of its cross-rank spikes); rank 0
+sums them.
 
 Also counted (not part of :data:`~nsc_runtime.reference.COUNTERS`, so ``Result`` is unchanged):
 spikes exchanged between ranks and spikes that cross a chip boundary (routes whose source and
@@ -182,6 +183,8 @@ class RankPlan:
     cross_target: np.ndarray  # int64 global dest_core * 256 + dest_axon per cross line
     cross_hops: np.ndarray  # int64
     cross_inter_chip: np.ndarray  # bool
+    cross_word: np.ndarray  # int64 per cross line: delay * (C * 256) + target (word - tick part)
+    rank_start: np.ndarray  # int64 (ranks + 1,): cross lines are grouped by destination rank
     window: int  # ticks between exchanges, 0: none needed (the same on every rank)
     step: int  # ticks per kernel call: the window, or bounded window buffers when it is 0
 
@@ -207,10 +210,15 @@ def _plan(corelet: Corelet, bounds: np.ndarray, rank: int, routes: _Routes) -> R
         chips=corelet.chips,
         metadata={},
     )
-    mine = routes.src_rank == rank
+    mine = np.flatnonzero(routes.src_rank == rank)
+    # cross-rank routes first by destination rank (stable), then the rank's own
+    cross = routes.cross[mine]
+    mine = np.concatenate(
+        [mine[cross][np.argsort(routes.dest_rank[mine][cross], kind="stable")], mine[~cross]]
+    )
+    cross = routes.cross[mine]
     local_src = routes.src[mine] - lo * N
     dest_core = sub.neurons["dest_core"].reshape(-1)
-    cross = routes.cross[mine]
     dest_core[local_src[cross]] = hw.NO_DEST
     dest_core[local_src[~cross]] = routes.dest[mine][~cross] - lo
     # inputs: the original lines restricted to this rank
@@ -242,6 +250,12 @@ def _plan(corelet: Corelet, bounds: np.ndarray, rank: int, routes: _Routes) -> R
         cross_target=(routes.dest * N + routes.axon)[mine][cross],
         cross_hops=routes.hops[mine][cross],
         cross_inter_chip=routes.inter_chip[mine][cross],
+        cross_word=(routes.delay * (corelet.n_cores * N) + routes.dest * N + routes.axon)[mine][
+            cross
+        ],
+        rank_start=np.searchsorted(
+            routes.dest_rank[mine][cross], np.arange(int(bounds.size)), side="left"
+        ).astype(np.int64),
         window=_window(routes),
         step=_window(routes) or max(1, STEP_BYTES // (len(out_core) + 1)),
     )
@@ -334,7 +348,9 @@ class _RankRunner:
             # cross-rank neurons: remote lines 0, 1, ... (listed by the kernel, not delivered)
             src = plan.cross_src
             slot = (src // N) * N + _core.POSITION[src % N]
-            tables["route"][slot] = -2 - np.arange(src.size, dtype=np.int64)
+            flag = np.where(plan.cross_inter_chip, _core.ROUTE_INTER_CHIP, 0)
+            lines = np.arange(src.size, dtype=np.int64) << _core.ROUTE_SHIFT
+            tables["route"][slot] = -2 - (lines | flag | plan.cross_hops << 4)
             per_core = np.bincount(src // N, minlength=sub.n_cores)
             tables["rbox_ptr"] = np.concatenate([[0], np.cumsum(per_core)]).astype(np.int64)
             self.engine = _core.Engine(tables, sub.n_cores, plan.n_in, self.n_out_sub, isa)
@@ -342,9 +358,7 @@ class _RankRunner:
                 lo, hi = plan.lo, plan.hi
                 self.engine.restore(resume.v[lo:hi], resume.ring[lo:hi], resume.tick)
         self.out = np.zeros((self.ticks, plan.out_cols.size), np.uint8)
-        self.extra = {"cross_core_spikes": 0, "mesh_hops": 0}
         self.sent = 0
-        self.inter_chip = 0
 
     def step(self, t0: int, t1: int) -> list[np.ndarray]:
         """Run ticks ``t0..t1-1`` (of this run); return the spike words for each rank."""
@@ -357,17 +371,23 @@ class _RankRunner:
         m = plan.cross_delay.size
         if m == 0:
             return empty
-        tick, line = np.divmod(self.engine.remote, m)  # absolute tick, remote line
-        self.inter_chip += int(plan.cross_inter_chip[line].sum())
-        self.extra["cross_core_spikes"] += int(line.size)
-        self.extra["mesh_hops"] += int(plan.cross_hops[line].sum())
-        due = tick + plan.cross_delay[line]
-        word = due * (plan.n_cores * N) + plan.cross_target[line]
-        dest = plan.cross_rank[line]
-        order = np.argsort(dest, kind="stable")
-        split = np.searchsorted(dest[order], np.arange(1, plan.ranks))
+        n, first = t1 - t0, self.base + t0  # ticks of the window, its first absolute tick
+        # records: absolute tick * m + remote line (lines are grouped by destination rank)
+        if n == 1:  # the usual window (delay-1 routes): one tick, no division
+            line = self.engine.remote - first * m
+            word = plan.cross_word[line] + first * (plan.n_cores * N)  # due = tick + delay
+        else:
+            tick, line = np.divmod(self.engine.remote, m)
+            word = plan.cross_word[line] + tick * (plan.n_cores * N)
+        if plan.ranks == 2:  # everything goes to the other rank
+            self.sent += int(word.size)
+            return [empty[0], word] if plan.rank == 0 else [word, empty[1]]
+        small = np.uint16 if plan.ranks <= 1 << 16 else np.int64
+        dest = (np.searchsorted(plan.rank_start, line, side="right") - 1).astype(small)
+        word = word[np.argsort(dest, kind="stable")]  # a radix sort: O(spikes)
+        split = np.cumsum(np.bincount(dest, minlength=plan.ranks))[:-1]
         self.sent += int(word.size)
-        return np.split(word[order], split) if word.size else empty
+        return np.split(word, split)
 
     def receive(self, words: np.ndarray) -> None:
         """OR the spikes sent to this rank into its cores' axon rings, in the slot of the
@@ -379,16 +399,12 @@ class _RankRunner:
         self.engine.inject(((core - self.plan.lo) * hw.RING_SLOTS + (due & 15)) * N + axon)
 
     def chip_spikes(self) -> int:
-        """Routed spikes between chips: inside the rank (the kernel's count) and remote."""
-        inside = int(self.engine.inter_chip) if self.engine is not None else 0
-        return inside + self.inter_chip
+        """Routed spikes between chips (the kernel counts them, remote lines included)."""
+        return int(self.engine.inter_chip) if self.engine is not None else 0
 
     def counters(self) -> dict[str, int]:
         base = self.engine.counters if self.engine is not None else np.zeros(4, np.int64)
-        got = {k: int(v) for k, v in zip(COUNTERS, base, strict=True)}
-        for k, v in self.extra.items():
-            got[k] += v
-        return got
+        return {k: int(v) for k, v in zip(COUNTERS, base, strict=True)}
 
     def v(self) -> np.ndarray:
         if self.engine is None:

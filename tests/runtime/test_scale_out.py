@@ -54,7 +54,7 @@ def test_kernel_lists_remote_spikes(threads: int) -> None:
     want = sim.run(watch_all(cut), inputs, TICKS).spikes["all"]
     tables = sim.build_tables(cut)
     slot = (remote // N) * N + _core.POSITION[remote % N]
-    tables["route"][slot] = -2 - np.arange(remote.size, dtype=np.int64)
+    tables["route"][slot] = -2 - (np.arange(remote.size, dtype=np.int64) << _core.ROUTE_SHIFT)
     per_core = np.bincount(remote // N, minlength=c.n_cores)
     tables["rbox_ptr"] = np.concatenate([[0], np.cumsum(per_core)]).astype(np.int64)
     n_in = sum(p.n_lines for p in c.inputs)
@@ -78,6 +78,11 @@ def test_kernel_lists_remote_spikes(threads: int) -> None:
     assert len(got) > 0
     ref = sim.run(cut, inputs, TICKS)
     np.testing.assert_array_equal(engine.v, ref.v)
+    # remote spikes count as routed to another core (their hops: 0 in this table)
+    counters = dict(zip(("syn", "spikes", "cross", "hops"), engine.counters.tolist(), strict=True))
+    assert counters["cross"] == ref.counters["cross_core_spikes"] + len(got)
+    assert counters["hops"] == ref.counters["mesh_hops"]
+    assert counters["spikes"] == ref.counters["neuron_spikes"]
 
 
 def test_remote_tables_are_checked() -> None:
