@@ -138,25 +138,46 @@ class _Routes:
     dest_rank: np.ndarray
     hops: np.ndarray  # int64 mesh hops
     inter_chip: np.ndarray  # bool
+    window: int  # the shortest delay of a route between ranks, all ranks (0: none crosses)
 
     @property
     def cross(self) -> np.ndarray:
         return self.src_rank != self.dest_rank
 
 
-def _routes(corelet: Corelet, bounds: np.ndarray) -> _Routes:
+def _routes(corelet: Corelet, bounds: np.ndarray, rank: int | None = None) -> _Routes:
+    """The routed neurons of every rank, or of ``rank`` only (what one MPI rank needs: the
+    global arrays cost 8 int64 per routed neuron); the window is always global."""
     n = corelet.neurons
-    src = np.flatnonzero(n["dest_core"].reshape(-1) >= 0).astype(np.int64)
+    lo, hi = (0, corelet.n_cores) if rank is None else (int(bounds[rank]), int(bounds[rank + 1]))
+    src = np.flatnonzero(n["dest_core"][lo:hi].reshape(-1) >= 0).astype(np.int64) + lo * N
     dest = n["dest_core"].reshape(-1)[src].astype(np.int64)
     axon = n["dest_axon"].reshape(-1)[src].astype(np.int64)
     delay = n["delay"].reshape(-1)[src].astype(np.int64)
+    window = _min_cross_delay(corelet, bounds)
     src_rank = np.searchsorted(bounds, src // N, side="right") - 1
     dest_rank = np.searchsorted(bounds, dest, side="right") - 1
     pos = corelet.position.astype(np.int64)
     hops = np.abs(pos[dest] - pos[src // N]).sum(axis=1)
     chip = chip_of(corelet)
     inter_chip = chip[dest] != chip[src // N]
-    return _Routes(src, dest, axon, delay, src_rank, dest_rank, hops, inter_chip)
+    return _Routes(src, dest, axon, delay, src_rank, dest_rank, hops, inter_chip, window)
+
+
+def _min_cross_delay(corelet: Corelet, bounds: np.ndarray) -> int:
+    """The shortest delay of any route between ranks (0: no route crosses), in blocks of
+    cores (small temporaries)."""
+    dest_core, delay = corelet.neurons["dest_core"], corelet.neurons["delay"]
+    best = hw.DELAY_MAX + 1
+    for lo in range(0, corelet.n_cores, 4096):
+        hi = min(corelet.n_cores, lo + 4096)
+        dest = dest_core[lo:hi]
+        src_rank = np.searchsorted(bounds, np.arange(lo, hi), side="right") - 1
+        dest_rank = np.searchsorted(bounds, dest, side="right") - 1
+        cross = (dest >= 0) & (dest_rank != src_rank[:, None])
+        if cross.any():
+            best = min(best, int(delay[lo:hi][cross].min()))
+    return 0 if best > hw.DELAY_MAX else best
 
 
 @dataclass
@@ -187,11 +208,6 @@ class RankPlan:
     rank_start: np.ndarray  # int64 (ranks + 1,): cross lines are grouped by destination rank
     window: int  # ticks between exchanges, 0: none needed (the same on every rank)
     step: int  # ticks per kernel call: the window, or bounded window buffers when it is 0
-
-
-def _window(routes: _Routes) -> int:
-    cross = routes.cross
-    return int(routes.delay[cross].min()) if cross.any() else 0  # 0: no exchange needed
 
 
 def plan_rank(corelet: Corelet, bounds: np.ndarray, rank: int) -> RankPlan:
@@ -256,8 +272,8 @@ def _plan(corelet: Corelet, bounds: np.ndarray, rank: int, routes: _Routes) -> R
         rank_start=np.searchsorted(
             routes.dest_rank[mine][cross], np.arange(int(bounds.size)), side="left"
         ).astype(np.int64),
-        window=_window(routes),
-        step=_window(routes) or max(1, STEP_BYTES // (len(out_core) + 1)),
+        window=routes.window,
+        step=routes.window or max(1, STEP_BYTES // (len(out_core) + 1)),
     )
 
 
@@ -457,7 +473,9 @@ def _prepare(
     ranks: int,
     bounds: np.ndarray | None,
     resume: Checkpoint | None,
+    rank: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, _Routes]:
+    """Inputs, bounds and the routes of every rank (``rank`` None) or of one."""
     validate_corelet(corelet)
     drive = prepare_inputs(corelet, inputs, ticks)
     bounds = partition(corelet, ranks) if bounds is None else np.asarray(bounds, np.int64)
@@ -473,7 +491,7 @@ def _prepare(
             )
         if resume.tick < 0:
             raise NscError(f"checkpoint tick must be >= 0, got {resume.tick}")
-    return drive, bounds, _routes(corelet, bounds)
+    return drive, bounds, _routes(corelet, bounds, rank)
 
 
 def run_partitioned(
@@ -612,7 +630,8 @@ def run_distributed_stats(
     final state (rank 0; None elsewhere). ``resume``: as in :func:`run_partitioned` (every
     rank passes the same checkpoint)."""
     comm = mpi_world() if comm is None else comm
-    drive, bounds, routes = _prepare(corelet, inputs, ticks, int(comm.Get_size()), None, resume)
+    ranks, rank = int(comm.Get_size()), int(comm.Get_rank())
+    drive, bounds, routes = _prepare(corelet, inputs, ticks, ranks, None, resume, rank)
     return _run_comm(
         corelet, drive, bounds, routes, comm, threads, isa, inter_chip, resume, checkpoint
     )
@@ -705,7 +724,7 @@ def run_distributed_batch(
     drives = prepare_batch(corelet, inputs, ticks, batch)
     validate_corelet(corelet)
     bounds = partition(corelet, ranks)
-    routes = _routes(corelet, bounds)
+    routes = _routes(corelet, bounds, int(comm.Get_rank()))
     results: list[Result] = []
     for drive in drives:
         got = _run_comm(corelet, drive, bounds, routes, comm, threads, isa, False, None, False)
