@@ -5,8 +5,8 @@ The Cython kernel stays free of MPI. Rank ``r`` owns the contiguous block of cor
 :func:`partition`) and runs it as a **sub-corelet** with the ordinary kernel:
 
 - a neuron whose destination core lives on another rank becomes a *remote line* of the
-  kernel (route ``-2 - i`` in its tables, ``_core.ROUTE_SHIFT``): the kernel lists its spikes
-  (``Engine.remote``, O(spikes) per tick) instead of delivering them;
+  kernel (route ``-2 - (i << 22 | inter-chip << 21 | hops << 4)`` in its tables): the kernel
+  lists its spikes (``Engine.remote``, O(spikes) per tick) instead of delivering them;
 - a spike received from another rank is OR-ed straight into the receiving core's axon ring
   (``_core.Engine.inject``), in the slot of the tick it is due, exactly where the kernel's own
   delivery would have put it;

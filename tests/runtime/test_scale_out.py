@@ -34,7 +34,7 @@ def watch_all(c: Corelet) -> Corelet:
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_kernel_lists_remote_spikes(threads: int) -> None:
-    """Neurons made remote lines (route -2 - i) are listed as (tick, line) exactly when they
+    """Neurons made remote lines (route -2 - (i << 22)) are listed as (tick, line) exactly when they
     fire, and not delivered: the run equals the corelet with those routes removed."""
     c = multi_chip(8)
     inputs = drive(c, TICKS, 5)
