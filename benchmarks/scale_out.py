@@ -130,7 +130,7 @@ def worker(args: argparse.Namespace, path: str, ref: str, out: str) -> None:
         plain_arrays.update({"@" + k: np.int64(v) for k, v in plain.counters.items()})
         row["identical"] = same(plain_arrays, mine)
         row["identical_to"] = "sim.run"
-        row["peak_rss_mb_per_rank"] = [round(peak_rss_mb())]  # after sim.run as well
+        row["peak_rss_mb_with_sim_run"] = round(peak_rss_mb())  # the comparison's tables too
     else:
         with np.load(ref) as want:
             row["identical"] = same(dict(want), mine)
@@ -197,7 +197,12 @@ def main(argv: list[str] | None = None) -> None:
             print(
                 f"{grid} chips, {row['neurons']:,} neurons, {k} rank(s): "
                 f"{row['ticks_per_s']} ticks/s"
-                + (f" (sim.run {row['sim_run_ticks_per_s']})" if k == 1 else "")
+                + (
+                    f" (sim.run {row['sim_run_ticks_per_s']}; peak RSS with it "
+                    f"{row['peak_rss_mb_with_sim_run']} MB)"
+                    if k == 1
+                    else ""
+                )
                 + f", peak RSS/rank {row['peak_rss_mb_per_rank']} MB, "
                 f"{row['exchanged_words_per_tick']} words/tick exchanged "
                 f"({row['exchanged_words_per_tick_per_rank']}/rank), "
