@@ -54,8 +54,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--make", nargs=2, metavar=("RxC", "PATH"), help=argparse.SUPPRESS)
     p.add_argument("--worker", nargs=3, metavar=("PATH", "REF", "OUT"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if args.quick:
-        args.systems, args.cores_per_chip, args.ticks = "1x2,2x2", 64, 100
+    if args.quick:  # smaller defaults; options given explicitly win
+        defaults = {"systems": "2x2,4x4", "cores_per_chip": 4096, "ticks": 200}
+        quick = {"systems": "1x2,2x2", "cores_per_chip": 64, "ticks": 100}
+        for name, value in quick.items():
+            if getattr(args, name) == defaults[name]:
+                setattr(args, name, value)
     return args
 
 

@@ -251,3 +251,30 @@ def test_cli_checkpoint_under_mpiexec(run_dir: Path) -> None:
     assert "ranks: 2" in printed and "checkpoint: tick 23" in printed
     cli(["run", "c.corelet", "--input", "in2.npz", "--resume", "m.npz", "-o", "m2.npz"], w)
     joined(w / "m1.npz", w / "m2.npz", w / "full.npz")
+
+
+def test_scale_out_benchmark_quick(tmp_path: Path) -> None:
+    """benchmarks/scale_out.py on a small system (2 chips of 64 cores): its last line is the
+    JSON the issue asks for, and 1 and 2 ranks agree with sim.run and with each other."""
+    import json
+
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "runtime")]))
+    script = ROOT / "benchmarks" / "scale_out.py"
+    args = ["--quick", "--systems", "1x2", "--ticks", "30", "--dir", str(tmp_path)]
+    done = subprocess.run(
+        [sys.executable, str(script), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout.strip().splitlines()[-1])["results"]
+    keys = {"chips", "ranks", "neurons", "ticks_per_s", "peak_rss_mb_per_rank"}
+    keys |= {"exchanged_words_per_tick", "identical"}
+    assert [r["ranks"] for r in rows] == [1, 2] and all(keys <= r.keys() for r in rows)
+    assert all(r["identical"] is True for r in rows)
+    assert rows[0]["identical_to"] == "sim.run" and rows[1]["identical_to"] == "1 rank"
+    assert rows[0]["neurons"] == 2 * 64 * N and rows[0]["chips"] == "1x2"
+    assert rows[0]["exchanged_words_per_tick"] == 0 < rows[1]["exchanged_words_per_tick"]
+    assert len(rows[1]["peak_rss_mb_per_rank"]) == 2
