@@ -10,20 +10,27 @@ effort, adding ``cores_E`` and ``place_s_E``.
 time limit 10 s) reached for the same network, measured with this script's earlier version
 (docs/placement.md, "Compile time"); ``None`` for sizes not measured then.
 
+With ``--no-verify`` the networks are compiled only (large ones, e.g. ``64x2048``); a network
+that does not fit prints the ``DoesNotFitError`` message with the seconds to it. Every row has
+``peak_rss_mb``, the process's peak resident memory so far (``ru_maxrss``; run one size per
+process to read it per network).
+
 Usage: python benchmarks/compile_scale.py [--sizes 47x16,30x74,300x64] [--effort normal]
-[--time-limit 10]
+[--time-limit 10] [--chips RxC] [--no-verify]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import time
 
 import numpy as np
 import torch
 
 import nsc
+from nsc.errors import DoesNotFitError
 from nsc.place import Hardware, place
 
 # cores reached before anytime placement (main 961b7d0, time_limit=10, seed 1 models below)
@@ -57,7 +64,11 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--time-limit", type=float, default=10.0)
     parser.add_argument("--effort", default="normal", help="also place at: fast, max, a number")
+    parser.add_argument("--chips", default="1x1", help="chip grid RxC (default 1x1)")
+    parser.add_argument("--no-verify", action="store_true", help="compile only")
     args = parser.parse_args()
+    chips = Hardware.parse(args.chips).chips
+    torch.set_num_threads(1)
     results = []
     for size in args.sizes.split(","):
         n_in, hidden = (int(v) for v in size.split("x"))
@@ -66,9 +77,23 @@ def main() -> None:
         model = Elman(n_in, hidden)
         x = rng.integers(0, 16, size=(args.batch, args.steps, n_in))
         t0 = time.perf_counter()
-        compiled = nsc.compile(model, x.astype(np.float64), time_limit=args.time_limit)
+        try:
+            compiled = nsc.compile(
+                model, x.astype(np.float64), time_limit=args.time_limit, chips=chips
+            )
+        except DoesNotFitError as err:
+            row_err = {
+                "inputs": n_in,
+                "hidden": hidden,
+                "does_not_fit": str(err),
+                "compile_s": round(time.perf_counter() - t0, 2),
+                "peak_rss_mb": _peak_rss_mb(),
+            }
+            results.append(row_err)
+            print(row_err, flush=True)
+            continue
         t1 = time.perf_counter()
-        verify = nsc.verify(compiled, x)
+        verify = None if args.no_verify else nsc.verify(compiled, x)
         t2 = time.perf_counter()
         report = compiled.placement.report
         row = {
@@ -83,17 +108,25 @@ def main() -> None:
             "place_s": round(report.seconds, 2),
             "compile_s": round(t1 - t0, 2),
             "verify_s": round(t2 - t1, 2),
-            "agreement": verify.agreement,
+            "agreement": None if verify is None else verify.agreement,
+            "peak_rss_mb": _peak_rss_mb(),
         }
         if args.effort != "normal":  # nsc.compile places at normal effort: place once more
             names = list(compiled.stages)
             graph = compiled.stages[names[names.index("place") - 1]]
-            other = place(graph, Hardware(), time_limit=args.time_limit, effort=args.effort)
+            other = place(
+                graph, Hardware(chips=chips), time_limit=args.time_limit, effort=args.effort
+            )
             row[f"cores_{args.effort}"] = other.report.cores
             row[f"place_s_{args.effort}"] = round(other.report.seconds, 2)
         results.append(row)
         print(row, flush=True)
     print(json.dumps({"results": results}))
+
+
+def _peak_rss_mb() -> int:
+    """Peak resident memory of this process so far, in MB (Linux reports KiB)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
 if __name__ == "__main__":
