@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 import nsc
-from nsc.errors import DoesNotFitError
+from nsc.errors import NscError
 from nsc.place import Hardware, place
 
 # cores reached before anytime placement (main 961b7d0, time_limit=10, seed 1 models below)
@@ -81,11 +81,11 @@ def main() -> None:
             compiled = nsc.compile(
                 model, x.astype(np.float64), time_limit=args.time_limit, chips=chips
             )
-        except DoesNotFitError as err:
+        except NscError as err:  # DoesNotFitError, or a limit of the compiler
             row_err = {
                 "inputs": n_in,
                 "hidden": hidden,
-                "does_not_fit": str(err),
+                "error": f"{type(err).__name__}: {err}",
                 "compile_s": round(time.perf_counter() - t0, 2),
                 "peak_rss_mb": _peak_rss_mb(),
             }

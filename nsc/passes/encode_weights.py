@@ -98,7 +98,7 @@ def units(
         lo[has] = np.minimum(np.minimum.reduceat(val, starts), 0)
         hi[has] = np.maximum(np.maximum.reduceat(val, starts), 0)
     unit = np.zeros(count, np.int64)
-    for c in range(hw.WEIGHT_MAX // 8, 0, -1):  # the largest c that fits wins
+    for c in range(min(hw.WEIGHT_MAX // 8, int(gcd.max(initial=1))), 0, -1):  # largest wins
         fits = (unit == 0) & (c <= gcd) & (gcd % c == 0) & (Q_MIN * c <= lo) & (hi <= Q_MAX * c)
         unit[fits] = c
     bad = np.flatnonzero(unit == 0)

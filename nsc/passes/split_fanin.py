@@ -30,6 +30,7 @@ dense weight matrices of the new synapse nodes must stay within :data:`MAX_TREE_
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -38,6 +39,9 @@ from ..errors import DoesNotFitError, PassError
 from ..ir import Graph, Neurons, SpikeCount, Synapses
 from .encode_weights import axon_bits, units
 from .pipeline import Context, Pass, register
+
+if TYPE_CHECKING:
+    from ..place.bounds import GraphBound
 
 MAX_TREE_CELLS = 2**30
 """Most weight cells (int32 each, so 4 GiB) the new synapse nodes of one split may hold: the IR
@@ -56,23 +60,33 @@ class SplitFanin(Pass):
     max: int = DEFAULT_MAX_FANIN
 
     def apply(self, graph: Graph, ctx: Context) -> Graph:
-        if self.max < 2:
-            raise PassError(f"split-fanin: max must be >= 2, got {self.max}")
-        g = graph.copy()
-        tree = _Tree(g)
-        for _ in range(64):
-            wide = [p for p in g.of_type(Neurons) if tree.fanin(p.name) > self.max]
-            if not wide:
-                break
-            for pop in wide:
-                tree.split(pop, self.max)
-        else:
-            raise PassError("split-fanin: fan-in did not converge after 64 rounds")
+        tree = _grow(graph, self.max)
         if tree.created:
             if ctx.hardware is not None:
                 tree.check_fits(ctx.hardware)
             tree.check_size(self.max)
         return tree.materialize()
+
+
+def split_bound(graph: Graph, limit: int = DEFAULT_MAX_FANIN) -> GraphBound | None:
+    """The counting lower bound on cores of ``graph`` after ``split-fanin{max=limit}`` and
+    encode-weights, computed on the tree's non-zero weights without building it densely
+    (None when encode-weights would refuse a weight, or when one neuron needs more copies
+    than a core holds)."""
+    return _grow(graph, limit).bound()
+
+
+def _grow(graph: Graph, limit: int) -> _Tree:
+    if limit < 2:
+        raise PassError(f"split-fanin: max must be >= 2, got {limit}")
+    tree = _Tree(graph.copy())
+    for _ in range(64):
+        wide = [p for p in tree.g.of_type(Neurons) if tree.fanin(p.name) > limit]
+        if not wide:
+            return tree
+        for pop in wide:
+            tree.split(pop, limit)
+    raise PassError("split-fanin: fan-in did not converge after 64 rounds")
 
 
 @dataclass
@@ -96,26 +110,38 @@ class _Tree:
 
     def __init__(self, g: Graph) -> None:
         self.g = g
-        self.edges = {s.name: _Edge.of(s) for s in g.of_type(Synapses)}
+        self.edges: dict[str, _Edge] = {}
+        self.into: dict[str, list[str]] = {}  # target -> its synapse nodes, in graph order
+        for n in g:
+            if isinstance(n, Synapses):
+                self.edges[n.name] = _Edge.of(n)
+                self.into.setdefault(n.target, []).append(n.name)
+            elif isinstance(g.nodes.get(getattr(n, "target", None) or ""), Neurons):
+                raise n.fail("split-fanin runs before encode-weights (found encoded synapses)")
         self.created: dict[str, None] = {}  # new synapse nodes, in order of creation
         self.parts: dict[str, int] = {}  # split population -> parts made for it
+        self._fanin: dict[str, int] = {}
 
     def incoming(self, target: str) -> list[Synapses]:
         out = []
-        for n in self.g:
-            if isinstance(n, Synapses) and n.target == target:
-                out.append(n)
-            elif getattr(n, "target", None) == target:
-                raise n.fail("split-fanin runs before encode-weights (found encoded synapses)")
+        for name in self.into.get(target, []):
+            node = self.g.nodes[name]
+            assert isinstance(node, Synapses)
+            out.append(node)
         return out
 
     def fanin(self, target: str) -> int:
-        incoming = self.incoming(target)
-        if not incoming:
-            return 0
-        count = self.g[target].size(self.g)
-        per_row = sum(np.bincount(self.edges[s.name].j, minlength=count) for s in incoming)
-        return int(np.max(per_row))
+        if target not in self._fanin:
+            count = self.g[target].size(self.g)
+            per_row = sum(
+                (
+                    np.bincount(self.edges[name].j, minlength=count)
+                    for name in self.into.get(target, [])
+                ),
+                np.zeros(count, np.int64),
+            )
+            self._fanin[target] = int(per_row.max(initial=0))
+        return self._fanin[target]
 
     def chunks(
         self, incoming: list[Synapses], count: int, limit: int
@@ -161,6 +187,8 @@ class _Tree:
         self.g.add(node)
         self.edges[node.name] = edge
         self.created[node.name] = None
+        self.into.setdefault(node.target, []).append(node.name)
+        self._fanin.pop(node.target, None)
 
     def split(self, pop: Neurons, limit: int) -> None:
         g = self.g
@@ -170,16 +198,22 @@ class _Tree:
         for s in incoming:
             del g.nodes[s.name]
             self.created.pop(s.name, None)
+        self.into[pop.name] = []
+        self._fanin.pop(pop.name, None)
         placeholder = np.zeros((0, 0), np.int32)
+        groups = []  # per incoming edge: entries sorted by chunk (stable), where each starts
+        for chunk in chunks:
+            order = np.argsort(chunk, kind="stable")
+            groups.append((order, np.searchsorted(chunk[order], np.arange(n_parts + 1))))
         for k in range(n_parts):
             part_name = g.fresh_name(f"{pop.name}_part{k}")
             leak = pop.leak if k == 0 else np.zeros_like(pop.leak)
             part = Neurons.relu(part_name, alpha=pop.alpha, leak=leak)
             part.span = pop.span
             g.add(part)
-            for s, e, chunk in zip(incoming, edges, chunks, strict=True):
-                mine = chunk == k
-                if not mine.any():
+            for s, e, (order, starts) in zip(incoming, edges, groups, strict=True):
+                mine = order[starts[k] : starts[k + 1]]
+                if not mine.size:
                     continue
                 from_neurons = isinstance(g[s.source], Neurons)
                 delay = np.where(s.delay >= 2, s.delay - 1, s.delay) if from_neurons else s.delay
@@ -210,10 +244,10 @@ class _Tree:
                 if c.source == pop.name:
                     g.nodes[c.name] = c.replace(offset=c.offset + 1)
 
-    def check_fits(self, hardware: object) -> None:
-        """The counting bound of the tree as encode-weights will encode it, against the
-        hardware, before any dense matrix is built (:func:`nsc.place.bounds.graph_bound`)."""
-        from ..place.bounds import graph_bound, suggest_chips
+    def bound(self) -> GraphBound | None:
+        """The counting bound of the tree as encode-weights will encode it
+        (:func:`nsc.place.bounds.graph_bound`), from the non-zero weights."""
+        from ..place.bounds import graph_bound
 
         g = self.g
         neurons = {p.name: p.count for p in g.of_type(Neurons)}
@@ -226,7 +260,7 @@ class _Tree:
             columns = sum(e.shape[1] for e in edges)
             unit, bad = units(neurons[target], [e.j for e in edges], [e.w for e in edges], columns)
             if bad is not None:
-                return  # encode-weights explains it
+                return None  # encode-weights explains it
             for s, e in zip(incoming, edges, strict=True):
                 _, key = axon_bits(e.j, e.i, e.w, unit)
                 count = np.bincount(key, minlength=e.shape[1] * 4)
@@ -234,7 +268,14 @@ class _Tree:
                     listeners[s.source] = listeners[s.source] + count
                 else:
                     listeners[s.source] = count
-        bound = graph_bound(neurons, listeners)
+        return graph_bound(neurons, listeners)
+
+    def check_fits(self, hardware: Any) -> None:
+        """The tree's counting bound against the hardware, before any dense matrix is built."""
+        from ..place.bounds import suggest_chips
+
+        bound = self.bound()
+        neurons = {p.name: p.count for p in self.g.of_type(Neurons)}
         n_cores = getattr(hardware, "n_cores", 0)
         if bound is None or bound.cores <= n_cores:
             return
