@@ -15,8 +15,13 @@ that does not fit prints the ``DoesNotFitError`` message with the seconds to it.
 ``peak_rss_mb``, the process's peak resident memory so far (``ru_maxrss``; run one size per
 process to read it per network).
 
+With ``--stages`` each network instead goes through the planned passes one at a time
+(``nsc.compile``'s pipeline, its fidelity measurement left out) and every pass's seconds and
+the process's peak RSS after it are printed, then the corelet's; a pass that refuses the
+network prints its error.
+
 Usage: python benchmarks/compile_scale.py [--sizes 47x16,30x74,300x64] [--effort normal]
-[--time-limit 10] [--chips RxC] [--no-verify]
+[--time-limit 10] [--chips RxC] [--no-verify] [--stages]
 """
 
 from __future__ import annotations
@@ -66,9 +71,15 @@ def main() -> None:
     parser.add_argument("--effort", default="normal", help="also place at: fast, max, a number")
     parser.add_argument("--chips", default="1x1", help="chip grid RxC (default 1x1)")
     parser.add_argument("--no-verify", action="store_true", help="compile only")
+    parser.add_argument("--stages", action="store_true", help="time each pass (no fidelity)")
     args = parser.parse_args()
     chips = Hardware.parse(args.chips).chips
     torch.set_num_threads(1)
+    if args.stages:
+        for size in args.sizes.split(","):
+            n_in, hidden = (int(v) for v in size.split("x"))
+            _stages(n_in, hidden, args, chips)
+        return
     results = []
     for size in args.sizes.split(","):
         n_in, hidden = (int(v) for v in size.split("x"))
@@ -122,6 +133,37 @@ def main() -> None:
         results.append(row)
         print(row, flush=True)
     print(json.dumps({"results": results}))
+
+
+def _stages(n_in: int, hidden: int, args: argparse.Namespace, chips: tuple[int, int]) -> None:
+    """Run the planned passes one at a time, printing seconds and peak RSS after each."""
+    from nsc.backend import to_corelet
+    from nsc.frontend import to_graph
+    from nsc.passes import Context, plan_pipeline, run_pipeline
+
+    torch.manual_seed(1)
+    rng = np.random.default_rng(1)
+    model = Elman(n_in, hidden)
+    x = rng.integers(0, 16, size=(args.batch, args.steps, n_in)).astype(np.float64)
+    print(f"{n_in} x {hidden}:", flush=True)
+    t0 = time.perf_counter()
+    graph = to_graph(model, x)
+    print(f"  frontend {time.perf_counter() - t0:8.2f} s  peak {_peak_rss_mb():6,} MB")
+    ctx = Context(example_input=x, hardware=Hardware(chips=chips), time_limit=args.time_limit)
+    for p in plan_pipeline(graph):
+        t0 = time.perf_counter()
+        try:
+            graph = run_pipeline(graph, [p], ctx)
+        except NscError as err:
+            print(f"  {p.name} refused after {time.perf_counter() - t0:.2f} s: {err}")
+            print(f"  peak {_peak_rss_mb():,} MB", flush=True)
+            return
+        print(f"  {p.name:16s} {time.perf_counter() - t0:8.2f} s  peak {_peak_rss_mb():6,} MB")
+    t0 = time.perf_counter()
+    to_corelet(graph, chips)
+    print(f"  corelet {time.perf_counter() - t0:8.2f} s  peak {_peak_rss_mb():6,} MB")
+    report = ctx.placement.report
+    print(f"  {report.cores:,} cores, lower bound {report.lower_bound:,}", flush=True)
 
 
 def _peak_rss_mb() -> int:

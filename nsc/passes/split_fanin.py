@@ -62,9 +62,8 @@ class SplitFanin(Pass):
     def apply(self, graph: Graph, ctx: Context) -> Graph:
         tree = _grow(graph, self.max)
         if tree.created:
-            if ctx.hardware is not None:
-                tree.check_fits(ctx.hardware)
-            tree.check_size(self.max)
+            fits = tree.check_fits(ctx.hardware) if ctx.hardware is not None else ""
+            tree.check_size(self.max, fits)
         return tree.materialize()
 
 
@@ -270,15 +269,21 @@ class _Tree:
                     listeners[s.source] = count
         return graph_bound(neurons, listeners)
 
-    def check_fits(self, hardware: Any) -> None:
-        """The tree's counting bound against the hardware, before any dense matrix is built."""
+    def check_fits(self, hardware: Any) -> str:
+        """The tree's counting bound against the hardware, before any dense matrix is built;
+        raises :class:`DoesNotFitError` when it does not fit, else says how it fits."""
         from ..place.bounds import suggest_chips
 
         bound = self.bound()
         neurons = {p.name: p.count for p in self.g.of_type(Neurons)}
         n_cores = getattr(hardware, "n_cores", 0)
-        if bound is None or bound.cores <= n_cores:
-            return
+        if bound is None:
+            return ""
+        if bound.cores <= n_cores:
+            return (
+                f" (the tree itself would fit the hardware: it needs at least {bound.cores:,} "
+                f"cores by the counting bound, and {hardware} chip(s) hold {n_cores:,})"
+            )
         grown = ", ".join(
             f"%{name}: {neurons[name]:,} neurons, {parts:,} parts"
             for name, parts in list(self.parts.items())[:3]
@@ -292,7 +297,7 @@ class _Tree:
             "f / max parts of n neurons each), or fewer levels (fewer axon types per input)."
         )
 
-    def check_size(self, limit: int) -> None:
+    def check_size(self, limit: int, fits: str = "") -> None:
         """Refuse a tree whose new synapse nodes would hold more than MAX_TREE_CELLS cells."""
         cells = sum(self.edges[n].shape[0] * self.edges[n].shape[1] for n in self.created)
         if cells <= MAX_TREE_CELLS:
@@ -303,7 +308,7 @@ class _Tree:
             f"split-fanin: the tree for {names} would store {cells:,} dense weight cells "
             f"({cells * 4 / 2**30:.1f} GiB) to hold {weights:,} non-zero weights, over the "
             f"compiler's limit of {MAX_TREE_CELLS:,} cells: the IR stores every synapse node "
-            "densely, and each of the tree's parts listens to the whole source population. "
+            f"densely, and each of the tree's parts listens to the whole source population{fits}. "
             "Use fewer hidden units (the cells grow with the cube of a recurrent layer's size; "
             "max="
             f"{limit} splits it into fan-in / {limit} parts)."
