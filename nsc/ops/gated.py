@@ -139,11 +139,21 @@ class GatedLayer(Node):
         return add_hgu(g, self.name, source, f_int, u_int, self.span)
 
 
-def add_hgu(g: Any, name: str, source: str, keep: IntUnit, write: IntUnit, span: Any = None) -> str:
+def add_hgu(
+    g: Any,
+    name: str,
+    source: str,
+    keep: IntUnit,
+    write: IntUnit,
+    span: Any = None,
+    neuron_delay: int = hw.DELAY_MIN,
+) -> str:
     """Add one layer of hardware-native gated units to the integer graph ``g``: population
     ``name`` (rows ``[f | u | h]``) reading ``source`` and itself, and the output copies
     ``name_h``, given the keep gates' and write units' integer parameters. Return the name of
-    the copies' population (the layer's output; docs/gated-units.md)."""
+    the copies' population (the layer's output; docs/gated-units.md). Synapses from neurons
+    get ``neuron_delay`` (``DELAY_MIN`` before insert-delays; the window ``W`` in a graph
+    built at level ``scheduled``), from the host delay 0."""
     f_int, u_int = keep, write
     h = int(f_int.w_h.shape[0])
     n = 3 * h
@@ -166,7 +176,7 @@ def add_hgu(g: Any, name: str, source: str, keep: IntUnit, write: IntUnit, span:
             source=source,
             target=name,
             weight=w_in,
-            delay=np.full(n_src, 0 if host else hw.DELAY_MIN),
+            delay=np.full(n_src, 0 if host else neuron_delay),
         )
     )
     syn.span = span
@@ -179,7 +189,7 @@ def add_hgu(g: Any, name: str, source: str, keep: IntUnit, write: IntUnit, span:
             source=name,
             target=name,
             weight=w_rec,
-            delay=np.full(n, hw.DELAY_MIN),
+            delay=np.full(n, neuron_delay),
         )
     )
     rec.span = span
@@ -194,7 +204,7 @@ def add_hgu(g: Any, name: str, source: str, keep: IntUnit, write: IntUnit, span:
             source=name,
             target=out_name,
             weight=_state_inputs(h),
-            delay=np.full(n, hw.DELAY_MIN),
+            delay=np.full(n, neuron_delay),
         )
     )
     copy.span = span
@@ -299,6 +309,7 @@ class LSTM(GatedLayer):
     op: ClassVar[str] = "lstm"
     level_range: ClassVar[tuple[str, str]] = ("network", "network")
     torch_modules: ClassVar[tuple[str, ...]] = ("LSTM",)
+    torch_aten: ClassVar[tuple[str, ...]] = ("aten.lstm.input",)
     gates: ClassVar[int] = 4
 
     def evaluate(self, args: list[np.ndarray]) -> np.ndarray:
@@ -334,6 +345,33 @@ class LSTM(GatedLayer):
     @classmethod
     def from_torch(cls, module: Any, source: str, name: str, graph: Any) -> tuple[str, str]:
         return _layers_from_torch(cls, module, source, name, graph)
+
+    @classmethod
+    def from_aten(
+        cls, target: str, source: str, args: dict[str, Any], name: str, graph: Any
+    ) -> tuple[str, str]:
+        """``aten.lstm.input``: ``(input, hx, params, has_biases, num_layers, dropout, train,
+        bidirectional, batch_first)``, ``hx`` being ``[h0, c0]`` (both must be zero) and
+        ``params`` ``w_ih, w_hh[, b_ih, b_hh][, w_hr]`` per layer and direction (``w_hr``:
+        a projection, refused)."""
+        hx = args["hx"] if args["hx"] is not None else []
+        for what, state in zip(("h0", "c0"), hx):
+            if state is not None and bool(state.detach().any()):
+                raise FrontendError(
+                    f"{name}: a nonzero initial state {what} is not supported (the spiking "
+                    "network starts every sequence at rest, h0 = c0 = 0)"
+                )
+        per_layer = 4 if args["has_biases"] else 2
+        copies = int(args["num_layers"]) * (2 if args["bidirectional"] else 1)
+        if len(args["params"]) == (per_layer + 1) * copies:
+            proj = int(args["params"][per_layer].shape[0])
+            raise FrontendError(
+                f"{name}: LSTM proj_size={proj} is not supported: the hardware-native gated "
+                "unit's state is its output (docs/gated-units.md); use proj_size=0 and a "
+                "Linear layer after the LSTM"
+            )
+        lstm = aten_recurrent_module({**args, "hx": None}, name)
+        return _layers_from_torch(cls, lstm, source, name, graph, kind="LSTM")
 
 
 def _layers_from_torch(
