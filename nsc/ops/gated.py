@@ -211,6 +211,42 @@ def add_hgu(
     return out_name
 
 
+def is_hgu_population(g: Any, name: str) -> bool:
+    """Whether population ``name`` of the integer graph ``g`` is a layer of hardware-native
+    gated units as :func:`add_hgu` emits it (rows ``[f | u | h]``, the state rows reading
+    ``[f, u, h]`` with the state weights): recognised from the synapses, so it survives
+    printing and parsing."""
+    pop = g[name]
+    if not isinstance(pop, Neurons) or pop.count % 3:
+        return False
+    h = pop.count // 3
+    for node in g:
+        if isinstance(node, Synapses) and node.source == name and node.target == name:
+            w = node.weight
+            if w.shape == (3 * h, 3 * h) and np.array_equal(w[2 * h :], _state_inputs(h)):
+                return True
+    return False
+
+
+def refuse_split(g: Any, name: str, fanin: int, limit: int) -> None:
+    """split-fanin's hook: raise :class:`~nsc.errors.PassError` if population ``name`` is a
+    gated layer, whose keep gates and write units cannot be split into a tree without
+    changing the unit's timing (the tree delays them against the state neurons)."""
+    from ..errors import PassError
+
+    if not is_hgu_population(g, name):
+        return
+    raise PassError(
+        f"split-fanin: %{name} is a layer of hardware-native gated units whose keep gates and "
+        f"write units read {fanin} inputs (layer inputs + hidden units), more than max={limit}; "
+        "split into a tree they would fire a tick later than the state neurons they gate, "
+        "which changes the unit, so nsc refuses to split it. Keep inputs + hidden <= "
+        f"{limit} (a smaller layer, or a Linear projection to fewer inputs before it), or "
+        f"train the model with nsc.constrain(..., max_fanin={limit}), whose fan-in masks keep "
+        "each unit's strongest inputs and compile exactly (docs/gated-units.md)"
+    )
+
+
 def _state_inputs(h: int) -> np.ndarray:
     """``(h, 3h)`` weights from ``[f, u, h]`` onto the state neurons (or their copies)."""
     eye = np.eye(h, dtype=np.int64)
@@ -413,4 +449,13 @@ def _layers_from_torch(
     return "rnn", src
 
 
-__all__ = ["GRU", "LSTM", "GateMaps", "GatedLayer", "IntUnit", "add_hgu"]
+__all__ = [
+    "GRU",
+    "LSTM",
+    "GateMaps",
+    "GatedLayer",
+    "IntUnit",
+    "add_hgu",
+    "is_hgu_population",
+    "refuse_split",
+]

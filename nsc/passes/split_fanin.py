@@ -27,6 +27,7 @@ import numpy as np
 from ..defaults import DEFAULT_MAX_FANIN
 from ..errors import PassError
 from ..ir import Graph, Neurons, SpikeCount, Synapses
+from ..ops.gated import refuse_split
 from .pipeline import Context, Pass, register
 
 
@@ -49,6 +50,7 @@ class SplitFanin(Pass):
             if not wide:
                 return g
             for pop in wide:
+                refuse_split(g, pop.name, _fanin(g, pop.name), self.max)  # gated units
                 _split(g, pop, self.max)
         raise PassError("split-fanin: fan-in did not converge after 64 rounds")
 
