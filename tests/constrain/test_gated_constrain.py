@@ -210,9 +210,7 @@ def test_constrain_a_gru_is_deterministic_and_compiles_exactly() -> None:
     rng = np.random.default_rng(0)
     data = _memory_data(48, rng)
     nets = [
-        nsc.constrain(
-            model, data, epochs=1, relax_epochs=1, seed=3, progress=False, verbose=False
-        )
+        nsc.constrain(model, data, epochs=1, relax_epochs=1, seed=3, progress=False, verbose=False)
         for _ in range(2)
     ]
     a, b = (n.state_dict() for n in nets)
@@ -262,7 +260,7 @@ def test_compiling_a_constrained_gated_net_below_its_fan_in_is_refused_with_the_
         },
         1,
     )
-    with pytest.raises(nsc.NscError, match="gated units.*max=3.*nsc.constrain"):
+    with pytest.raises(nsc.NscError, match=r"gated units.*max=3.*nsc\.constrain"):
         nsc.compile(net, x, max_fanin=3, time_limit=2.0)
 
 

@@ -345,7 +345,9 @@ def constrained_from_float(
             continue
         mask = masks[k]
         n_src = w_in.shape[1]
+        lat_rec: np.ndarray | None
         if stage.kind == "gated":
+            assert stage.w_rec is not None
             lat_in, lat_rec, lat_leak = gated_latent(w_in, stage.w_rec, bias, c_in, c_out, levels)
         else:
             lat_in, lat_rec, lat_leak = (c_out / c_in) * w_in, stage.w_rec, c_out * bias
