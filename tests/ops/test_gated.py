@@ -329,34 +329,6 @@ def test_golden_gated_graph_quantizes_to_populations_and_compiles_exactly() -> N
 # the exact trainer of benchmarks/gated.py computes the compiled network's function
 
 
-def _bench() -> object:
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "gated.py"
-    spec = importlib.util.spec_from_file_location("nsc_bench_gated", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.mark.parametrize("gated", [True, False])
-def test_exact_trainer_forward_is_the_integer_network(gated: bool) -> None:
-    bench: object = _bench()
-    cell = bench.ExactCell(3, 4, 2, gated, W)  # type: ignore[attr-defined]
-    with torch.no_grad():  # away from the remembering start, so that every path is used
-        cell.w_h.add_(torch.randn_like(cell.w_h))
-        cell.leak.sub_(torch.rand_like(cell.leak) * 3)
-    x = activities(9, (6, 8, 3))
-    graph, _ = cell.integer_graph(3)
-    g = run_pipeline(graph, parse_pipeline("insert-delays"), Context())
-    counts = run_trace(g, x).values["count"]
-    exact = cell.exact_counts(torch.tensor(x)).numpy()
-    state = exact[1:, 2] if gated else exact[:, 0]  # (steps, batch, hidden)
-    assert np.array_equal(counts, state.transpose(1, 0, 2))
-    assert counts.max() > 0
-
-
 def test_a_gated_layer_above_max_fanin_is_refused_not_miscompiled() -> None:
     """split-fanin would split the keep gates and write units into a tree that fires a tick
     after the state neurons they gate; it refuses, naming the layer, the fan-in and what to

@@ -61,6 +61,8 @@ what runs where (nsc.constrain):
   cores  every nn.RNN layer (relu or tanh -> clipped-ReLU spiking units) and every
          Linear+ReLU after the first RNN: spiking populations, W = L-1 ticks per step,
          weights in [-8, 7], at most max_fanin inputs per neuron
+  cores  every nn.GRU / nn.LSTM layer: hardware-native gated units (keep gate, write unit,
+         state = write OR (keep AND state) per tick; docs/gated-units.md)
   host   the final Linear: integer readout of the spike counts (last step or every step)
   a bare Linear (no ReLU) before an RNN or Linear+ReLU is folded into the next layer"""
 
