@@ -5,6 +5,9 @@ supported is refused with the reason."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -14,7 +17,7 @@ from torch import nn
 
 import nsc
 from nsc.errors import FrontendError
-from nsc.ir import Neurons
+from nsc.ir import Neurons, SpikeCount
 from nsc.ops.gated import is_hgu_population
 from nsc.train.constrain import ConstrainedNet, reference_logits
 from nsc.train.constrain.convert import constrained_from_float, parse_model
@@ -301,3 +304,26 @@ def test_an_activation_after_a_gated_layer_is_refused_by_constrain() -> None:
 
     with pytest.raises(FrontendError, match="activation after a gated layer"):
         parse_model(Act(), 3)
+
+
+GOLDEN = Path(__file__).with_name("golden") / "gated_constrained.nsir"
+
+
+def test_golden_constrained_gated_graph() -> None:
+    """The scheduled integer graph of a small constrained GRU + LSTM stack (float start,
+    fixed seed): populations h0 / h0_h, h1 / h1_h, delays W, count offset 3 W."""
+    torch.manual_seed(21)
+    model = GatedNet(2, cell="GRU", hidden=2, second="LSTM", classes=2).eval()
+    x = np.random.default_rng(21).normal(0, 1, (4, 3, 2))
+    net = constrained_from_float(parse_model(model, 2), x, levels=16, max_fanin=64)
+    graph = net.nsc_graph()
+    text = nsc.print_ir(graph)
+    if os.environ.get("NSC_UPDATE_GOLDEN"):
+        GOLDEN.parent.mkdir(exist_ok=True)
+        GOLDEN.write_text(text, encoding="utf-8")
+    assert text == GOLDEN.read_text(encoding="utf-8")
+    again = nsc.parse_ir(text)
+    again.verify()
+    assert again.same_as(graph)
+    assert [p.name for p in graph.of_type(Neurons)] == ["h0", "h0_h", "h1", "h1_h"]
+    assert [c.offset for c in graph.of_type(SpikeCount)] == [3 * 15]
