@@ -48,9 +48,9 @@ from nsc_runtime import hw
 # (task kind, budget) -> cell kind -> layer sizes (host projection P for trec6, hidden H)
 SIZES: dict[tuple[str, int], dict[str, dict[str, int]]] = {
     ("memory", 1): {"elman": {"hidden": 32}, "gated": {"hidden": 16}},
-    ("memory", 8): {"elman": {"hidden": 128}, "gated": {"hidden": 64}},
+    ("memory", 8): {"elman": {"hidden": 60}, "gated": {"hidden": 48}},
     ("trec6", 1): {"elman": {"proj": 47, "hidden": 16}, "gated": {"proj": 32, "hidden": 16}},
-    ("trec6", 8): {"elman": {"proj": 48, "hidden": 128}, "gated": {"proj": 48, "hidden": 64}},
+    ("trec6", 8): {"elman": {"proj": 32, "hidden": 32}, "gated": {"proj": 32, "hidden": 32}},
 }
 
 
@@ -122,23 +122,29 @@ class Net(nn.Module):
 
 
 def train_float(model: Net, data: SeqData, epochs: int, lr: float, seed: int) -> None:
-    """Adam on cross-entropy at each sequence's last step, batches of similar length."""
+    """Adam on cross-entropy at each sequence's last step: ``epochs`` passes over batches of
+    similar length (TREC), or for sequences of one length ``epochs * N / 64`` batches drawn
+    with replacement (the memory tasks)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=lr)
     model.train()
-    for _ in range(epochs):
-        for idx in data.batches(64, rng):
-            x, lengths, y = data.take(idx)
-            xt = torch.from_numpy(x) if data.ids else torch.from_numpy(x).float()
-            loss = nn.functional.cross_entropy(
-                model.logits(xt, torch.from_numpy(lengths)), torch.from_numpy(y)
-            )
-            opt.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
+    if (data.lengths == data.lengths[0]).all():
+        draws = epochs * len(data) // 64
+        batches = [torch.randint(0, len(data), (64,)).numpy() for _ in range(draws)]
+    else:
+        batches = [idx for _ in range(epochs) for idx in data.batches(64, rng)]
+    for idx in batches:
+        x, lengths, y = data.take(idx)
+        xt = torch.from_numpy(x) if data.ids else torch.from_numpy(x).float()
+        loss = nn.functional.cross_entropy(
+            model.logits(xt, torch.from_numpy(lengths)), torch.from_numpy(y)
+        )
+        opt.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
     model.eval()
 
 
@@ -198,9 +204,9 @@ def run(task: str, cell: str, budget: int, sets: Any, args: Any) -> dict[str, An
             model,
             train,
             val=val,
-            epochs=args.epochs,
-            relax_epochs=args.relax_epochs,
-            lr=args.lr,
+            epochs=args.trec_epochs if kind == "trec6" else args.epochs,
+            relax_epochs=args.trec_relax_epochs if kind == "trec6" else args.relax_epochs,
+            lr=args.trec_lr if kind == "trec6" else args.lr,
             seed=args.seed,
             max_fanin=args.max_fanin,
             progress=False,
@@ -245,12 +251,15 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=2000)
     parser.add_argument("--val", type=int, default=200)
     parser.add_argument("--test", type=int, default=500)
-    parser.add_argument("--float-epochs", type=int, default=50)
+    parser.add_argument("--float-epochs", type=int, default=48)
     parser.add_argument("--trec-float-epochs", type=int, default=15)
     parser.add_argument("--float-lr", type=float, default=3e-3)
     parser.add_argument("--epochs", type=int, default=4, help="nsc.constrain epochs")
     parser.add_argument("--relax-epochs", type=int, default=4)
     parser.add_argument("--lr", type=float, default=1e-2, help="nsc.constrain learning rate")
+    parser.add_argument("--trec-epochs", type=int, default=8)
+    parser.add_argument("--trec-relax-epochs", type=int, default=2)
+    parser.add_argument("--trec-lr", type=float, default=2e-3)
     parser.add_argument("--max-fanin", type=int, default=64)
     parser.add_argument("--verify", type=int, default=100, help="test inputs nsc.verify runs")
     parser.add_argument("--time-limit", type=float, default=20.0, help="placer seconds")
