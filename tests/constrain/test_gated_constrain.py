@@ -46,7 +46,8 @@ class GatedNet(nn.Module):
         self.emb = nn.Embedding(vocab, features) if vocab else None
         self.proj = nn.Linear(features, proj) if proj else None
         width = proj or features
-        self.rnn = getattr(nn, cell)(width, hidden, layers, batch_first=batch_first)
+        kw = {"nonlinearity": "relu"} if cell == "RNN" else {}
+        self.rnn = getattr(nn, cell)(width, hidden, layers, batch_first=batch_first, **kw)
         self.rnn2 = None
         if second == "RNN":
             self.rnn2 = nn.RNN(hidden, 3, batch_first=batch_first)
@@ -87,7 +88,7 @@ def randomize(net: ConstrainedNet, rng: np.random.Generator) -> None:
 
 SHAPES = st.fixed_dictionaries(
     {
-        "cell": st.sampled_from(["GRU", "LSTM"]),
+        "cell": st.sampled_from(["GRU", "LSTM", "RNN"]),  # RNN: an LSTM follows it
         "vocab": st.sampled_from([0, 7]),
         "proj": st.sampled_from([0, 4]),
         "hidden": st.integers(2, 5),
@@ -113,7 +114,7 @@ def build(shape: dict, seed: int) -> tuple[ConstrainedNet, np.ndarray]:
         proj=shape["proj"],
         hidden=shape["hidden"],
         layers=shape["layers"],
-        second=shape["second"],
+        second="LSTM" if shape["cell"] == "RNN" else shape["second"],
         batch_first=shape["batch_first"],
         last=shape["last"],
     ).eval()
