@@ -320,12 +320,18 @@ def constrained_from_float(
     a_cal = (flat * scale + offset).clip(0, in_levels - 1)
     c_in = 1.0  # activity levels per unit of the current stage's input (after the rewrite)
     masks = fan_in_masks(chain, values, max_fanin)
+    shift = False
     k = 0
     for idx, stage in enumerate(chain.stages):
         w_in = first_w if idx == 0 else stage.w_in
         bias = first_b if idx == 0 else stage.bias
+        if shift:  # the previous (gated) layer's value is counts / c_in - 1
+            bias = bias - w_in.sum(1)
         out_vals = values[stage.out_node]
         c_out = _activity_scale(out_vals, levels, quantile)
+        shift = stage.kind == "gated"
+        if shift:  # a gated state h in (-1, 1) is carried as c_out * (h + 1), c_out = W / 2
+            c_out = (levels - 1) / 2.0
         if stage.kind == "proj":
             g = c_out * w_in / c_in
             power = torch.from_numpy(np.mean(np.square(a_cal), 0))
@@ -359,7 +365,9 @@ def constrained_from_float(
             lat.append(lat_rec * mask[:, n_src:])
             power.append(
                 np.mean(
-                    np.square(np.clip(c_out * out_vals, 0, levels - 1)).reshape(-1, stage.size),
+                    np.square(np.clip(c_out * (out_vals + shift), 0, levels - 1)).reshape(
+                        -1, stage.size
+                    ),
                     0,
                 )
             )
@@ -374,8 +382,9 @@ def constrained_from_float(
         c_in = c_out
         k += 1
     rw = chain.readout_w / c_in
+    readout_b = chain.readout_b - chain.readout_w.sum(1) if shift else chain.readout_b
     net.readout_w.copy_(torch.from_numpy(rw))
-    net.readout_b.copy_(torch.from_numpy(chain.readout_b))
+    net.readout_b.copy_(torch.from_numpy(readout_b))
     top = float(np.abs(rw).max()) if rw.size else 0.0
     net.readout_scale.fill_(READOUT_MAX / max(top, 1e-12))
     net.clamp_latent_()

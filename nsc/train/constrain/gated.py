@@ -176,15 +176,32 @@ def rate_gated(
 
 
 def gated_float_rows(node: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The float affine maps of a ``gru`` / ``lstm`` node's keep gates and write units
-    (:meth:`~nsc.ops.gated.GatedLayer.gate_maps`), stacked as rows ``[keep | write]``:
+    """The float affine maps of a ``gru`` / ``lstm`` node's keep gates and write units for a
+    state carried with an offset (:func:`offset_maps`), stacked as rows ``[keep | write]``:
     ``w_in (2H, n_in)``, ``w_rec (2H, H)``, ``bias (2H,)``."""
-    maps = node.gate_maps()
+    maps = offset_maps(node)
     return (
         np.concatenate([maps.keep[0], maps.write[0]]),
         np.concatenate([maps.keep[1], maps.write[1]]),
         np.concatenate([maps.keep[2], maps.write[2]]),
     )
+
+
+def offset_maps(node: Any) -> Any:
+    """Gate maps for a state carried as ``(h + 1) / 2`` of the window: the write unit is the
+    Lukasiewicz AND on ``[0, 1]`` of the candidate ``(n + 1) / 2`` and ``1 - z`` (GRU:
+    ``n - a_z / 2``), or of ``(g + 1) / 2`` and ``i`` (LSTM: ``g + a_i / 2``), in units of
+    half a window."""
+    from ...ops.gated import GRU, GateMaps
+
+    ws, us, bi, bh = node._blocks()
+    b = [p + q for p, q in zip(bi, bh)]
+    if isinstance(node, GRU):
+        (_, wz, wn), (_, uz, un), (_, bz, _) = ws, us, b
+        bn = bi[2] + bh[2]
+        return GateMaps(keep=(wz, uz, bz), write=(wn - wz / 2, un - uz / 2, bn - bz / 2))
+    (wi, wf, wg, _), (ui, uf, ug, _) = ws, us
+    return GateMaps(keep=(wf, uf, b[1]), write=(wg + wi / 2, ug + ui / 2, b[2] + b[0] / 2))
 
 
 def gated_latent(
@@ -198,13 +215,15 @@ def gated_latent(
     """Latent ``(w_in, w_rec, leak)`` of a gated layer from its float rows ``[keep | write]``
     (:func:`gated_float_rows`, input weights in the units of the layer's input, ``c_in``
     activity levels per unit; ``c_out`` levels per unit of the state), in the units the
-    constrained module uses (levels out per level in; levels per window), as quantize lowers
-    a float GRU/LSTM (docs/gated-units.md): the keep gate counts ``W * (1/2 + pre/4)``, the
-    write unit ``c_out * pre``."""
+    constrained module uses (levels out per level in; levels per window): the keep gate counts
+    ``W * (1/2 + pre/4)`` (the sigmoid's tangent, as quantize), the write unit ``c_out * pre``;
+    the state ``h`` is carried as ``c_out * (h + 1)`` (``c_out = W / 2``), so every reader of it
+    (this layer, the next, the readout) subtracts its weights' row sums from its bias."""
     window = levels - 1
     hidden = w_rec.shape[1]
     keep, write = slice(0, hidden), slice(hidden, 2 * hidden)
     k = window / 4.0
+    bias = bias - w_rec.sum(1)  # the layer reads its state h as counts / c_out - 1
     lat_in = np.concatenate([k * w_in[keep] / c_in, c_out * w_in[write] / c_in])
     lat_rec = np.concatenate([k * w_rec[keep] / c_out, w_rec[write]])
     leak = np.concatenate([k * bias[keep] + window / 2.0, c_out * bias[write]])
