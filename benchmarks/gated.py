@@ -25,7 +25,7 @@ and event model, truenorth.md). One torch thread; the last line is one JSON obje
 "agreement", ...}]}``.
 
     PYTHONPATH=.:runtime nice .venv/bin/python benchmarks/gated.py [--tasks recall,trec6]
-        [--budgets 1,8] [--cells elman,gru] [--steps 50] [--seed 0] [--epochs 4]
+        [--budgets 1,8] [--cells elman,gru,lstm] [--steps 50] [--seed 0] [--epochs 4]
         [--relax-epochs 4] [--lr 0.01]
 """
 
@@ -244,7 +244,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", default="recall,trec6", help="recall, overwrite, trec6")
     parser.add_argument("--budgets", default="1,8")
-    parser.add_argument("--cells", default="elman,gru")
+    parser.add_argument("--cells", default="elman,gru,lstm")
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--symbols", type=int, default=4)
     parser.add_argument("--noise", type=int, default=3)
