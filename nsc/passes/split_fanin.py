@@ -37,6 +37,7 @@ import numpy as np
 from ..defaults import DEFAULT_MAX_FANIN
 from ..errors import DoesNotFitError, PassError
 from ..ir import Graph, Neurons, SpikeCount, Synapses
+from ..ops.gated import refuse_split
 from .encode_weights import axon_bits, units
 from .pipeline import Context, Pass, register
 
@@ -84,6 +85,7 @@ def _grow(graph: Graph, limit: int) -> _Tree:
         if not wide:
             return tree
         for pop in wide:
+            refuse_split(tree.g, pop.name, tree.fanin(pop.name), limit)  # gated units
             tree.split(pop, limit)
     raise PassError("split-fanin: fan-in did not converge after 64 rounds")
 
