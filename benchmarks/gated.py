@@ -1,34 +1,32 @@
-"""Gated vs Elman recurrent units on the cores (issue 14), small version: synthetic memory
-tasks, one core, two ways to the integer network.
+"""Gated vs Elman recurrent units on the cores at equal core budgets (issue 14), all trained
+with ``nsc.constrain``: float model -> constrained (exact integer) model -> ``nsc.compile`` ->
+spiking run and ``nsc.verify``.
 
-Tasks (``--task``): ``recall``: ``--steps`` activity vectors over ``--symbols`` lines; step 0
+Tasks (``--tasks``): ``recall``: ``--steps`` activity vectors over ``--symbols`` lines; step 0
 carries one symbol (activity 15 on its line), every later step random distractor activities in
-``[0, --noise]``; the class is the symbol of step 0, read at the last step. ``overwrite``: a
-marker line besides; 1-3 marked steps among the first 10 show a symbol with the marker, other
-steps a distractor symbol (probability 0.3) and noise; the class is the symbol of the *last*
-marked step (storing must be selective, a new mark must replace the memory), recalled at least
-``steps - 10`` steps later. Chance is ``1 / symbols``.
+``[0, --noise]``; the class is the symbol of step 0, read at the last step (chance
+``1 / symbols``). ``overwrite`` (memory too): a marker line besides; 1-3 marked steps among the
+first 10 show a symbol with the marker, other steps a distractor symbol (probability 0.3) and
+noise; the class is the symbol of the *last* marked step. ``trec6``: TREC question
+classification (6 classes), frozen GloVe 50-d -> host ``Linear + ReLU`` projection -> the
+recurrent layer -> readout at the last word (nsc.demos.trec's data and GloVe loaders).
 
-Two ways, per cell:
+Cells (``--cells``): ``elman`` (``nn.RNN`` relu), ``gru``, ``lstm`` (``nn.GRU`` / ``nn.LSTM``,
+trained by nsc.constrain as the hardware-native gated unit of docs/gated-units.md). Core
+budgets (``--budgets``, default ``1,8``): each cell gets the layer sizes of :data:`SIZES` for
+the budget (gated units cost 4 neurons per hidden unit, an Elman unit 1), fan-in masks keep
+every neuron within ``--max-fanin`` inputs; the compiled core count is printed next to it.
 
-- ``PTQ`` (``--cells RNN,GRU,LSTM``): train the float torch model (Adam, fixed seed, one torch
-  thread), compile it with ``nsc.compile`` (quantize calibrated on training inputs; GRU/LSTM
-  become the hardware-native gated unit of docs/gated-units.md through their float mapping);
-- ``exact`` (``--exact elman,gated``): train the integer layer whose forward *is* the per-tick
-  function of the neurons nsc emits (``ExactCell``; straight-through rounding, a per-window
-  rate proxy for the gradient; a stand-in for ``nsc.constrain``, which does not take gated
-  layers yet), build its integer IR (``nsc.ops.gated.add_hgu`` for the gated layer) and
-  compile that. ``trained = reference`` is the fraction of test inputs whose trained state
-  counts equal the compiled integer network's, bit for bit.
+Per run: float accuracy (the float torch model), constrained accuracy (the exact integer
+module), spiking accuracy (the Cython runtime on the compiled corelet), agreement (``nsc.verify``
+on ``--verify`` test inputs: the integer reference vs the runtime), cores, and power (pro rata
+and event model, truenorth.md). One torch thread; the last line is one JSON object
+``{"results": [{"task", "cell", "cores", "float_accuracy", "spiking_accuracy",
+"agreement", ...}]}``.
 
-Printed per run: float / constrained accuracy, spiking accuracy (the runtime), agreement
-between the integer reference and the runtime (``nsc.verify``), cores and power (two models,
-truenorth.md). The last line is one JSON object ``{"results": [{"task", "cell", "cores",
-"float_accuracy" | "constrained_accuracy", "spiking_accuracy", "agreement", ...}]}``.
-
-    PYTHONPATH=.:runtime .venv/bin/python benchmarks/gated.py [--task recall|overwrite]
-        [--steps 50] [--hidden 16] [--cells RNN,GRU,LSTM] [--exact elman,gated]
-        [--epochs 1500] [--exact-epochs 300] [--seed 0]
+    PYTHONPATH=.:runtime nice .venv/bin/python benchmarks/gated.py [--tasks recall,trec6]
+        [--budgets 1,8] [--cells elman,gru,lstm] [--steps 50] [--seed 0] [--epochs 4]
+        [--relax-epochs 4] [--lr 0.01]
 """
 
 from __future__ import annotations
@@ -41,10 +39,19 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 import nsc
-from nsc.ir.interpret import run_trace
+from nsc.train.constrain import SeqData, accuracy, predict
 from nsc_runtime import hw
+
+# (task kind, budget) -> cell kind -> layer sizes (host projection P for trec6, hidden H)
+SIZES: dict[tuple[str, int], dict[str, dict[str, int]]] = {
+    ("memory", 1): {"elman": {"hidden": 32}, "gated": {"hidden": 16}},
+    ("memory", 8): {"elman": {"hidden": 60}, "gated": {"hidden": 48}},
+    ("trec6", 1): {"elman": {"proj": 47, "hidden": 16}, "gated": {"proj": 32, "hidden": 16}},
+    ("trec6", 8): {"elman": {"proj": 32, "hidden": 32}, "gated": {"proj": 32, "hidden": 32}},
+}
 
 
 def recall_data(
@@ -80,271 +87,150 @@ def overwrite_data(
     return x, y
 
 
-class Net(torch.nn.Module):
-    """One recurrent layer (Elman ReLU, GRU or LSTM) and a linear readout of the last step."""
+class Net(nn.Module):
+    """``[frozen Embedding -> Linear + ReLU] -> recurrent layer -> Linear`` read at the last
+    step (``forward``, what nsc reads) or at each sequence's last real step (``logits``, float
+    training on padded batches)."""
 
-    def __init__(self, cell: str, n_in: int, hidden: int, n_out: int) -> None:
+    def __init__(
+        self, cell: str, n_in: int, hidden: int, n_out: int, table: Any = None, proj: int = 0
+    ) -> None:
         super().__init__()
-        if cell == "RNN":
-            self.rnn: torch.nn.Module = torch.nn.RNN(
-                n_in, hidden, nonlinearity="relu", batch_first=True
-            )
+        self.embed = None
+        self.proj = None
+        if table is not None:
+            self.embed = nn.Embedding.from_pretrained(torch.from_numpy(np.array(table)))
+            self.proj = nn.Linear(table.shape[1], proj)
+            n_in = proj
+        if cell == "elman":
+            self.rnn: nn.Module = nn.RNN(n_in, hidden, nonlinearity="relu", batch_first=True)
         else:
-            self.rnn = getattr(torch.nn, cell)(n_in, hidden, batch_first=True)
-        self.out = torch.nn.Linear(hidden, n_out)
+            self.rnn = getattr(nn, cell.upper())(n_in, hidden, batch_first=True)
+        self.out = nn.Linear(hidden, n_out)
+
+    def states(self, x: torch.Tensor) -> torch.Tensor:
+        if self.embed is not None and self.proj is not None:
+            x = torch.relu(self.proj(self.embed(x)))
+        return self.rnn(x)[0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        o, _ = self.rnn(x)
-        return self.out(o[:, -1])
+        return self.out(self.states(x)[:, -1])
+
+    def logits(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        h = self.states(x)
+        return self.out(h[torch.arange(h.shape[0]), lengths - 1])
 
 
-def train(model: Net, x: np.ndarray, y: np.ndarray, epochs: int, seed: int) -> None:
+def train_float(model: Net, data: SeqData, epochs: int, lr: float, seed: int) -> None:
+    """Adam on cross-entropy at each sequence's last step: ``epochs`` passes over batches of
+    similar length (TREC), or for sequences of one length ``epochs * N / 64`` batches drawn
+    with replacement (the memory tasks)."""
     torch.manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    xt, yt = torch.tensor(x / 15.0), torch.tensor(y)
-    scale_in(model, 1.0)
-    for _ in range(epochs):
-        idx = torch.randint(0, len(x), (64,))
-        loss = torch.nn.functional.cross_entropy(model(xt[idx].float()), yt[idx])
+    rng = np.random.default_rng(seed)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=lr)
+    model.train()
+    if (data.lengths == data.lengths[0]).all():
+        draws = epochs * len(data) // 64
+        batches = [torch.randint(0, len(data), (64,)).numpy() for _ in range(draws)]
+    else:
+        batches = [idx for _ in range(epochs) for idx in data.batches(64, rng)]
+    for idx in batches:
+        x, lengths, y = data.take(idx)
+        xt = torch.from_numpy(x) if data.ids else torch.from_numpy(x).float()
+        loss = nn.functional.cross_entropy(
+            model.logits(xt, torch.from_numpy(lengths)), torch.from_numpy(y)
+        )
         opt.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
-    scale_in(model, 1.0 / 15.0)  # the trained model now reads activities in [0, 15]
-
-
-def scale_in(model: Net, factor: float) -> None:
-    """Multiply the first layer's input weights (the model trains on x/15, runs on x)."""
-    with torch.no_grad():
-        model.rnn.weight_ih_l0.mul_(factor)
-
-
-def accuracy(logits: np.ndarray, y: np.ndarray) -> float:
-    return float((np.asarray(logits).argmax(-1) == y).mean())
-
-
-def run_cell(cell: str, args: Any, data: dict[str, Any]) -> dict[str, Any]:
-    torch.set_num_threads(1)
-    torch.manual_seed(args.seed)
-    model = Net(cell, data["x_train"].shape[2], args.hidden, args.symbols).float()
-    start = time.perf_counter()
-    train(model, data["x_train"], data["y_train"], args.epochs, args.seed)
     model.eval()
-    x_test, y_test = data["x_test"], data["y_test"]
-    with torch.no_grad():
-        float_acc = accuracy(model(torch.tensor(x_test)).numpy(), y_test)
+
+
+@torch.no_grad()
+def float_accuracy(model: Net, data: SeqData) -> float:
+    x = torch.from_numpy(data.x) if data.ids else torch.from_numpy(data.x).float()
+    pred = model.logits(x, torch.from_numpy(data.lengths)).argmax(-1).numpy()
+    return float((pred == data.y).mean())
+
+
+def sequences(data: SeqData) -> list[np.ndarray]:
+    """Each input at its own length, as nsc.compile's runtime takes them (ids as 1 feature)."""
+    x = data.x[..., None] if data.ids else data.x
+    return [x[i, : int(n)] for i, n in enumerate(data.lengths)]
+
+
+def memory_sets(args: Any) -> tuple[SeqData, SeqData, SeqData, int]:
+    rng = np.random.default_rng(args.seed)
+    make = recall_data if args.task == "recall" else overwrite_data
+    sets = []
+    for n in (args.train, args.val, args.test):
+        x, y = make(n, args.steps, args.symbols, args.noise, rng)
+        # features in [0, 1] for the float model (nsc.constrain calibrates its quantizer)
+        sets.append(SeqData(x / 15.0, np.full(n, args.steps), y.astype(np.int64)))
+    return sets[0], sets[1], sets[2], int(sets[0].x.shape[2])
+
+
+def trec_sets() -> tuple[SeqData, SeqData, SeqData, np.ndarray]:
+    from nsc.demos.trec.dataset import load_data
+
+    trec = load_data()
+
+    def conv(e: Any) -> SeqData:
+        return SeqData(e.ids.numpy(), e.lengths.numpy(), e.labels.numpy())
+
+    return conv(trec.train), conv(trec.val), conv(trec.test), trec.embedding
+
+
+def run(task: str, cell: str, budget: int, sets: Any, args: Any) -> dict[str, Any]:
+    torch.set_num_threads(1)
+    train, val, test, extra = sets
+    kind = "trec6" if task == "trec6" else "memory"
+    size = SIZES[(kind, budget)]["elman" if cell == "elman" else "gated"]
+    torch.manual_seed(args.seed)
+    if kind == "trec6":
+        model = Net(cell, 0, size["hidden"], 6, table=extra, proj=size["proj"])
+        float_epochs = args.trec_float_epochs
+    else:
+        model = Net(cell, extra, size["hidden"], args.symbols)
+        float_epochs = args.float_epochs
+    start = time.perf_counter()
+    train_float(model, train, float_epochs, args.float_lr, args.seed)
+    float_acc = float_accuracy(model, test)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        compiled = nsc.compile(
-            model, data["x_train"][:256], effort="fast", fidelity=False, time_limit=5
+        net = nsc.constrain(
+            model,
+            train,
+            val=val,
+            epochs=args.trec_epochs if kind == "trec6" else args.epochs,
+            relax_epochs=args.trec_relax_epochs if kind == "trec6" else args.relax_epochs,
+            lr=args.trec_lr if kind == "trec6" else args.lr,
+            seed=args.seed,
+            max_fanin=args.max_fanin,
+            progress=False,
+            verbose=False,
         )
-    ref = compiled.reference(x_test, last=True)
-    out, stats = compiled.run(x_test, stats=True, last=True)
-    report = nsc.verify(compiled, x_test[: args.verify])
+    constrained_acc = accuracy(predict(net, test), test)
+    xs = sequences(test)
+    compiled = nsc.compile(net, xs[:8], time_limit=args.time_limit)
+    out, stats = compiled.run(xs, stats=True, last=True)
+    spiking_acc = float((np.asarray(out).argmax(-1) == test.y).mean())
+    same = bool(np.array_equal(np.asarray(out), net.integer_logits(test.x, test.lengths)))
+    report = nsc.verify(compiled, xs[: args.verify])
     cores = compiled.n_cores
-    ticks = int(getattr(stats, "ticks", 0) or 0)
-    events = int(getattr(stats, "synaptic_events", 0) or 0)
     return {
-        "task": f"{args.task}{args.steps}",
-        "cell": cell if cell != "RNN" else "elman",
-        "training": "float + PTQ",
+        "task": f"{task}{args.steps}" if kind == "memory" else task,
+        "cell": cell,
+        "budget": budget,
         "cores": cores,
+        "hidden": size["hidden"],
+        "proj": size.get("proj", 0),
         "float_accuracy": round(float_acc, 4),
-        "spiking_accuracy": round(accuracy(out, y_test), 4),
-        "reference_accuracy": round(accuracy(ref, y_test), 4),
-        "agreement": report.agreement,
-        "power_uw_pro_rata": round(hw.power_pro_rata_w(cores) * 1e6, 1),
-        "power_uw_event_model": round(
-            hw.power_event_model_w(cores, events, ticks) * 1e6 if ticks else float("nan"), 1
-        ),
-        "seconds": round(time.perf_counter() - start, 1),
-    }
-
-
-# ---------------------------------------------------------------------------------------------
-# exact training on the per-tick function (a small stand-in for nsc.constrain, issue 14)
-
-
-def ste(x: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
-    """Round and clip with a straight-through gradient."""
-    return x + (torch.clamp(torch.round(x), lo, hi) - x).detach()
-
-
-class ExactCell(torch.nn.Module):
-    """An integer spiking recurrent layer whose forward *is* the per-tick function of the
-    neurons nsc emits (float tensors holding integers, exact), with a per-window rate proxy
-    for the gradient (straight-through: the value is exact, the gradient the proxy's).
-
-    ``gated=False``: the Elman layer of quantize (one ReLU-like unit per hidden unit, its
-    spikes fed back one window later). ``gated=True``: the hardware-native gated unit of
-    docs/gated-units.md (keep gate ``f``, write unit ``u``, state ``h = u or (f and h)``;
-    proxy for a window's state count: ``max(u, min(f, h))``, exact for bursts)."""
-
-    def __init__(self, n_in: int, hidden: int, n_out: int, gated: bool, window: int) -> None:
-        super().__init__()
-        self.gated, self.window, self.hidden = gated, window, hidden
-        units = 2 if gated else 1
-        g = torch.Generator().manual_seed(0)
-        self.w_x = torch.nn.Parameter(torch.empty(units, hidden, n_in).uniform_(-3, 3, generator=g))
-        self.w_h = torch.nn.Parameter(
-            torch.empty(units, hidden, hidden).uniform_(-1.5, 1.5, generator=g)
-        )
-        self.alpha = torch.nn.Parameter(torch.full((units, hidden), 6.0))
-        self.leak = torch.nn.Parameter(torch.zeros(units, hidden))
-        with torch.no_grad():  # start by remembering (as an LSTM's forget-gate bias of 1)
-            if gated:
-                self.leak[0] = self.alpha[0]  # the keep gate fires at every tick
-                self.w_h[0] = 0.0
-            else:
-                self.w_h[0] += torch.diag(self.alpha[0])  # a unit's spikes re-fire it
-        self.readout = torch.nn.Linear(hidden, n_out)
-
-    def ints(self) -> tuple[torch.Tensor, ...]:
-        return (
-            ste(self.w_x, -8, 7),
-            ste(self.w_h, -8, 7),
-            ste(self.alpha, 1, 255),
-            ste(self.leak, -255, 255),
-        )
-
-    @torch.no_grad()
-    def exact_counts(self, x: torch.Tensor) -> torch.Tensor:
-        """Spike counts per window ``(windows, units + gated, batch, hidden)`` of the units
-        (and of the state for the gated layer): the per-tick equations, tick by tick."""
-        w_x, w_h, alpha, leak = (t.detach() for t in self.ints())
-        batch, steps, _ = x.shape
-        win, hid = self.window, self.hidden
-        units = w_x.shape[0]
-        windows = steps + 1 if self.gated else steps
-        v = torch.zeros(units, batch, hid)
-        prev = torch.zeros(units, win, batch, hid)  # unit spikes of the previous window
-        state = torch.zeros(win, batch, hid)  # the state's (gated) / unit's (Elman) spikes
-        out = []
-        for w in range(windows):
-            xw = x[:, w] if w < steps else torch.zeros_like(x[:, 0])
-            read = state  # the units read the state's spikes of window w-1 (delay W)
-            if self.gated:  # h[w,k] = u[w-1,k] or (f[w-1,k] and h[w-1,k])
-                state = torch.clamp(prev[1] + prev[0] * state, max=1.0)
-            spikes = torch.zeros(units, win, batch, hid)
-            for k in range(win):
-                burst = (xw > k).float()
-                drive = torch.einsum("uhi,bi->ubh", w_x, burst)
-                drive = drive + torch.einsum("uhj,bj->ubh", w_h, read[k])
-                v = v + drive + leak[:, None, :]
-                fire = (v >= alpha[:, None, :]).float()
-                v = torch.clamp(v - fire * alpha[:, None, :], min=0.0)
-                spikes[:, k] = fire
-            if not self.gated:
-                state = spikes[0]  # read back one window later (delay W)
-            prev = spikes
-            counts = spikes.sum(1)
-            if self.gated:
-                counts = torch.cat([counts, state.sum(0)[None]], 0)
-            out.append(counts)
-        return torch.stack(out)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits of the last step (exact values, proxy gradients)."""
-        exact = self.exact_counts(x)
-        w_x, w_h, alpha, leak = self.ints()
-        batch, steps, _ = x.shape
-        win = float(self.window)
-        units_prev: torch.Tensor | None = None
-        state = torch.zeros(batch, self.hidden)  # state count of window w-1
-        for w in range(exact.shape[0]):
-            xw = x[:, w] if w < steps else torch.zeros_like(x[:, 0])
-            read = state
-            if self.gated and units_prev is not None:
-                f, u = units_prev
-                proxy = torch.maximum(u, torch.minimum(f, state))
-                state = proxy + (exact[w, 2] - proxy).detach()
-            drive = torch.einsum("uhi,bi->ubh", w_x, xw) + torch.einsum("uhj,bj->ubh", w_h, read)
-            rate = torch.clamp((drive + win * leak[:, None, :]) / alpha[:, None, :], 0.0, win)
-            units = rate + (exact[w, : rate.shape[0]] - rate).detach()
-            if self.gated:
-                units_prev = units
-            else:
-                state = units[0]
-        return self.readout(state)
-
-    def last_state(self, x: torch.Tensor) -> np.ndarray:
-        """The exact state count the readout reads (the last step's)."""
-        exact = self.exact_counts(x)
-        return exact[-1, 2 if self.gated else 0].numpy()
-
-    def integer_graph(self, n_in: int) -> tuple[nsc.ir.Graph, float]:
-        """The integer IR of this layer and an integer readout (scale returned)."""
-        from nsc.ir import Graph, Input, Neurons, Output, QLinear, SpikeCount, Synapses
-        from nsc.ops.gated import IntUnit, add_hgu
-
-        w_x, w_h, alpha, leak = (t.detach().numpy().astype(np.int64) for t in self.ints())
-        levels = self.window + 1
-        g = Graph(
-            "gated" if self.gated else "elman",
-            attrs={"level": "integer", "readout": "last", "levels": levels, "window": self.window},
-        )
-        g.add(Input("x", features=n_in, levels=levels))
-        if self.gated:
-            units = [IntUnit(w_x[i], w_h[i], alpha[i], leak[i]) for i in range(2)]
-            source = add_hgu(g, "hgu", "x", units[0], units[1])
-        else:
-            g.add(Neurons.relu("rnn", alpha=alpha[0], leak=leak[0]))
-            zeros = np.zeros(n_in, np.int64)
-            g.add(Synapses("rnn_in", source="x", target="rnn", weight=w_x[0], delay=zeros))
-            ones = np.ones(self.hidden, np.int64)
-            g.add(Synapses("rnn_rec", source="rnn", target="rnn", weight=w_h[0], delay=ones))
-            source = "rnn"
-        g.add(SpikeCount("count", source=source))
-        weight = self.readout.weight.detach().numpy()
-        scale = 127.0 / max(float(np.abs(weight).max()), 1e-9)
-        bias = self.readout.bias.detach().numpy()
-        g.add(
-            QLinear(
-                "out", source="count", weight=np.rint(weight * scale), bias=np.rint(bias * scale)
-            )
-        )
-        g.add(Output("y", source="out"))
-        g.verify()
-        return g, scale
-
-
-def run_exact(cell_name: str, args: Any, data: dict[str, Any]) -> dict[str, Any]:
-    """Train the exact integer layer, compile its IR, run and verify it."""
-    torch.set_num_threads(1)
-    torch.manual_seed(args.seed)
-    n_in = data["x_train"].shape[2]
-    model = ExactCell(n_in, args.hidden, args.symbols, cell_name == "gated", 15)
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    x_train, y_train = torch.tensor(data["x_train"]), torch.tensor(data["y_train"])
-    start = time.perf_counter()
-    for _ in range(args.exact_epochs):
-        idx = torch.randint(0, len(x_train), (args.batch,))
-        loss = torch.nn.functional.cross_entropy(model(x_train[idx]), y_train[idx])
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-    graph, _ = model.integer_graph(n_in)
-    x_test, y_test = data["x_test"], data["y_test"]
-    with torch.no_grad():
-        exact_logits = model(torch.tensor(x_test)).numpy()
-    compiled = nsc.compile(graph, x_test[:8], effort="fast", fidelity=False, time_limit=5)
-    ref = compiled.reference(x_test, last=True)
-    out, stats = compiled.run(x_test, stats=True, last=True)
-    report = nsc.verify(compiled, x_test[: args.verify])
-    cores = compiled.n_cores
-    # the trained model's exact forward is the compiled network: the same state counts
-    counts = run_trace(compiled.stages["insert-delays"], x_test).values["count"][:, -1]
-    same = float((counts == model.last_state(torch.tensor(x_test))).all(-1).mean())
-    return {
-        "task": f"{args.task}{args.steps}",
-        "cell": cell_name,
-        "training": "exact",
-        "cores": cores,
-        "constrained_accuracy": round(accuracy(exact_logits, y_test), 4),
-        "spiking_accuracy": round(accuracy(out, y_test), 4),
-        "reference_accuracy": round(accuracy(ref, y_test), 4),
-        "trained_equals_reference": same,
+        "constrained_accuracy": round(constrained_acc, 4),
+        "spiking_accuracy": round(spiking_acc, 4),
+        "module_equals_runtime": same,
         "agreement": report.agreement,
         "power_uw_pro_rata": round(hw.power_pro_rata_w(cores) * 1e6, 1),
         "power_uw_event_model": round(
@@ -356,48 +242,46 @@ def run_exact(cell_name: str, args: Any, data: dict[str, Any]) -> dict[str, Any]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--task", choices=("recall", "overwrite"), default="recall")
+    parser.add_argument("--tasks", default="recall,trec6", help="recall, overwrite, trec6")
+    parser.add_argument("--budgets", default="1,8")
+    parser.add_argument("--cells", default="elman,gru,lstm")
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--symbols", type=int, default=4)
     parser.add_argument("--noise", type=int, default=3)
-    parser.add_argument("--hidden", type=int, default=16)
-    parser.add_argument("--cells", default="RNN,GRU,LSTM")
-    parser.add_argument("--epochs", type=int, default=1500)
     parser.add_argument("--train", type=int, default=2000)
+    parser.add_argument("--val", type=int, default=200)
     parser.add_argument("--test", type=int, default=500)
+    parser.add_argument("--float-epochs", type=int, default=48)
+    parser.add_argument("--trec-float-epochs", type=int, default=15)
+    parser.add_argument("--float-lr", type=float, default=3e-3)
+    parser.add_argument("--epochs", type=int, default=4, help="nsc.constrain epochs")
+    parser.add_argument("--relax-epochs", type=int, default=4)
+    parser.add_argument("--lr", type=float, default=1e-2, help="nsc.constrain learning rate")
+    parser.add_argument("--trec-epochs", type=int, default=8)
+    parser.add_argument("--trec-relax-epochs", type=int, default=2)
+    parser.add_argument("--trec-lr", type=float, default=2e-3)
+    parser.add_argument("--max-fanin", type=int, default=64)
     parser.add_argument("--verify", type=int, default=100, help="test inputs nsc.verify runs")
+    parser.add_argument("--time-limit", type=float, default=20.0, help="placer seconds")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--exact", default="elman,gated", help="layers trained exactly ('' = none)")
-    parser.add_argument("--exact-epochs", type=int, default=300)
-    parser.add_argument("--lr", type=float, default=0.03)
-    parser.add_argument("--batch", type=int, default=64)
     args = parser.parse_args()
-    rng = np.random.default_rng(args.seed)
-    make = recall_data if args.task == "recall" else overwrite_data
-    x_train, y_train = make(args.train, args.steps, args.symbols, args.noise, rng)
-    x_test, y_test = make(args.test, args.steps, args.symbols, args.noise, rng)
-    data = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
     results = []
-    for cell in filter(None, args.cells.split(",")):
-        r = run_cell(cell, args, data)
-        print(
-            f"{r['task']:<10} {r['cell']:<6} PTQ    cores {r['cores']}  float "
-            f"{r['float_accuracy']:.3f}  spiking {r['spiking_accuracy']:.3f}  agreement "
-            f"{r['agreement']:.4f}  {r['power_uw_pro_rata']} / {r['power_uw_event_model']} uW"
-            f"  ({r['seconds']} s)",
-            flush=True,
-        )
-        results.append(r)
-    for cell in filter(None, args.exact.split(",")):
-        r = run_exact(cell, args, data)
-        print(
-            f"{r['task']:<10} {r['cell']:<6} exact  cores {r['cores']}  constrained "
-            f"{r['constrained_accuracy']:.3f}  spiking {r['spiking_accuracy']:.3f}  agreement "
-            f"{r['agreement']:.4f}  trained = reference {r['trained_equals_reference']:.4f}  "
-            f"{r['power_uw_pro_rata']} / {r['power_uw_event_model']} uW  ({r['seconds']} s)",
-            flush=True,
-        )
-        results.append(r)
+    for task in filter(None, args.tasks.split(",")):
+        args.task = task
+        sets = trec_sets() if task == "trec6" else memory_sets(args)
+        for budget in (int(b) for b in args.budgets.split(",")):
+            for cell in filter(None, args.cells.split(",")):
+                r = run(task, cell, budget, sets, args)
+                print(
+                    f"{r['task']:<11} {r['cell']:<6} budget {budget} cores {r['cores']:<2} "
+                    f"float {r['float_accuracy']:.3f}  constrained "
+                    f"{r['constrained_accuracy']:.3f}  spiking {r['spiking_accuracy']:.3f}  "
+                    f"agreement {r['agreement']:.4f}  module = runtime "
+                    f"{r['module_equals_runtime']}  {r['power_uw_pro_rata']} / "
+                    f"{r['power_uw_event_model']} uW  ({r['seconds']} s)",
+                    flush=True,
+                )
+                results.append(r)
     print(json.dumps({"results": results}))
 
 

@@ -18,11 +18,27 @@ j+24`` of the previous layer (host lines for the first). Neighbouring windows ov
 source is heard on several cores, so copies dominate and the counting bound (which assumes
 each key's listeners share a core) is far from tight: its ``gap`` overstates the true one.
 
-Prints one line per size, then as the LAST line one JSON object
-``{"results": [{neurons, cores, lower_bound, gap, seconds, hops_vs_random}, ...]}``.
+``--family tree`` is what split-fanin makes of stacked recurrent layers (docs/conversion.md):
+``layers`` Elman layers of ``hidden`` ReLU units (2,048 by default), layer 0 fed by 64 host
+lines and layer ``l`` by layer ``l - 1``; each layer's sources (its input and its own hidden
+units) are cut into aligned chunks of 64, chunk ``k`` feeding part population ``k`` (one part
+neuron per hidden unit, listening to every source of its chunk) and every hidden unit
+re-emitting its parts' spikes (listening to type 0 of its own part neurons). Weights are one
+type bit each here (64 keys per part neuron; 16-level weights set about 2 of 4 bits, twice
+the entries), so a million neurons fit the machine's memory. Part neurons of one chunk share
+one pool of at most 256 keys; every hidden unit is heard by a whole part population (about
+``hidden`` neurons), so it needs copies on every core that population spans.
+
+Prints one line per size, then as the LAST line one JSON object ``{"results": [{family,
+neurons, cores, lower_bound, gap, seconds, hops_vs_random, chip_traffic,
+random_chip_traffic, chips}, ...]}``: ``lower_bound`` is the placer's proven bound (the
+counting bound of docs/placement.md; ``gap = cores / lower_bound - 1`` an upper bound on the
+true gap), ``chip_traffic`` the spikes per tick on routes between chips and
+``random_chip_traffic`` its expected value for a random placement on the same cores.
 
     PYTHONPATH=.:runtime .venv/bin/python benchmarks/place_scale.py [--sizes 1000,10000]
-        [--family modular|window] [--time-limit 10] [--seed 0]
+        [--family modular|window|tree] [--chips RxC] [--radius 24] [--time-limit 10]
+        [--seed 0] [--effort normal]
 """
 
 from __future__ import annotations
@@ -116,43 +132,112 @@ def window(neurons: int, radius: int = 24) -> PlacementProblem:
     return PlacementProblem(n, ptr, np.concatenate(keys), n + width)
 
 
+TREE_HIDDEN = 2048
+TREE_HOST = 64
+FANIN = 64  # split-fanin's default max
+
+
+def tree(neurons: int, hidden: int = TREE_HIDDEN, seed: int = 0) -> PlacementProblem:
+    """The ``--family tree`` network of the module docstring with about ``neurons``."""
+    rng = np.random.default_rng(seed)
+    sizes = []  # per layer: (input width, parts)
+    total, width = 0, TREE_HOST
+    while total < neurons or not sizes:
+        parts = -(-(width + hidden) // FANIN)
+        if parts > FANIN:
+            raise ValueError(f"hidden={hidden} needs a second tree level; use at most 4,032")
+        sizes.append((width, parts))
+        total += hidden * (parts + 1)
+        width = hidden
+    n = total
+    n_host = TREE_HOST
+    rows, keys = [], []
+    start = 0
+    prev_hidden = -1
+    for layer, (width, parts) in enumerate(sizes):
+        hidden_id = start + hidden * parts  # the re-emitters follow the layer's parts
+        inputs = (n + np.arange(n_host) if layer == 0 else prev_hidden + np.arange(width)).astype(
+            np.int64
+        )
+        sources = np.concatenate([inputs, hidden_id + np.arange(hidden)])
+        for k in range(parts):
+            chunk = sources[k * FANIN : (k + 1) * FANIN]
+            bit = rng.integers(0, 4, size=(hidden, chunk.size))  # one type per weight
+            rows.append(np.repeat(start + k * hidden + np.arange(hidden), chunk.size))
+            keys.append((chunk[None, :] * 4 + bit).reshape(-1))
+        part_of = start + np.arange(parts)[None, :] * hidden + np.arange(hidden)[:, None]
+        rows.append(np.repeat(hidden_id + np.arange(hidden), parts))
+        keys.append((part_of * 4).reshape(-1))
+        prev_hidden = hidden_id
+        start = hidden_id + hidden
+    row, key = np.concatenate(rows), np.concatenate(keys)
+    order = np.lexsort((key, row))
+    ptr = np.zeros(n + 1, np.int64)
+    np.cumsum(np.bincount(row, minlength=n), out=ptr[1:])
+    return PlacementProblem(n, ptr, key[order], n + n_host)
+
+
 def run(
-    neurons: int, family: str, time_limit: float, seed: int, effort: str = "normal"
-) -> dict[str, float | int]:
+    neurons: int,
+    family: str,
+    time_limit: float,
+    seed: int,
+    effort: str = "normal",
+    chips: str | None = None,
+    radius: int = 24,
+) -> dict[str, float | int | str]:
     started = time.perf_counter()
-    problem = synthetic(neurons, seed) if family == "modular" else window(neurons)
+    if family == "modular":
+        problem = synthetic(neurons, seed)
+    elif family == "window":
+        problem = window(neurons, radius)
+    else:
+        problem = tree(neurons, seed=seed)
     built = time.perf_counter() - started
     bound = lower_bound(problem)
-    room = 1.25 if family == "modular" else 8.0  # the window family needs many more cores
-    hardware = Hardware.parse(suggest_chips(int(bound.cores * room) + 1))
+    if chips is None:
+        room = 1.25 if family == "modular" else 8.0  # the others need many more cores
+        chips = suggest_chips(int(bound.cores * room) + 1)
+    hardware = Hardware.parse(chips)
     placement = place(problem, hardware, time_limit=time_limit, seed=seed, effort=effort)
     report = placement.report
     print(
-        f"{problem.n_neurons:>9,} neurons  {report.cores:>6,} cores  bound {report.lower_bound:>6,}"
-        f"  gap {report.gap:6.2%}  place {report.seconds:6.1f} s  (build {built:.1f} s)"
-        f"  traffic/random {report.hops_vs_random:.3f}  chips {hardware}",
+        f"{family:>8} {problem.n_neurons:>9,} neurons  {report.cores:>6,} cores  bound "
+        f"{report.lower_bound:>6,}  gap {report.gap:6.2%}  place {report.seconds:6.1f} s  "
+        f"(build {built:.1f} s)  traffic/random {report.hops_vs_random:.3f}  between chips "
+        f"{report.chip_traffic:,.0f} (random {report.random_chip_traffic:,.0f}) spikes/tick  "
+        f"chips {hardware}",
         file=sys.stderr,
     )
     return {
+        "family": family,
         "neurons": problem.n_neurons,
         "cores": report.cores,
         "lower_bound": report.lower_bound,
         "gap": round(report.gap, 5),
         "seconds": round(report.seconds, 2),
         "hops_vs_random": round(report.hops_vs_random, 4),
+        "chip_traffic": round(report.chip_traffic, 1),
+        "random_chip_traffic": round(report.random_chip_traffic, 1),
+        "chips": str(hardware),
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1000,10000,100000,1000000")
-    parser.add_argument("--family", choices=("modular", "window"), default="modular")
+    parser.add_argument("--family", choices=("modular", "window", "tree"), default="modular")
+    parser.add_argument("--chips", help="chip grid RxC (default: room for the bound, x8)")
+    parser.add_argument("--radius", type=int, default=24, help="window family: half width")
     parser.add_argument("--time-limit", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--effort", default="normal", help="fast, normal, max or a number")
     args = parser.parse_args(argv)
     sizes = [int(float(s)) for s in args.sizes.split(",") if s]
-    results = [run(size, args.family, args.time_limit, args.seed, args.effort) for size in sizes]
+    results = [
+        run(size, args.family, args.time_limit, args.seed, args.effort, args.chips, args.radius)
+        for size in sizes
+    ]
     print(json.dumps({"results": results}))
     return 0
 

@@ -7,6 +7,7 @@ backend (core-level IR -> corelet) -> runtime (Cython, tick by tick).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -137,15 +138,25 @@ class Compiled:
         seqs = as_sequences(x, **input_spec(graph))
         return map_sequences(lambda xb: _single_output(interpret(graph, xb)), seqs, last=last)
 
-    def run(self, x: Any, *, stats: bool = False, threads: int = 1, last: bool = False) -> Any:
+    def run(
+        self,
+        x: Any,
+        *,
+        stats: bool = False,
+        threads: int = 1,
+        last: bool = False,
+        run_batch: Callable[..., Any] | None = None,
+    ) -> Any:
         """Outputs of the spiking run through the Cython runtime, same form as :meth:`reference`
         (ticks are derived from the lengths); ``stats=True`` adds the counters summed over
-        every sequence: ``(y, RunStats)``."""
+        every sequence: ``(y, RunStats)``. ``run_batch``: what runs the cores, with
+        ``sim.run_batch``'s signature and result (default ``sim.run_batch``; e.g.
+        ``nsc_runtime.distributed.run_distributed_batch`` under MPI)."""
         seqs = as_sequences(x, **input_spec(self.host))
         parts: list[RunStats] = []
 
         def run_group(xb: np.ndarray) -> np.ndarray:
-            y, run_stats = _run_host(self.host, self.corelet, xb, threads)
+            y, run_stats = _run_host(self.host, self.corelet, xb, threads, run_batch)
             parts.append(run_stats)
             return y
 
@@ -418,10 +429,17 @@ class HostRunner(Interpreter):
     """The interpreter with the spiking region handed to the Cython runtime: host layers run
     in numpy, the cores run tick by tick in ``nsc_runtime``, glued by the spike code."""
 
-    def __init__(self, host: Graph, corelet: Corelet, threads: int = 1) -> None:
+    def __init__(
+        self,
+        host: Graph,
+        corelet: Corelet,
+        threads: int = 1,
+        run_batch: Callable[..., Any] | None = None,
+    ) -> None:
         super().__init__(host)
         self.corelet = corelet
         self.threads = threads
+        self.run_batch = run_batch
         self.stats = RunStats()
 
     def run_spiking(
@@ -436,7 +454,8 @@ class HostRunner(Interpreter):
             node.name: bursts(values[node.source], window, node.delay, ticks)
             for node in self.graph.of_type(CoreInput)
         }
-        result = sim.run_batch(self.corelet, ports, ticks, batch=batch, threads=self.threads)
+        run_batch = self.run_batch or sim.run_batch
+        result = run_batch(self.corelet, ports, ticks, batch=batch, threads=self.threads)
         self.stats = RunStats(ticks=ticks * batch, port_spikes=result.spikes)
         for key in COUNTERS:
             setattr(self.stats, key, int(np.sum(result.counters[key])))
@@ -445,9 +464,15 @@ class HostRunner(Interpreter):
         }
 
 
-def _run_host(host: Graph, corelet: Corelet, x: np.ndarray, threads: int) -> tuple[Any, RunStats]:
+def _run_host(
+    host: Graph,
+    corelet: Corelet,
+    x: np.ndarray,
+    threads: int,
+    run_batch: Callable[..., Any] | None = None,
+) -> tuple[Any, RunStats]:
     """Outputs of the host program around the corelet, and the runtime's counters."""
-    runner = HostRunner(host, corelet, threads)
+    runner = HostRunner(host, corelet, threads, run_batch)
     trace = runner.run(x)
     outs = {o.name: trace.values[o.name] for o in host.of_type(Output)}
     return _single_output(outs), runner.stats

@@ -12,9 +12,17 @@ from typing import TYPE_CHECKING
 from nsc_runtime import hw
 from nsc_runtime.atomic import write_bytes_atomic
 from nsc_runtime.errors import NscError
-from nsc_runtime.validate import PORT_LINES_MAX
+from nsc_runtime.validate import CHIPS_SIDE_MAX, PORT_LINES_MAX
 
-from ._util import MAX_SEED, check_outputs, float_arg, human_bytes, int_arg, memory_budget
+from ._util import (
+    MAX_SEED,
+    check_outputs,
+    chips_arg,
+    float_arg,
+    human_bytes,
+    int_arg,
+    memory_budget,
+)
 
 if TYPE_CHECKING:
     from nsc_runtime import Corelet
@@ -36,7 +44,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "HZ spikes per neuron per 1,000 ticks), with --synapses active synapses per neuron and "
         "routes to random cores/axons (docs/runtime.md, 'Synthetic corelets').",
     )
-    r.add_argument("--cores", type=int_arg(1), required=True, help="number of cores, >= 1")
+    r.add_argument(
+        "--cores",
+        type=int_arg(1),
+        help="number of cores, >= 1 (required without --chips; with --chips, at most "
+        f"{hw.CORES_PER_CHIP:,} per chip, default all of them)",
+    )
+    r.add_argument(
+        "--chips",
+        type=chips_arg,
+        metavar="RxC",
+        help="a system of R rows x C columns of chips (a 2-D mesh), filled chip by chip in "
+        "row-major order (default: one row of as many chips as --cores needs)",
+    )
     r.add_argument(
         "--rate", type=float_arg(0, 1000), default=20.0, help="mean firing rate, 0..1000 Hz (20)"
     )
@@ -79,6 +99,21 @@ def run_random(args: argparse.Namespace) -> int:
     from nsc_runtime.synth import random_corelet
 
     check_outputs(args.output)
+    if args.cores is None:
+        if args.chips is None:
+            raise NscError("give --cores N, or --chips RxC for full chips")
+        args.cores = args.chips[0] * args.chips[1] * hw.CORES_PER_CHIP
+    if args.chips is not None and max(args.chips) > CHIPS_SIDE_MAX:
+        raise NscError(
+            f"--chips {args.chips[0]}x{args.chips[1]}: a corelet has at most {CHIPS_SIDE_MAX} "
+            "chips per side"
+        )
+    if args.chips is not None and args.cores > args.chips[0] * args.chips[1] * hw.CORES_PER_CHIP:
+        rows, cols = args.chips
+        raise NscError(
+            f"--cores {args.cores:,} do not fit --chips {rows}x{cols} "
+            f"({rows * cols * hw.CORES_PER_CHIP:,} cores at most)"
+        )
     need, budget = args.cores * BYTES_PER_CORE, memory_budget()
     if need > budget:
         raise NscError(
@@ -104,10 +139,12 @@ def run_random(args: argparse.Namespace) -> int:
         input_lines=args.inputs,
         output_lines=args.outputs,
         heterogeneous=args.heterogeneous,
+        chips=args.chips,
     )
     data = fmt.dumps(corelet)
     write_bytes_atomic(args.output, data)
-    print(f"wrote {args.output}: {corelet.n_cores} cores, {len(data)} bytes")
+    rows, cols = corelet.chips
+    print(f"wrote {args.output}: {corelet.n_cores} cores on {rows}x{cols} chips, {len(data)} bytes")
     return 0
 
 

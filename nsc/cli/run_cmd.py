@@ -12,9 +12,15 @@ without one (`nsc corelet random`) always runs in **raw mode**.
   spikes and the counters (format: docs/runtime.md, "Files").
 
 Several processes: launched by `mpiexec -n N` with N > 1 (detected from the launcher's
-environment, then mpi4py's COMM_WORLD), a raw run splits the cores over the N ranks
+environment, then mpi4py's COMM_WORLD), a run splits the cores over the N ranks
 (`nsc_runtime.distributed`, docs/scaling.md); the results are identical to one process and
-rank 0 writes OUT.npz. Model mode runs on one process and refuses an MPI launch of N > 1.
+rank 0 writes OUT.npz. In model mode every rank runs the host program and the cores of each
+batch run over all ranks (`run_distributed_batch`).
+
+Checkpoints (raw mode): `--checkpoint PATH` writes the state at the end of the run (and every
+`--checkpoint-every N` ticks), `--resume PATH` continues from one, on any number of ranks; the
+resumed run's inputs and outputs start at the checkpoint's tick and its counters include the
+checkpoint's, so the parts of a run joined equal the uninterrupted run.
 
 Imports only numpy and nsc_runtime until a model run needs the compiler, so it starts fast.
 """
@@ -82,6 +88,26 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "value; more only help when that many CPUs are idle)",
     )
     p.add_argument(
+        "--checkpoint",
+        metavar="STATE.npz",
+        help="raw mode: write the run's state (potentials, spikes in flight, tick, counters) "
+        "to this file at the end of the run, and every --checkpoint-every ticks; --resume "
+        "continues from it on any number of processes",
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=int_arg(1, MAX_TICKS),
+        metavar="N",
+        help="with --checkpoint: also write it every N ticks, 1..2**31-1 (the run goes in parts "
+        "of N ticks; results are identical)",
+    )
+    p.add_argument(
+        "--resume",
+        metavar="STATE.npz",
+        help="raw mode: continue from a --checkpoint file of this corelet; --input and the "
+        "outputs then start at the checkpoint's tick, the counters include the checkpoint's",
+    )
+    p.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -143,13 +169,26 @@ def check_run_size(corelet: Corelet, ticks: int, option: str = "--ticks") -> Non
 def run(args: argparse.Namespace) -> int:
     from nsc_runtime import format as fmt
 
-    check_outputs(args.output)
-    corelet = fmt.load(args.corelet)
+    if args.checkpoint_every is not None and args.checkpoint is None:
+        raise NscError("--checkpoint-every needs --checkpoint STATE.npz (where to write it)")
+    outputs = [args.output] + ([args.checkpoint] if args.checkpoint else [])
+    if args.checkpoint is not None and args.checkpoint in (args.output, args.resume):
+        raise NscError(
+            f"--checkpoint {args.checkpoint!r} must differ from -o and --resume (each is "
+            "written or read whole)"
+        )
+    check_outputs(*outputs)
+    if mpi_launch_size() > 1:  # each rank reads its own cores (and the routes) only
+        from nsc_runtime.distributed import load_rank
+
+        corelet = load_rank(args.corelet)
+    else:
+        corelet = fmt.load(args.corelet)
     if "host_ir" in corelet.metadata and not args.raw:
-        if mpi_launch_size() > 1:
+        if args.checkpoint is not None or args.resume is not None:
             raise NscError(
-                "a compiled model runs on one process; under mpiexec give --raw to run its "
-                "ports on raw spikes across the ranks"
+                "--checkpoint and --resume are for raw spike runs (--raw): a model run is "
+                "short sequences, each from the initial state"
             )
         return run_model(args)
     return run_raw(args, corelet)
@@ -167,14 +206,17 @@ def run_raw(args: argparse.Namespace, corelet: Corelet) -> int:
             raise NscError("give --ticks (there is no --input to take the length from)")
         ticks = max(int(a.shape[0]) if a.ndim else 0 for a in inputs.values())
     check_run_size(corelet, ticks)
-    if mpi_launch_size() > 1:
-        return run_raw_mpi(args, corelet, inputs, ticks)
-    result = sim.run(corelet, inputs, ticks, threads=args.threads, progress=args.progress)
-    write_raw(args, corelet, result)
+    if mpi_launch_size() > 1 or args.checkpoint is not None or args.resume is not None:
+        return run_raw_parts(args, corelet, inputs, ticks)
+    simulator = sim.Simulator(corelet, threads=args.threads, progress=args.progress)
+    result = simulator.run(inputs, ticks)
+    write_raw(args, corelet, result, simulator.last_inter_chip)
     return 0
 
 
-def write_raw(args: argparse.Namespace, corelet: Corelet, result: Result) -> None:
+def write_raw(
+    args: argparse.Namespace, corelet: Corelet, result: Result, inter_chip: int = 0
+) -> None:
     """Write a raw run's outputs and counters to ``args.output`` (atomically) and report."""
     import numpy as np
 
@@ -189,10 +231,13 @@ def write_raw(args: argparse.Namespace, corelet: Corelet, result: Result) -> Non
     print(f"ran {ticks} ticks on {corelet.n_cores} core(s); wrote {args.output}")
     for name, value in result.counters.items():
         print(f"  {name}: {value}")
+    rows, cols = corelet.chips
+    print(f"  inter_chip_spikes: {inter_chip} (chips {rows}x{cols})")
     for name, spikes in result.spikes.items():
         print(f"  output {name!r}: {int(spikes.sum())} spikes on {spikes.shape[1]} lines")
     counters = result.counters
-    for line in estimate(corelet.n_cores, counters["synaptic_events"], ticks).lines():
+    events = counters["synaptic_events"]
+    for line in estimate(corelet.n_cores, events, ticks, inter_chip).lines():
         print(f"  {line}")
 
 
@@ -208,23 +253,49 @@ def mpi_launch_size() -> int:
     return 1
 
 
-def run_raw_mpi(
+def run_raw_parts(
     args: argparse.Namespace, corelet: Corelet, inputs: dict[str, np.ndarray], ticks: int
 ) -> int:
-    """Raw mode on the ranks of MPI's COMM_WORLD; rank 0 writes the output."""
-    from nsc_runtime.distributed import mpi_world, run_distributed_stats
+    """Raw mode through ``nsc_runtime.distributed``: on the ranks of MPI's COMM_WORLD under
+    mpiexec (rank 0 writes the files), or on this process; with checkpoints and resumes,
+    in parts of ``--checkpoint-every`` ticks."""
+    import numpy as np
 
-    comm = mpi_world()
-    got = run_distributed_stats(corelet, inputs, ticks, comm, threads=args.threads)
+    from nsc_runtime.distributed import Checkpoint, OneProcess, mpi_world, run_distributed_stats
+    from nsc_runtime.reference import Result
+
+    comm = mpi_world() if mpi_launch_size() > 1 else OneProcess()
+    state = Checkpoint.load(args.resume) if args.resume is not None else None
+    every = args.checkpoint_every or max(ticks, 1)
+    save = args.checkpoint is not None
+    pieces: list[Result] = []
+    got, inter_chip = None, 0
+    for t0 in range(0, max(ticks, 1), every):
+        t1 = min(ticks, t0 + every)
+        part = {k: a[t0:t1] for k, a in inputs.items()}
+        got = run_distributed_stats(
+            corelet, part, t1 - t0, comm, threads=args.threads, resume=state, checkpoint=save
+        )
+        if save:  # every rank needs the state to go on; rank 0 writes it
+            state = comm.bcast(got.checkpoint if got is not None else None, root=0)
+            if comm.Get_rank() == 0 and state is not None:
+                state.save(args.checkpoint)
+        if got is not None:
+            pieces.append(got.result)
+            inter_chip += int(got.stats.inter_chip_spikes or 0)
     if got is None:
         return 0
-    write_raw(args, corelet, got.result)
+    spikes = {k: np.concatenate([p.spikes[k] for p in pieces]) for k in got.result.spikes}
+    result = Result(spikes, got.result.counters, got.result.v, ticks)
     st = got.stats
-    print(
-        f"  ranks: {st.ranks} (cores {st.bounds}), exchange every {st.window or ticks} tick(s): "
-        f"{st.exchanged_spikes} spikes exchanged between ranks, "
-        f"{st.inter_chip_spikes} inter-chip spikes"
-    )
+    write_raw(args, corelet, result, inter_chip)
+    if st.ranks > 1:
+        print(
+            f"  ranks: {st.ranks} (cores {st.bounds}), exchange every {st.window or ticks} "
+            f"tick(s): {st.exchanged_spikes} spikes exchanged between ranks"
+        )
+    if state is not None and save:
+        print(f"  checkpoint: tick {state.tick} in {args.checkpoint}")
     return 0
 
 
@@ -289,10 +360,24 @@ def run_model(args: argparse.Namespace) -> int:
     ticks = sum(run_ticks(int(n), compiled.host.window, offsets) for n in seqs.lengths)
     check_run_size(compiled.corelet, ticks, option=f"--input {args.input!r}: ticks")
     last = compiled.host.attrs.get("readout") == "last"
-    y, stats = compiled.run(seqs, stats=True, threads=args.threads, last=last)
+    run_batch, rank = None, 0
+    if mpi_launch_size() > 1:  # the cores of each batch over every rank; rank 0 writes
+        from functools import partial
+
+        from nsc_runtime.distributed import mpi_world, run_distributed_batch
+
+        comm = mpi_world()
+        run_batch, rank = partial(run_distributed_batch, comm=comm), int(comm.Get_rank())
+    y, stats = compiled.run(seqs, stats=True, threads=args.threads, last=last, run_batch=run_batch)
+    if rank != 0:
+        return 0
     if isinstance(y, list):
         y = pad(y)
-    arrays: dict[str, Any] = {"y": np.asarray(y, np.int64), "lengths": seqs.lengths}
+    y = np.asarray(y)  # spike counts and integer logits: int64; membrane readouts: float64
+    arrays: dict[str, Any] = {
+        "y": y if y.dtype.kind == "f" else y.astype(np.int64),
+        "lengths": seqs.lengths,
+    }
     scale = output_scale(compiled.host)
     if scale is not None:
         arrays["scale"] = np.float64(scale)
@@ -309,7 +394,7 @@ def run_model(args: argparse.Namespace) -> int:
     )
     what = "each sequence's last step" if last else "every step"
     scaled = f", y * {scale:.6g} ~ the float model" if scale is not None else ""
-    print(f"  y: {shape} int64 ({what}{scaled})")
+    print(f"  y: {shape} {arrays['y'].dtype} ({what}{scaled})")
     for name, value in counters.items():
         print(f"  {name}: {value}")
     for line in estimate(compiled.n_cores, stats.synaptic_events, stats.ticks).lines():

@@ -5,8 +5,9 @@ An exported program (``torch.export.export(model, (x,))``, or a ``.pt2`` file re
 :func:`nsc.frontend.load.load_model`) is a ``torch.fx.GraphModule`` whose nodes call ATen
 operators, the parameters being ``get_attr`` nodes. Which ATen operators become which ops is
 declared by the ops themselves (``torch_aten`` / ``from_aten`` of every registered op, see
-nsc/ops): today ``aten.linear`` (``nn.Linear``), ``aten.relu`` (``nn.ReLU``, ``F.relu``...)
-and ``aten.rnn_relu`` / ``aten.rnn_tanh`` (``nn.RNN``). This module adds the structure around
+nsc/ops): today ``aten.linear`` (``nn.Linear``), ``aten.relu`` (``nn.ReLU``, ``F.relu``...),
+``aten.rnn_relu`` / ``aten.rnn_tanh`` (``nn.RNN``), ``aten.gru`` (``nn.GRU``) and
+``aten.lstm`` (``nn.LSTM``, its ``[h0, c0]`` and ``c_n``). This module adds the structure around
 them, as torch_fx does for modules: an RNN's zero initial state (``aten.zeros``, its size
 possibly symbolic: ``aten.sym_size``), picking an RNN's output sequence or final state
 (``getitem``), taking the last step (``aten.select`` at index -1 for ``out[:, -1]`` /
@@ -40,7 +41,8 @@ SELECT = "aten.select.int"
 SQUEEZES = ("aten.squeeze.dim", "aten.squeeze.dims", "aten.squeeze.default")
 
 # values of graph nodes: ("seq", ir name) a value per step, ("hn", ir name) an RNN's final
-# state, ("rnn", ir name) an RNN's (output, h_n) pair (as in torch_fx); ("const", tensor) a
+# state, ("cn", ir name) an LSTM's final cell state (refused where read), ("rnn", ir name) an
+# RNN's (output, h_n) pair (as in torch_fx); ("const", tensor) a
 # parameter or constant; ("size", None) a symbolic size; ("none", None) no value
 Value = tuple[str, Any]
 
@@ -118,6 +120,12 @@ class _Lowering:
     def seq(self, arg: Any, where: str) -> str:
         """The IR node holding data value ``arg`` (an RNN's h_n read as such: its last step)."""
         value = self.value(arg)
+        if value is not None and value[0] == "cn":
+            raise FrontendError(
+                f"{where}: reads the LSTM's final cell state c_n, which the hardware-native "
+                "gated unit does not output (its state is its output: use h_n or the output "
+                "sequence; docs/gated-units.md)"
+            )
         if value is None or value[0] not in ("seq", "hn"):
             raise FrontendError(f"{where}: expects a tensor produced by a supported layer")
         if value[0] == "hn":
@@ -218,6 +226,8 @@ class _Lowering:
             return ("seq", base[1])
         if index == 1:  # the final state h_n: the last step of the last layer
             return ("hn", base[1])
+        if index == 2:  # an LSTM's final cell state: an error only if something reads it
+            return ("cn", base[1])
         raise FrontendError(f"{where}: an RNN returns (output, h_n); index {index!r}")
 
     def last_step(self, node: Any, args: dict[str, Any], where: str) -> Value:

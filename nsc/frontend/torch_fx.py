@@ -74,6 +74,12 @@ def from_torch(model: Any, example_input: Any = None) -> Graph:
 
     def seq(arg: Any, where: str) -> str:
         value = env.get(str(getattr(arg, "name", "")))
+        if value is not None and value[0] == "cn":
+            raise FrontendError(
+                f"{where}: reads the LSTM's final cell state c_n, which the hardware-native "
+                "gated unit does not output (its state is its output: use h_n or the output "
+                "sequence; docs/gated-units.md)"
+            )
         if value is None or value[0] not in ("seq", "hn"):
             raise FrontendError(f"{where}: expects a tensor produced by a supported layer")
         if value[0] == "hn":
@@ -145,9 +151,13 @@ def _call(
         if base is not None and base[0] == "rnn":
             if index == 0:
                 return ("seq", base[1])
+            if index == 1 and g[base[1]].op == "lstm":  # an LSTM's (h_n, c_n)
+                return ("lstm_state", base[1])
             if index == 1:  # the final state h_n: the last step of the last layer
                 return ("hn", base[1])
             raise FrontendError(f"{where}: an RNN returns (output, h_n); index {index!r}")
+        if base is not None and base[0] == "lstm_state":  # c_n: refused where it is read
+            return ("hn", base[1]) if index == 0 else ("cn", base[1])
         kind = base[0] if base is not None else "seq"
         src = seq(node.args[0], where)
         last = -1 if kind == "hn" or not batch_first else (slice(None, None, None), -1)

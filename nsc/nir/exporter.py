@@ -26,10 +26,11 @@ from nsc_runtime import hw
 from ..errors import NscError
 from ..ir import Graph, Input, Neurons, Output, SpikeCount, Synapses
 from ..ir.nodes import NEURON_ARRAYS
+from ..ops.membrane import Membrane
 from .importer import back_edges
 
 MARKER = "nsc_graph"
-EXPORTABLE = (Input, Neurons, Synapses, SpikeCount, Output)
+EXPORTABLE = (Input, Neurons, Synapses, SpikeCount, Membrane, Output)
 
 
 def _pick_stage(obj: Any, stage: str | None) -> Graph:
@@ -65,9 +66,28 @@ def _exportable(graph: Graph) -> str | None:
             return f"node %{node.name} is a {node.op}"
         if isinstance(node, Neurons) and (node.type_weights is not None or node.core is not None):
             return f"node %{node.name} is already encoded or placed"
-        if isinstance(node, Output) and not isinstance(graph[node.source], SpikeCount):
-            return f"output %{node.name} does not read a spike count"
+        if isinstance(node, Output) and not isinstance(graph[node.source], SpikeCount | Membrane):
+            return f"output %{node.name} does not read a spike count or a membrane readout"
+        if isinstance(node, Membrane) and not isinstance(graph[node.source], SpikeCount | Input):
+            return f"membrane %{node.name} does not read a spike count or an input"
     return None
+
+
+def _stateless(node: Neurons) -> bool:
+    """Memoryless neurons (the importer's Threshold): V is 0 after every tick, so the neuron
+    spikes iff its input plus leak is positive, NIR's ``Threshold(0)`` after the Affine."""
+    return bool(
+        np.all(node.alpha == 1)
+        and np.all(node.beta == 0)
+        and np.all(node.kappa == 1)
+        and np.all(node.reset_mode == hw.RESET_NORMAL)
+        and not node.reset.any()
+        and not node.v0.any()
+        and not node.leak_reversal.any()
+        and not node.tm.any()
+        and not node.stoch_leak.any()
+        and not node.stoch_synapse.any()
+    )
 
 
 def _free_running(graph: Graph, name: str) -> bool:
@@ -146,6 +166,10 @@ def to_nir(graph_or_compiled: Any, *, stage: str | None = None, dt: float = 1e-4
         elif isinstance(node, Neurons):
             for key in NEURON_ARRAYS:
                 meta[f"nsc_{key}"] = np.asarray(getattr(node, key))
+            if _stateless(node):
+                meta["nsc_nir_exact"] = np.int64(1)
+                nodes[node.name] = nir.Threshold(threshold=np.zeros(node.count), metadata=meta)
+                continue
             exact = (
                 np.all(node.reset_mode == hw.RESET_NORMAL)
                 and not node.leak_reversal.any()
@@ -165,18 +189,24 @@ def to_nir(graph_or_compiled: Any, *, stage: str | None = None, dt: float = 1e-4
         elif isinstance(node, Synapses):
             _export_synapses(nir, graph, node, (lags, back), dt, nodes, edges, biased)
         elif isinstance(node, SpikeCount):
-            continue  # carried by the Output that reads it
+            continue  # carried by the Output or the membrane readout that reads it
+        elif isinstance(node, Membrane):
+            _export_membrane(nir, graph, node, lags, dt, meta, nodes, edges)
         elif isinstance(node, Output):
-            count = graph[node.source]
-            assert isinstance(count, SpikeCount)
-            meta.update(
-                nsc_count=count.name,
-                nsc_count_source=count.source,
-                nsc_offset=np.int64(count.offset),
-            )
-            size = graph[count.source].size(graph)
+            src = graph[node.source]
+            if isinstance(src, Membrane):
+                meta.update(nsc_source=src.name)
+                head, size = src.name, src.size(graph)
+            else:
+                assert isinstance(src, SpikeCount)
+                meta.update(
+                    nsc_count=src.name,
+                    nsc_count_source=src.source,
+                    nsc_offset=np.int64(src.offset),
+                )
+                head, size = src.source, graph[src.source].size(graph)
             nodes[node.name] = nir.Output(output_type={"output": np.array([size])}, metadata=meta)
-            edges.append((count.source, node.name))
+            edges.append((head, node.name))
     inputs = graph.of_type(Input)
     for p in graph.of_type(Neurons):
         fed = any(s.target == p.name and s.source != p.name for s in graph.of_type(Synapses))
@@ -272,6 +302,55 @@ def _export_synapses(
     edges.append((s.name, s.target))
 
 
+def _export_membrane(
+    nir: Any,
+    graph: Graph,
+    m: Membrane,
+    lags: dict[str, int],
+    dt: float,
+    meta: dict[str, Any],
+    nodes: dict[str, Any],
+    edges: list[tuple[str, str]],
+) -> None:
+    """A host membrane readout as NIR: ``[Delay ->] Affine -> I`` (decay 1) or ``LI`` with
+    ``tau = dt/(1 - decay)`` and ``r = tau/dt`` (forward Euler: ``v = decay*v + I``), fed by
+    the population its spike count reads (or the input)."""
+    meta.update(
+        nsc_source=m.source,
+        nsc_weight=m.weight,
+        nsc_bias=m.bias,
+        nsc_decay=m.decay,
+        nsc_delay=np.int64(m.delay),
+    )
+    src = graph[m.source]
+    head = m.source
+    if isinstance(src, SpikeCount):
+        meta.update(
+            nsc_count=src.name, nsc_count_source=src.source, nsc_offset=np.int64(src.offset)
+        )
+        head = src.source
+        if src.offset != lags.get(src.source, 0) or graph.window != 1:
+            meta["nsc_delay_not_in_nir"] = np.int64(1)
+    if m.delay:
+        delay_name = f"{m.name}_delay"
+        n_src = graph[head].size(graph)
+        nodes[delay_name] = nir.Delay(
+            delay=np.full(n_src, m.delay * dt), metadata={"nsc_op": "delay"}
+        )
+        edges.append((head, delay_name))
+        head = delay_name
+    affine = f"{m.name}_in"
+    nodes[affine] = nir.Affine(weight=m.weight, bias=m.bias, metadata={"nsc_op": "membrane_in"})
+    edges += [(head, affine), (affine, m.name)]
+    n = m.weight.shape[0]
+    if np.all(m.decay == 1.0):
+        nodes[m.name] = nir.I(r=np.ones(n), metadata=meta)
+    else:
+        with np.errstate(divide="ignore"):
+            tau = dt / (1.0 - m.decay)  # decay 1: tau = r = inf, read as gain 1
+        nodes[m.name] = nir.LI(tau=tau, r=tau / dt, v_leak=np.zeros(n), metadata=meta)
+
+
 def write_nir(graph_or_compiled: Any, path: str | Path, **options: Any) -> None:
     """:func:`to_nir` written to ``path`` (HDF5, via ``nir.write``), atomically."""
     import nir
@@ -310,7 +389,7 @@ def restore_nsc(nir_graph: Any) -> Graph | None:
     counts = {}
     for node in by_name.values():
         m = node.metadata
-        if _str(m.get("nsc_op", "")) == "output":
+        if _str(m.get("nsc_op", "")) in ("output", "membrane") and "nsc_count" in m:
             counts[_str(m["nsc_count"])] = m
     for name in _str(meta["nsc_order"]).split(","):
         if name in counts:
@@ -341,8 +420,19 @@ def restore_nsc(nir_graph: Any) -> Graph | None:
                     delay=np.asarray(m["nsc_delay"]),
                 )
             )
+        elif op == "membrane":
+            g.add(
+                Membrane(
+                    name,
+                    source=_str(m["nsc_source"]),
+                    weight=np.asarray(m["nsc_weight"], np.float64),
+                    bias=np.asarray(m["nsc_bias"], np.float64),
+                    decay=np.asarray(m["nsc_decay"], np.float64),
+                    delay=_int(m["nsc_delay"]),
+                )
+            )
         elif op == "output":
-            g.add(Output(name, source=_str(m["nsc_count"])))
+            g.add(Output(name, source=_str(m.get("nsc_count", m.get("nsc_source")))))
         else:
             raise NscError(f"NIR file written by nsc: node {name!r} has unknown nsc_op {op!r}")
     g.verify()

@@ -6,9 +6,12 @@ Construction (docs/nir.md states it per node type):
 1. Nested NIR subgraphs are inlined (their Input/Output nodes become identities).
 2. Stateless nodes (Affine, Linear, Scale, Flatten, Delay) are folded into the edges between
    *sources* (the graph's Input nodes, sending 0/1 spikes per step) and *populations* (IF, LIF,
-   CubaLIF, and I or LI followed by a Threshold): each population's input current is
+   CubaLIF, I or LI followed by a Threshold, and a Threshold alone: memoryless neurons whose
+   potential returns to 0 every tick): each population's input current is
    ``sum_k M_k s_k(t - d_k) + b`` over the sources ``k`` (matrix ``M_k``, NIR delay ``d_k``
-   steps, constant ``b`` from the biases).
+   steps, constant ``b`` from the biases). An I or LI without a Threshold is a *membrane
+   readout*: a host :class:`~nsc.ops.membrane.Membrane` reading the spike count per step of the
+   one source that drives it.
 3. Every neuron gets its own integer scale ``k_j`` (spikes carry no unit, so each neuron's
    potential may be scaled on its own): weights, bias (the leak), threshold and reset become
    integers in units of ``1/k_j``. When an exact scale exists (every value a rational multiple
@@ -27,6 +30,7 @@ Construction (docs/nir.md states it per node type):
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 import warnings
@@ -42,11 +46,12 @@ from nsc_runtime import hw
 from ..defaults import DEFAULT_MAX_FANIN
 from ..errors import FrontendError
 from ..ir import Graph, Input, Neurons, Output, SpikeCount, Synapses
+from ..ops.membrane import Membrane
 from ..passes.encode_weights import Q_MAX, Q_MIN  # 16 levels on 4 axon types
 
 STATELESS = ("Affine", "Linear", "Scale", "Flatten", "Delay", "_Identity")
 SPIKING = ("IF", "LIF", "CubaLIF")
-INTEGRATORS = ("I", "LI")  # spiking only when followed by a Threshold
+INTEGRATORS = ("I", "LI")  # spiking when followed by a Threshold, else membrane readouts
 C_MAX = hw.WEIGHT_MAX // 8  # the largest weight unit c with 8c <= 255
 RESET_MODES = ("nir", "subtract")
 
@@ -198,7 +203,23 @@ def _load(graph_or_path: Any) -> Any:
         graph = graph_or_path
     if not isinstance(graph, nir.NIRGraph):
         raise FrontendError(f"expected a nir.NIRGraph or a .nir path, got {type(graph).__name__}")
-    return graph
+    return _plain(nir, graph)
+
+
+def _plain(nir: Any, node: Any) -> Any:
+    """``node`` with torch tensors among its parameters as numpy arrays (Rockpool's exporter
+    leaves some, with gradients), on a shallow copy: the caller's graph is left as it is."""
+    if isinstance(node, nir.NIRGraph):
+        new = copy.copy(node)
+        new.nodes = {k: _plain(nir, v) for k, v in node.nodes.items()}
+        return new
+    tensors = {k: v for k, v in vars(node).items() if hasattr(v, "detach") and hasattr(v, "numpy")}
+    if not tensors:
+        return node
+    new = copy.copy(node)
+    for k, v in tensors.items():
+        setattr(new, k, v.detach().cpu().numpy())
+    return new
 
 
 # ---------------------------------------------------------------------------------------------
@@ -288,6 +309,8 @@ class _Importer:
         self.names: dict[str, str] = {}
         self.kind: dict[str, str] = {}
         self.fused: dict[str, str] = {}  # Threshold name -> its integrator (the population)
+        self.heaviside: set[str] = set()  # Thresholds alone: memoryless populations
+        self.readouts: set[str] = set()  # I/LI alone: membrane readouts computed on the host
         self.clocks: dict[str, tuple[int, np.ndarray]] = {}  # population -> (lag, bias weights)
         self.window = 1
         self._w_leak = np.zeros(0)
@@ -306,35 +329,49 @@ class _Importer:
             if t not in (*STATELESS, *SPIKING, *INTEGRATORS, "Threshold", "Input", "Output"):
                 raise FrontendError(
                     f"NIR node {name!r} is a {t}, which nsc does not import (supported: Input, "
-                    "Output, Affine, Linear, Scale, Flatten, Delay, IF, LIF, CubaLIF, and I or "
-                    "LI followed by a Threshold)"
+                    "Output, Affine, Linear, Scale, Flatten, Delay, IF, LIF, CubaLIF, I, LI, "
+                    "Threshold)"
                 )
             self.kind[name] = t
         for name, t in list(self.kind.items()):
-            if t == "Threshold":
-                preds = self.preds[name]
-                if len(preds) != 1 or self.kind[preds[0]] not in INTEGRATORS:
-                    raise FrontendError(
-                        f"NIR node {name!r} (Threshold) must follow exactly one I or LI node: a "
-                        "stateless threshold has no exact one-neuron construction on the cores"
-                    )
+            if t != "Threshold":
+                continue
+            preds = self.preds[name]
+            if len(preds) == 1 and self.kind[preds[0]] in INTEGRATORS:
                 integ = preds[0]
                 if self.succs[integ] != [name]:
                     raise FrontendError(
                         f"NIR node {integ!r} ({self.kind[integ]}) feeds its Threshold {name!r} "
-                        "and other nodes: its membrane potential cannot be read off the cores"
+                        "and other nodes: nsc builds an integrator either as spiking neurons "
+                        "(with the Threshold) or as a membrane readout, not both at once"
                     )
                 self.fused[name] = integ
+            else:  # a memoryless Heaviside of the current step's input
+                self.heaviside.add(name)
         for name, t in self.kind.items():
             if t in INTEGRATORS and name not in self.fused.values():
+                self._check_readout(name)
+                self.readouts.add(name)
+
+    def _check_readout(self, name: str) -> None:
+        """A membrane readout (I or LI without Threshold) is computed on the host from the
+        spikes before it: it may feed Outputs only (through Flatten)."""
+        todo = list(self.succs[name])
+        while todo:
+            nxt = todo.pop()
+            t = self.kind[nxt]
+            if t in ("Flatten", "_Identity"):
+                todo += self.succs[nxt]
+            elif t != "Output" or nxt not in self.outputs:
                 raise FrontendError(
-                    f"NIR node {name!r} ({t}) is a non-spiking integrator (a membrane readout): "
-                    "nsc's outputs are spike counts; follow it by a Threshold or read the "
-                    "spikes of the layer before it"
+                    f"NIR node {name!r} ({self.kind[name]}) is a membrane readout (no Threshold "
+                    f"after it) and feeds {nxt!r} ({t}): nsc computes membrane readouts on the "
+                    "host from spikes, so they may feed graph Outputs only; put a Threshold "
+                    "after it to make it spike"
                 )
 
     def _is_population(self, name: str) -> bool:
-        return self.kind[name] in SPIKING or self.kind[name] in INTEGRATORS
+        return self.kind[name] in SPIKING or name in self.fused.values() or name in self.heaviside
 
     def _spike_source(self, name: str) -> str | None:
         """The population or host input whose spikes ``name`` emits, if it emits spikes."""
@@ -344,7 +381,7 @@ class _Importer:
         if t in SPIKING:
             return name
         if t == "Threshold":
-            return self.fused[name]
+            return self.fused.get(name, name)
         return None
 
     def _nsc_name(self, nir_name: str) -> str:
@@ -444,6 +481,8 @@ class _Importer:
             return int(np.asarray(node.v_threshold).size)
         if t in INTEGRATORS:
             return int(np.asarray(node.r).size)
+        if t == "Threshold":
+            return int(np.asarray(node.threshold).size)
         raise FrontendError(f"NIR node {name!r} ({t}) has no spike output")
 
     # -- building ---------------------------------------------------------------------------
@@ -451,7 +490,8 @@ class _Importer:
         pops = [n for n in self.nodes if self._is_population(n)]
         if not pops:
             raise FrontendError(
-                "the NIR graph has no spiking node (IF, LIF, CubaLIF, I/LI+Threshold)"
+                "the NIR graph has no spiking node (IF, LIF, CubaLIF, Threshold, I/LI with a "
+                "Threshold): nsc needs at least one neuron population on the cores"
             )
         memo: dict[str, _Signal] = {}
         inputs: dict[str, _Signal] = {}
@@ -514,9 +554,17 @@ class _Importer:
         self._add_clocks(g)
         self._relay_delays(g)
         self._check_fanin(g)
+        for r in self.readouts:
+            self._readout(g, r, memo, lags)
         for out in self.outputs:
             preds = self.preds[out]
             src = self._output_source(out, preds)
+            if src in self.readouts:
+                g.add(Output(g.fresh_name(self._nsc_name(out)), source=self._nsc_name(src)))
+                self.report.nodes[out] = NodeFidelity(
+                    out, "Output", "exact", [f"membrane potential of {src!r} per step"]
+                )
+                continue
             count = g.fresh_name(f"{self._nsc_name(out)}_count")
             g.add(SpikeCount(count, source=self._nsc_name(src), offset=lags[src]))
             g.add(Output(g.fresh_name(self._nsc_name(out)), source=count))
@@ -532,6 +580,59 @@ class _Importer:
         self.report.names = dict(self.names)
         g.verify()
         return g, self.report
+
+    def _readout(self, g: Graph, r: str, memo: dict[str, _Signal], lags: dict[str, int]) -> None:
+        """The membrane readout ``r`` (I or LI alone) as a host :class:`Membrane` reading the
+        spike count per step of the one population (or input) that drives it."""
+        t = self.kind[r]
+        preds = self.preds[r]
+        if not preds:
+            raise FrontendError(f"NIR node {r!r} ({t}) has no input edge")
+        parts = [self._signal(q, set(), memo) for q in preds]
+        n = self._size(r)
+        bias = np.zeros(n)
+        by_key: dict[tuple[str, int], np.ndarray] = {}
+        for q, part in zip(preds, parts):
+            if part.bias.shape[0] != n:
+                raise FrontendError(
+                    f"NIR node {r!r} has {n} values but its input {q!r} gives {part.bias.shape[0]}"
+                )
+            bias = bias + part.bias
+            for term in part.terms:
+                key = (term.source, term.delay)
+                by_key[key] = by_key[key] + term.matrix if key in by_key else term.matrix
+        if len(by_key) != 1:
+            found = ", ".join(f"{s!r} delayed {d}" for s, d in by_key) or "none"
+            raise FrontendError(
+                f"NIR node {r!r} ({t}, a membrane readout) must read the spikes of one "
+                f"population (or input) with one delay; it reads {found}"
+            )
+        (src, delay), matrix = next(iter(by_key.items()))
+        dyn = self._dynamics(r)
+        gain = dyn["gain"]
+        if src in self.inputs:
+            source = self._nsc_name(src)
+            what = f"input {src!r}"
+        else:
+            source = g.fresh_name(f"{self._nsc_name(r)}_spikes")
+            g.add(SpikeCount(source, source=self._nsc_name(src), offset=lags[src]))
+            what = f"population {src!r} (spike count per step, read {lags[src]} ticks late)"
+        g.add(
+            Membrane(
+                self._nsc_name(r),
+                source=source,
+                weight=gain[:, None] * matrix,
+                bias=gain * bias + dyn["drift"],
+                decay=dyn["decay"],
+                delay=int(delay),
+            )
+        )
+        notes = list(dyn["notes"])
+        notes.append(
+            f"membrane readout computed on the host (float64) from the spikes of {what}: "
+            "v[t] = decay*v[t-1] + weight @ s[t] + bias; nsc outputs the potential"
+        )
+        self.report.nodes[r] = NodeFidelity(r, t, "exact", notes)
 
     def _add_clocks(self, g: Graph) -> None:
         """Clock neurons ``clock<L>`` (one per phase ``L``) spike once per window ``W`` from
@@ -630,6 +731,8 @@ class _Importer:
         node = preds[0]
         while self.kind[node] in ("Flatten", "_Identity") and len(self.preds[node]) == 1:
             node = self.preds[node][0]
+        if node in self.readouts:
+            return node
         src = self._spike_source(node)
         if src is None or src in self.inputs:
             raise FrontendError(
@@ -711,6 +814,7 @@ class _Importer:
         reset_mode = "subtract" if self.reset == "subtract" else "value"
         v_reset = np.zeros(n)
         drift = np.zeros(n)
+        thr = np.zeros(n)  # a membrane readout has none
         if t == "IF":
             gain, decay = arr(node.r), np.ones(n)
             thr, v_reset = arr(node.v_threshold), arr(node.v_reset)
@@ -756,15 +860,29 @@ class _Importer:
                     notes.append("tau_syn = dt: the synaptic current passes through (exact)")
             if t != "LI":
                 thr, v_reset = arr(node.v_threshold), arr(node.v_reset)
-            if np.any(np.abs(decay - 1.0) > 1e-12):
+            if p in self.readouts:
+                if np.any(np.abs(decay - 1.0) > 1e-12):
+                    notes.append(
+                        f"decay {float(decay.min()):.6g}/step (forward Euler, 1 - dt/tau), "
+                        "applied exactly on the host"
+                    )
+            elif np.any(np.abs(decay - 1.0) > 1e-12):
                 exact = False
                 notes.append(
                     f"exponential decay (factor {float(decay.min()):.4g}/step) approximated by "
                     "a constant leak toward 0 (leak reversal); see docs/nir.md"
                 )
+        elif t == "Threshold":
+            gain, decay = np.ones(n), np.ones(n)
+            thr = arr(node.threshold)
+            reset_mode = "stateless"
+            notes.append(
+                "memoryless Heaviside z[t] = I[t] > threshold: threshold 1, floor 0 (beta = 0, "
+                "kappa = 1) and reset to 0 leave V = 0 after every tick; the threshold is a leak"
+            )
         else:  # pragma: no cover - guarded by _classify
             raise FrontendError(f"NIR node {p!r}: {t} is not a population")
-        if t in INTEGRATORS:
+        if p in self.fused.values():
             thr_node = next(k for k, v in self.fused.items() if v == p)
             thr = arr(self.nodes[thr_node].threshold)
             reset_mode = "none"
@@ -802,8 +920,12 @@ class _Importer:
         exact = True
         self._w_v0 = np.zeros_like(leak)
         self._w_leak = leak.copy()
-        mode = self.kind[p]
-        if self.reset == "subtract" or mode in INTEGRATORS:
+        if p in self.heaviside:
+            # V is 0 after every tick: a draining (negative) leak is harmless between phase
+            # ticks; a positive one would fire there, so it comes from a clock instead
+            if not (leak > 0).any():
+                return exact
+        elif self.reset == "subtract" or p in self.fused.values():
             exact = False
             notes.append(
                 f"with {w} ticks per step a neuron left above threshold after its reset fires "
@@ -813,6 +935,9 @@ class _Importer:
             self._w_leak = np.where(leaky, -np.maximum(1, np.round(-leak / w)), leak)
             notes.append(f"decay leak spread over the {w} ticks of a step")
         bias = np.where(leaky, 0, leak)
+        keep = np.where(leaky, self._w_leak, 0)  # the leak left to act every tick
+        if p in self.heaviside:
+            bias, keep = np.where(leak > 0, leak, 0), np.where(leak > 0, 0, leak)
         if not bias.any():
             return exact
         w_int = _quantize_rows(weights, scale, unit)
@@ -827,7 +952,7 @@ class _Importer:
         phase = lag if lag > 0 else w  # lag 0: step 0's bias is the initial potential
         if lag == 0:
             self._w_v0 = bias.copy()
-        self._w_leak = np.where(leaky, self._w_leak, 0)
+        self._w_leak = keep
         self.clocks[p] = (phase, bias.astype(np.int64))
         notes.append(f"bias from a clock neuron firing once per {w}-tick step at phase {lag}")
         return exact
@@ -842,6 +967,9 @@ class _Importer:
         weights = np.concatenate([m * gain[:, None] for m in merged.values()], axis=1)
         bias = gain * in_bias + dyn["drift"]
         thr, v_reset, mode = dyn["thr"], dyn["v_reset"], dyn["reset_mode"]
+        stateless = mode == "stateless"
+        if stateless:  # I > thr iff I - thr >= 1 unit: alpha 1, the threshold joins the bias
+            bias, thr, mode = bias - thr, np.zeros(n), "value"
         notes = list(dyn["notes"])
         exact = bool(dyn["exact"])
         scale = np.ones(n)
@@ -901,7 +1029,26 @@ class _Importer:
                 self._windowed(p, lag, leak, leaky, decay, weights, scale, unit, notes) and exact
             )
             leak, v0 = self._w_leak, v0 + self._w_v0
-        elif lag and leak.any():
+        elif stateless and lag and (leak > 0).any():
+            # a positive leak would fire the neuron during its `lag` ticks before step 0: the
+            # bias comes from a clock neuron from step 0 on instead (a negative leak only
+            # drains a potential the floor holds at 0)
+            w_int = _quantize_rows(weights, scale, unit)
+            pos = np.flatnonzero(leak > 0)
+            if all(_weight_unit(np.append(w_int[j], leak[j])) is not None for j in pos):
+                self.clocks[p] = (lag, np.where(leak > 0, leak, 0).astype(np.int64))
+                leak = np.where(leak > 0, 0, leak)
+                notes.append(
+                    f"{pos.size} neurons take their positive bias from a clock neuron spiking "
+                    "every tick from step 0 on"
+                )
+            else:
+                exact = False
+                notes.append(
+                    f"positive bias fires the neuron during the {lag} ticks of pipeline lag "
+                    "(it does not fit the weights as a clock synapse)"
+                )
+        elif lag and leak.any() and not stateless:
             # the population runs `lag` ticks before its step 0 and leaks during them: start
             # that much lower, so V equals v0 when step 0 begins; where a negative leak would
             # then cross the threshold on the way down, a clock neuron delivers the bias as a
@@ -930,7 +1077,8 @@ class _Importer:
                         f"{int(np.count_nonzero(clock))} neurons take their bias from a clock "
                         f"neuron spiking every tick from step 0 on (offsetting v0 would fire them)"
                     )
-        notes.append(f"potential floor -{hw.BETA_MAX} (saturating); NIR has none")
+        if not stateless:
+            notes.append(f"potential floor -{hw.BETA_MAX} (saturating); NIR has none")
         status = "exact" if exact else "approximate"
         self.report.nodes[p] = NodeFidelity(p, self.kind[p], status, notes, float(err.max()))
         full = np.full
@@ -939,7 +1087,7 @@ class _Importer:
             count=n,
             alpha=alpha,
             leak=leak,
-            beta=full(n, hw.BETA_MAX),
+            beta=full(n, 0 if stateless else hw.BETA_MAX),
             kappa=full(n, 1),
             reset_mode=full(
                 n,

@@ -13,9 +13,10 @@ the torch frontend and quantize without editing anything central. See docs/contr
 from __future__ import annotations
 
 from .. import ir as _ir  # noqa: F401  (the IR first: op modules build on it)
-from . import dense, gated, host_input, rnn
+from . import dense, gated, host_input, membrane, rnn
 from .dense import Linear, ReLU
 from .gated import GRU, LSTM
+from .membrane import Membrane
 from .rnn import ElmanRNN
 
 __all__ = [
@@ -23,9 +24,11 @@ __all__ = [
     "LSTM",
     "ElmanRNN",
     "Linear",
+    "Membrane",
     "ReLU",
     "dense",
     "gated",
     "host_input",
+    "membrane",
     "rnn",
 ]

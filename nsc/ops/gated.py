@@ -139,11 +139,21 @@ class GatedLayer(Node):
         return add_hgu(g, self.name, source, f_int, u_int, self.span)
 
 
-def add_hgu(g: Any, name: str, source: str, keep: IntUnit, write: IntUnit, span: Any = None) -> str:
+def add_hgu(
+    g: Any,
+    name: str,
+    source: str,
+    keep: IntUnit,
+    write: IntUnit,
+    span: Any = None,
+    neuron_delay: int = hw.DELAY_MIN,
+) -> str:
     """Add one layer of hardware-native gated units to the integer graph ``g``: population
     ``name`` (rows ``[f | u | h]``) reading ``source`` and itself, and the output copies
     ``name_h``, given the keep gates' and write units' integer parameters. Return the name of
-    the copies' population (the layer's output; docs/gated-units.md)."""
+    the copies' population (the layer's output; docs/gated-units.md). Synapses from neurons
+    get ``neuron_delay`` (``DELAY_MIN`` before insert-delays; the window ``W`` in a graph
+    built at level ``scheduled``), from the host delay 0."""
     f_int, u_int = keep, write
     h = int(f_int.w_h.shape[0])
     n = 3 * h
@@ -166,7 +176,7 @@ def add_hgu(g: Any, name: str, source: str, keep: IntUnit, write: IntUnit, span:
             source=source,
             target=name,
             weight=w_in,
-            delay=np.full(n_src, 0 if host else hw.DELAY_MIN),
+            delay=np.full(n_src, 0 if host else neuron_delay),
         )
     )
     syn.span = span
@@ -179,7 +189,7 @@ def add_hgu(g: Any, name: str, source: str, keep: IntUnit, write: IntUnit, span:
             source=name,
             target=name,
             weight=w_rec,
-            delay=np.full(n, hw.DELAY_MIN),
+            delay=np.full(n, neuron_delay),
         )
     )
     rec.span = span
@@ -194,11 +204,47 @@ def add_hgu(g: Any, name: str, source: str, keep: IntUnit, write: IntUnit, span:
             source=name,
             target=out_name,
             weight=_state_inputs(h),
-            delay=np.full(n, hw.DELAY_MIN),
+            delay=np.full(n, neuron_delay),
         )
     )
     copy.span = span
     return out_name
+
+
+def is_hgu_population(g: Any, name: str) -> bool:
+    """Whether population ``name`` of the integer graph ``g`` is a layer of hardware-native
+    gated units as :func:`add_hgu` emits it (rows ``[f | u | h]``, the state rows reading
+    ``[f, u, h]`` with the state weights): recognised from the synapses, so it survives
+    printing and parsing."""
+    pop = g[name]
+    if not isinstance(pop, Neurons) or pop.count % 3:
+        return False
+    h = pop.count // 3
+    for node in g:
+        if isinstance(node, Synapses) and node.source == name and node.target == name:
+            w = node.weight
+            if w.shape == (3 * h, 3 * h) and np.array_equal(w[2 * h :], _state_inputs(h)):
+                return True
+    return False
+
+
+def refuse_split(g: Any, name: str, fanin: int, limit: int) -> None:
+    """split-fanin's hook: raise :class:`~nsc.errors.PassError` if population ``name`` is a
+    gated layer, whose keep gates and write units cannot be split into a tree without
+    changing the unit's timing (the tree delays them against the state neurons)."""
+    from ..errors import PassError
+
+    if not is_hgu_population(g, name):
+        return
+    raise PassError(
+        f"split-fanin: %{name} is a layer of hardware-native gated units whose keep gates and "
+        f"write units read {fanin} inputs (layer inputs + hidden units), more than max={limit}; "
+        "split into a tree they would fire a tick later than the state neurons they gate, "
+        "which changes the unit, so nsc refuses to split it. Keep inputs + hidden <= "
+        f"{limit} (a smaller layer, or a Linear projection to fewer inputs before it), or "
+        f"train the model with nsc.constrain(..., max_fanin={limit}), whose fan-in masks keep "
+        "each unit's strongest inputs and compile exactly (docs/gated-units.md)"
+    )
 
 
 def _state_inputs(h: int) -> np.ndarray:
@@ -299,6 +345,7 @@ class LSTM(GatedLayer):
     op: ClassVar[str] = "lstm"
     level_range: ClassVar[tuple[str, str]] = ("network", "network")
     torch_modules: ClassVar[tuple[str, ...]] = ("LSTM",)
+    torch_aten: ClassVar[tuple[str, ...]] = ("aten.lstm.input",)
     gates: ClassVar[int] = 4
 
     def evaluate(self, args: list[np.ndarray]) -> np.ndarray:
@@ -334,6 +381,33 @@ class LSTM(GatedLayer):
     @classmethod
     def from_torch(cls, module: Any, source: str, name: str, graph: Any) -> tuple[str, str]:
         return _layers_from_torch(cls, module, source, name, graph)
+
+    @classmethod
+    def from_aten(
+        cls, target: str, source: str, args: dict[str, Any], name: str, graph: Any
+    ) -> tuple[str, str]:
+        """``aten.lstm.input``: ``(input, hx, params, has_biases, num_layers, dropout, train,
+        bidirectional, batch_first)``, ``hx`` being ``[h0, c0]`` (both must be zero) and
+        ``params`` ``w_ih, w_hh[, b_ih, b_hh][, w_hr]`` per layer and direction (``w_hr``:
+        a projection, refused)."""
+        hx = args["hx"] if args["hx"] is not None else []
+        for what, state in zip(("h0", "c0"), hx):
+            if state is not None and bool(state.detach().any()):
+                raise FrontendError(
+                    f"{name}: a nonzero initial state {what} is not supported (the spiking "
+                    "network starts every sequence at rest, h0 = c0 = 0)"
+                )
+        per_layer = 4 if args["has_biases"] else 2
+        copies = int(args["num_layers"]) * (2 if args["bidirectional"] else 1)
+        if len(args["params"]) == (per_layer + 1) * copies:
+            proj = int(args["params"][per_layer].shape[0])
+            raise FrontendError(
+                f"{name}: LSTM proj_size={proj} is not supported: the hardware-native gated "
+                "unit's state is its output (docs/gated-units.md); use proj_size=0 and a "
+                "Linear layer after the LSTM"
+            )
+        lstm = aten_recurrent_module({**args, "hx": None}, name)
+        return _layers_from_torch(cls, lstm, source, name, graph, kind="LSTM")
 
 
 def _layers_from_torch(
@@ -375,4 +449,13 @@ def _layers_from_torch(
     return "rnn", src
 
 
-__all__ = ["GRU", "LSTM", "GateMaps", "GatedLayer", "IntUnit", "add_hgu"]
+__all__ = [
+    "GRU",
+    "LSTM",
+    "GateMaps",
+    "GatedLayer",
+    "IntUnit",
+    "add_hgu",
+    "is_hgu_population",
+    "refuse_split",
+]

@@ -58,50 +58,85 @@ class EncodeWeights(Pass):
 
 
 def _units(pop: Neurons, incoming: list[Synapses]) -> np.ndarray:
-    weights = np.concatenate([s.weight for s in incoming], axis=1).astype(np.int64)
-    unit = np.ones(pop.count, np.int64)
-    for j in range(pop.count):
-        row = weights[j]
-        c = _unit(row)
-        if c is None:
-            lo, hi = int(row.min()), int(row.max())
-            raise pop.fail(
-                f"neuron {j}'s weights in [{lo}, {hi}] are not c*q with q in [{Q_MIN}, {Q_MAX}] "
-                f"and 8c <= {hw.WEIGHT_MAX} for any c: they need more than 16 levels on 4 "
-                "axon types; quantize to levels <= 16 first"
-            )
-        unit[j] = c
+    """Every neuron's weight unit (see :func:`units`), from the non-zero weights only: work
+    and memory grow with the synapses, not with the dense matrices' cells."""
+    nonzero = [np.nonzero(s.weight) for s in incoming]
+    rows = [j for j, _ in nonzero]
+    vals = [s.weight[j, i] for s, (j, i) in zip(incoming, nonzero, strict=True)]
+    columns = sum(int(s.weight.shape[1]) for s in incoming)
+    unit, bad = units(pop.count, rows, vals, columns)
+    if bad is not None:
+        j, low, high = bad
+        raise pop.fail(
+            f"neuron {j}'s weights in [{low}, {high}] are not c*q with q in [{Q_MIN}, {Q_MAX}] "
+            f"and 8c <= {hw.WEIGHT_MAX} for any c: they need more than 16 levels on 4 "
+            "axon types; quantize to levels <= 16 first"
+        )
     return unit
 
 
-def _unit(row: np.ndarray) -> int | None:
-    """The largest weight unit ``c`` that encodes every weight of ``row`` (fewest bits set,
-    so fewest axons), or None."""
-    g = int(np.gcd.reduce(np.abs(row))) if row.any() else 1
-    for c in range(min(g, hw.WEIGHT_MAX // 8), 0, -1):
-        if g % c == 0 and Q_MIN * c <= row.min(initial=0) and row.max(initial=0) <= Q_MAX * c:
-            return c
-    return None
+def units(
+    count: int, rows: list[np.ndarray], vals: list[np.ndarray], columns: int
+) -> tuple[np.ndarray, tuple[int, int, int] | None]:
+    """The weight unit ``c`` of each of ``count`` neurons given their non-zero weights
+    (``vals`` of target neurons ``rows``, over ``columns`` inputs in all): the largest divisor
+    ``c <= 31`` of the gcd of the neuron's weights with every weight ``c*q``, ``q`` in
+    ``[-8, 7]`` (fewest bits set, so fewest axons). Also ``(neuron, lowest, highest weight)``
+    of the first neuron that has no such unit, or None."""
+    row = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+    val = np.concatenate(vals).astype(np.int64) if vals else np.zeros(0, np.int64)
+    order = np.argsort(row, kind="stable")
+    row, val = row[order], val[order]
+    nnz = np.bincount(row, minlength=count)
+    has = nnz > 0
+    starts = (np.cumsum(nnz) - nnz)[has]
+    gcd = np.ones(count, np.int64)
+    lo = np.zeros(count, np.int64)  # extremes with 0 included, as the dense row has zeros
+    hi = np.zeros(count, np.int64)
+    if val.size:
+        gcd[has] = np.gcd.reduceat(np.abs(val), starts)
+        lo[has] = np.minimum(np.minimum.reduceat(val, starts), 0)
+        hi[has] = np.maximum(np.maximum.reduceat(val, starts), 0)
+    unit = np.zeros(count, np.int64)
+    for c in range(min(hw.WEIGHT_MAX // 8, int(gcd.max(initial=1))), 0, -1):  # largest wins
+        fits = (unit == 0) & (c <= gcd) & (gcd % c == 0) & (Q_MIN * c <= lo) & (hi <= Q_MAX * c)
+        unit[fits] = c
+    bad = np.flatnonzero(unit == 0)
+    if bad.size == 0:
+        return unit, None
+    j = int(bad[0])
+    mine = val[row == j]
+    full = nnz[j] == columns  # no zero in the row: its extremes are its weights'
+    low, high = (int(mine.min()), int(mine.max())) if full else (int(lo[j]), int(hi[j]))
+    return unit, (j, low, high)
+
+
+def axon_bits(
+    j: np.ndarray, i: np.ndarray, w: np.ndarray, unit: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """For non-zero weights ``w`` of target ``j`` from source ``i``: the (target, axon key
+    ``i * 4 + type``) pairs of the crossbar bits, one per type bit of ``q = w / unit``."""
+    q = (w.astype(np.int64) // unit[j]) & 15  # 4-bit two's complement
+    bits = (q[:, None] >> np.arange(4)) & 1  # (entries, 4)
+    e, t = np.nonzero(bits)
+    return j[e], i[e].astype(np.int64) * 4 + t
 
 
 def _encode(s: Synapses, unit: np.ndarray) -> AxonSynapses:
-    q = (s.weight.astype(np.int64) // unit[:, None]) & 15  # 4-bit two's complement
-    axon_source, axon_type, columns = [], [], []
-    for i in range(q.shape[1]):
-        for t in range(4):
-            bits = (q[:, i] >> t) & 1
-            if bits.any():
-                axon_source.append(i)
-                axon_type.append(t)
-                columns.append(bits.astype(bool))
-    n_tgt = q.shape[0]
-    crossbar = np.stack(columns, axis=1) if columns else np.zeros((n_tgt, 0), bool)
+    """The axons ``(source, type)`` in source then type order, one per pair that some target
+    listens to, and the crossbar bits; built from the non-zero weights only."""
+    j, i = np.nonzero(s.weight)
+    rows, key = axon_bits(j, i, s.weight[j, i], unit)
+    axons, column = np.unique(key, return_inverse=True)
+    n_tgt = s.weight.shape[0]
+    crossbar = np.zeros((n_tgt, axons.size), bool)
+    crossbar[rows, column.reshape(-1)] = True
     node = AxonSynapses(
         s.name,
         source=s.source,
         target=s.target,
-        axon_source=np.asarray(axon_source, np.int32),
-        axon_type=np.asarray(axon_type, np.uint8),
+        axon_source=(axons // 4).astype(np.int32),
+        axon_type=(axons % 4).astype(np.uint8),
         crossbar=crossbar,
         delay=s.delay,
     )

@@ -26,7 +26,14 @@ from .mesh import MESH_EXACT_MAX, assign_positions
 from .partition import partition
 from .problem import PlacementProblem, extract_problem
 from .report import Placement, PlacementReport
-from .usage import core_pairs, evaluate, random_traffic, traffic
+from .usage import (
+    chip_traffic,
+    core_pairs,
+    evaluate,
+    random_chip_traffic,
+    random_traffic,
+    traffic,
+)
 
 
 def place(
@@ -189,6 +196,8 @@ def place(
         lns=lns_info,
         effort=str(level),
         decisions=decisions,
+        chip_traffic=chip_traffic(problem, core_of, usage, positions),
+        random_chip_traffic=random_chip_traffic(problem, usage, positions),
     )
     return Placement(np.asarray(core_of, np.int32), positions.astype(np.int32), report)
 

@@ -96,35 +96,58 @@ def check_fits_graph(graph: Graph, hardware: Hardware) -> None:
         bad = np.flatnonzero(count > hw.AXONS_PER_CORE)
         if bad.size:
             _fanin_error(graph, neurons[name], int(bad[0]), int(count[bad[0]]), int(bad.size))
-    axons = slots = 0
-    for counts in listeners.values():
-        axons += int((-(-counts // hw.NEURONS_PER_CORE)).sum())
-    for name, node in neurons.items():
-        found = listeners.get(name)
-        if found is None:
-            slots += node.count
-            continue
-        reach = -(-found.reshape(node.count, TYPES) // hw.NEURONS_PER_CORE)
-        own = np.maximum(1, reach.sum(axis=1))
-        if own.max(initial=0) > hw.NEURONS_PER_CORE:
-            return  # one neuron needs more copies than a core holds: check_fits explains it
-        slots += int(own.sum())
-    by_axons = math.ceil(axons / hw.AXONS_PER_CORE)
-    by_slots = math.ceil(slots / hw.NEURONS_PER_CORE)
-    cores = max(by_axons, by_slots)
-    if cores <= hardware.n_cores:
-        return
+    counted = graph_bound({name: node.count for name, node in neurons.items()}, listeners)
+    if counted is None or counted.cores <= hardware.n_cores:
+        return  # (None: one neuron needs more copies than a core holds; check_fits explains)
     shares = sorted(((node.count, name) for name, node in neurons.items()), reverse=True)[:3]
     largest = "; ".join(f"%{name}: {count:,} neurons" for count, name in shares)
     raise DoesNotFitError(
-        f"the network needs at least {cores:,} cores ({largest}), but {hardware} chip(s) hold "
-        f"{hardware.n_cores:,}; use --chips {suggest_chips(cores)} (Hardware(chips="
-        f"{_chips_tuple(cores)})), or make the network smaller (fewer hidden units or inputs). "
-        f"Bound (from the graph, before placement): max(ceil({slots:,} neuron slots / "
-        f"{hw.NEURONS_PER_CORE}) = {by_slots:,}, ceil({axons:,} axons / {hw.AXONS_PER_CORE}) = "
-        f"{by_axons:,}): each neuron takes one slot plus one copy per (core, axon type) it "
-        "feeds; each (source, type) takes an axon on every core that listens to it."
+        f"the network needs at least {counted.cores:,} cores ({largest}), but {hardware} "
+        f"chip(s) hold {hardware.n_cores:,}; use --chips {suggest_chips(counted.cores)} "
+        f"(Hardware(chips={_chips_tuple(counted.cores)})), or make the network smaller (fewer "
+        f"hidden units or inputs). Bound (from the graph, before placement): {counted.how}."
     )
+
+
+@dataclass(frozen=True)
+class GraphBound:
+    """The counting bound of a graph given per node: ``cores`` >= every placement's cores."""
+
+    cores: int
+    axons: int
+    slots: int
+    how: str
+
+
+def graph_bound(sizes: dict[str, int], listeners: dict[str, np.ndarray]) -> GraphBound | None:
+    """The counting bound (module docstring) from each neuron node's size and, per source node,
+    the number of listeners of each of its keys (``listeners[name][i * 4 + t]``: target
+    neurons that need axon type ``t`` of source ``i``; host nodes count axons only). Work and
+    memory grow with the nodes' neurons and keys, never with synapses or placement. None
+    when one neuron needs more copies than a core holds (no placement exists; the full checks
+    explain it on the problem)."""
+    axons = slots = 0
+    for counts in listeners.values():
+        axons += int((-(-counts // hw.NEURONS_PER_CORE)).sum())
+    for name, count in sizes.items():
+        found = listeners.get(name)
+        if found is None:
+            slots += count
+            continue
+        reach = -(-found.reshape(count, TYPES) // hw.NEURONS_PER_CORE)
+        own = np.maximum(1, reach.sum(axis=1))
+        if own.max(initial=0) > hw.NEURONS_PER_CORE:
+            return None
+        slots += int(own.sum())
+    by_axons = math.ceil(axons / hw.AXONS_PER_CORE)
+    by_slots = math.ceil(slots / hw.NEURONS_PER_CORE)
+    how = (
+        f"max(ceil({slots:,} neuron slots / {hw.NEURONS_PER_CORE}) = {by_slots:,}, "
+        f"ceil({axons:,} axons / {hw.AXONS_PER_CORE}) = {by_axons:,}): each neuron takes one "
+        "slot plus one copy per (core, axon type) it feeds; each (source, type) takes an axon "
+        "on every core that listens to it"
+    )
+    return GraphBound(max(by_axons, by_slots, 1 if sizes else 0), axons, slots, how)
 
 
 def _fanin_error(graph: Graph, node: Neurons, j: int, keys: int, more: int) -> None:

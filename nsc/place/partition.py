@@ -55,6 +55,8 @@ GREEDY_NODE_NEURONS = 4096  # node_greedy runs when every node has at most this 
 GREEDY_ENTRIES = 4_000_000  # ... and the problem has at most this many (neuron, key) entries
 GREEDY_CELLS = 80_000_000  # ... and no node's (neuron x distinct key) matrix is larger
 SPARE_MAX_CORES = 64  # compaction also tries the roomiest cores when a start has this few
+SEQUENTIAL_MIN_NEURONS = 512  # the in-order start runs above this many neurons
+SEQUENTIAL_FILLS = 3  # in-order fills, each with the copies of the one before as slots
 
 
 def partition(
@@ -70,6 +72,8 @@ def partition(
     starts = [_Bisection(problem, sharing_graph(problem), bound.min_slots, seed).run]
     if _greedy_applies(problem):
         starts.append(lambda: node_greedy(problem, bound.min_slots))
+    if problem.n_neurons > SEQUENTIAL_MIN_NEURONS:
+        starts.append(lambda: sequential(problem, bound.min_slots))
     best: tuple[tuple[int, int], tuple[np.ndarray, int]] | None = None
     failure: DoesNotFitError | None = None
     for start in starts:
@@ -91,6 +95,48 @@ def partition(
         assert failure is not None
         raise failure
     return best[1]
+
+
+def sequential(problem: PlacementProblem, min_slots: np.ndarray) -> tuple[np.ndarray, int]:
+    """Cores filled in neuron id order (graph order: each IR node's neurons by index): a
+    neuron joins the current core while its new keys and its slots fit, else opens the next
+    core. Neurons numbered along the network's structure (split-fanin parts, which share
+    their chunk's keys; layers of local windows) land on cores with their key-sharing
+    neighbours. Slots are first the fewest each neuron needs, then, for a second fill, the
+    copies the first fill gave each neuron (at least its fewest); the fill with fewer cores
+    over capacity wins, and the repair step fixes the rest. Work: one pass over the (neuron,
+    key) entries per fill."""
+    slots = min_slots.astype(np.int64)
+    best: tuple[int, np.ndarray, int] | None = None
+    for _ in range(SEQUENTIAL_FILLS):
+        core_of, n_cores = _fill_in_order(problem, slots)
+        usage = evaluate(problem, core_of, n_cores)
+        over = int(usage.over.size)
+        if best is None or over < best[0]:
+            best = (over, core_of, n_cores)
+        if over == 0:
+            break
+        slots = np.maximum(slots, usage.source_slots)
+    assert best is not None
+    return best[1], best[2]
+
+
+def _fill_in_order(problem: PlacementProblem, slots: np.ndarray) -> tuple[np.ndarray, int]:
+    ptr, keys = problem.ptr, problem.keys
+    stamp = np.full(problem.key_space, -1, np.int64)
+    core_of = np.empty(problem.n_neurons, np.int64)
+    core, axons, used = 0, 0, 0
+    for i, own in enumerate(slots.tolist()):
+        mine = keys[ptr[i] : ptr[i + 1]]
+        new = mine[stamp[mine] != core]
+        if used and (axons + new.size > AXON_CAP or used + own > SLOT_CAP):
+            core, axons, used = core + 1, 0, 0
+            new = mine
+        stamp[new] = core
+        axons += new.size
+        used += own
+        core_of[i] = core
+    return core_of, core + 1
 
 
 def _greedy_applies(problem: PlacementProblem) -> bool:

@@ -55,6 +55,8 @@ class PlacementReport:
     lns: dict[str, float | int] = field(default_factory=dict)
     effort: str = "normal"
     decisions: dict[str, str] = field(default_factory=dict)
+    chip_traffic: float = 0.0
+    random_chip_traffic: float = 0.0
 
     @property
     def hops_vs_random(self) -> float:
@@ -81,6 +83,14 @@ class PlacementReport:
                 f"traffic {self.traffic:.4g} spike-hops/tick ({self.mean_hops:.3f} per spike), "
                 f"random {self.random_traffic:.4g} ({self.random_mean_hops:.3f}); "
                 f"ratio {self.hops_vs_random:.3f}",
+                *(
+                    [
+                        f"between chips {self.chip_traffic:.4g} spikes/tick, random "
+                        f"{self.random_chip_traffic:.4g}"
+                    ]
+                    if self.random_chip_traffic
+                    else []
+                ),
             ]
         )
 

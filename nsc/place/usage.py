@@ -154,7 +154,47 @@ def random_traffic(
     if n == 0 or usage.n_cores == 0:
         return 0.0, 0.0
     p = usage.neurons / n
-    expected_cost = _expected_cost_from_random_core(p, positions, hardware)
+    return _random_total(problem, p, _expected_cost_from_random_core(p, positions, hardware))
+
+
+def chip_traffic(
+    problem: PlacementProblem, core_of: np.ndarray, usage: Usage, positions: np.ndarray
+) -> float:
+    """Spikes per tick on routes whose source and destination cores lie on different chips
+    (each route counted once, at its source's rate)."""
+    side = hw.CORES_PER_CHIP_SIDE
+    chip = positions.astype(np.int64) // side
+    source = usage.route_key // TYPES
+    a, b = chip[core_of[source]], chip[usage.route_core]
+    crossing = np.any(a != b, axis=1)
+    return float(problem.source_rates[source][crossing].sum())
+
+
+def random_chip_traffic(problem: PlacementProblem, usage: Usage, positions: np.ndarray) -> float:
+    """Expected :func:`chip_traffic` if the same neurons were shuffled uniformly at random
+    over the same cores (the closed form of :func:`random_traffic`, with cost 1 for a route
+    between two chips)."""
+    n = problem.n_neurons
+    if n == 0 or usage.n_cores == 0:
+        return 0.0
+    p = usage.neurons / n
+    side = hw.CORES_PER_CHIP_SIDE
+    chip = positions.astype(np.int64) // side
+    _, chip_id = np.unique(chip[:, 0] * (1 << 32) + chip[:, 1], return_inverse=True)
+    chip_id = chip_id.reshape(-1)
+    if chip_id.max(initial=0) == 0:
+        return 0.0  # one chip: no route can cross
+    on_chip = np.bincount(chip_id, weights=p)  # probability a random neuron is on each chip
+    return _random_total(problem, p, np.clip(1.0 - on_chip[chip_id], 0.0, 1.0))[0]
+
+
+def _random_total(
+    problem: PlacementProblem, p: np.ndarray, expected_cost: np.ndarray
+) -> tuple[float, float]:
+    """Expected total and per-spike cost when neurons land on core ``c`` with probability
+    ``p[c]`` and a route to core ``c'`` costs ``expected_cost[c']`` on average over its
+    source's core."""
+    n = problem.n_neurons
     degree = problem.degree[: n * TYPES]
     used = np.flatnonzero(degree > 0)
     rates = problem.source_rates[used // TYPES]

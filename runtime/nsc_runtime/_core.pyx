@@ -104,10 +104,18 @@ cdef extern from *:
         const uint8_t *nflags;    /* eps | gamma << 1 | kappa << 3 | stoch_leak << 4 */
         const uint8_t *tm;
         const int64_t *route;     /* (C, 256 p): -1 = none, else (dest_core * 4096 + dest_axon)
-                                     << 22 | mesh hops << 4 | delay */
+                                     << 22 | inter-chip << 21 | mesh hops << 4 | delay;
+                                     <= -2: remote line: -2 - route = line << 22 |
+                                     inter-chip << 21 | mesh hops << 4 (listed and counted,
+                                     not delivered) */
         const int64_t *in_ptr; const int32_t *in_line; const int32_t *in_axon;
         const int64_t *out_ptr; const int32_t *out_pos; const int32_t *out_line;
         const int64_t *box_ptr;   /* (C + 1,): routed neurons before core c */
+        const int64_t *rbox_ptr;  /* (C + 1,): remote-line neurons before core c */
+        int64_t n_remote;         /* rbox_ptr[C] */
+        int64_t *rbox;            /* per run: remote spikes, tick * n_remote + line; thread
+                                     of cores [lo, hi) writes from n_ticks * rbox_ptr[lo] */
+        int64_t *nrbox;           /* per run: (NSC_MAX_THREADS,) remote spikes per thread */
         int32_t *v;               /* (C, 256 p) state */
         uint64_t *ring;           /* (C, 16 slots, 4): pending axon spikes */
         uint8_t *quiet;           /* (C,) the core was quiescent after its last update */
@@ -122,6 +130,8 @@ cdef extern from *:
         int32_t pend[NSC_N];     /* spiking positions of core pend_core, routed one core later */
         int32_t npend;
         int64_t pend_core;
+        int64_t *rbox;           /* this thread's remote-spike list (NULL: none) */
+        int64_t nrbox;
     } nsc_scratch;
 
     static inline uint64_t nsc_mix64(uint64_t z) {
@@ -608,11 +618,21 @@ cdef extern from *:
         int64_t n = *nbox;
         for (int32_t k = 0; k < scr->npend; k++) {
             int64_t r = e->route[o + scr->pend[k]];
-            if (r < 0) continue;
+            if (r < 0) {
+                if (r < -1) {  /* a remote line: listed for the caller, counted as routed */
+                    const int64_t x = -2 - r;
+                    scr->rbox[scr->nrbox++] = t * e->n_remote + (x >> 22);
+                    ctr[2] += 1;
+                    ctr[3] += (x >> 4) & 0x1FFFF;
+                    ctr[4] += (x >> 21) & 1;
+                }
+                continue;
+            }
             int64_t d = r >> 22;
             box[n++] = (uint32_t)(d + (((t + (r & 15)) & 15) << 8));
             ctr[2] += (d >> 12) != c;
-            ctr[3] += (r >> 4) & 0x3FFFF;
+            ctr[3] += (r >> 4) & 0x1FFFF;
+            ctr[4] += (r >> 21) & 1;
         }
         *nbox = n;
         scr->npend = 0;
@@ -827,10 +847,18 @@ cdef extern from *:
         }
     }
 
+    /* OR spikes into the rings: pos = core * 4096 + slot * 256 + axon (checked by the caller). */
+    static void nsc_inject(const nsc_engine *e, const int64_t *pos, int64_t n) {
+        for (int64_t k = 0; k < n; k++) e->ring[pos[k] >> 6] |= 1ULL << (pos[k] & 63);
+    }
+
     /* Run ticks t0 .. t0 + n_ticks - 1. Returns the number of threads used.
        Each thread owns the cores [lo, hi). Tick t: deliver the spikes of tick t - 1 bound for
        its own cores (outbox half (t - 1) & 1), advance its cores (spikes into half t & 1),
-       barrier. Delays are >= 1, so tick t - 1's spikes are never needed by tick t - 1. */
+       barrier. Delays are >= 1, so tick t - 1's spikes are never needed by tick t - 1.
+       counters: synaptic events, neuron spikes, cross-core spikes, mesh hops, inter-chip
+       spikes (routes flagged inter-chip). Spikes of remote-line neurons are listed in
+       e->rbox (per thread, counts in e->nrbox), not delivered nor counted as routed. */
     static int nsc_run(const nsc_engine *e, int64_t t0, int64_t n_ticks, const uint8_t *in,
                        int64_t n_in, uint8_t *out, int64_t n_out, int n_threads,
                        int64_t *counters, double *prof) {
@@ -854,10 +882,11 @@ cdef extern from *:
     #endif
             const int64_t lo = e->n_cores * tid / nt, hi = e->n_cores * (tid + 1) / nt;
             const int64_t routed = e->box_ptr[e->n_cores];
-            int64_t ctr[4] = {0, 0, 0, 0};
+            int64_t ctr[5] = {0, 0, 0, 0, 0};
             double pf[4] = {0.0, 0.0, 0.0, 0.0};
             nsc_scratch scr;
             memset(&scr, 0, sizeof scr);
+            if (e->n_remote) scr.rbox = e->rbox + n_ticks * e->rbox_ptr[lo];
             for (int64_t k = 0; k < n_ticks; k++) {
                 const int64_t t = t0 + k;
                 const int par = (int)(t & 1);
@@ -896,8 +925,9 @@ cdef extern from *:
             if (n_ticks > 0) nsc_deliver(e, nbox, (int)((t0 + n_ticks - 1) & 1), nt, lo, hi);
             #pragma omp critical
             {
-                for (int q = 0; q < 4; q++) counters[q] += ctr[q];
+                for (int q = 0; q < 5; q++) counters[q] += ctr[q];
                 if (prof) for (int q = 0; q < 4; q++) prof[q] += pf[q];
+                if (e->n_remote) e->nrbox[tid] = scr.nrbox;
                 if (tid == 0) used = nt;
             }
         }
@@ -933,6 +963,10 @@ cdef extern from *:
         const int32_t *out_pos
         const int32_t *out_line
         const int64_t *box_ptr
+        const int64_t *rbox_ptr
+        int64_t n_remote
+        int64_t *rbox
+        int64_t *nrbox
         int32_t *v
         uint64_t *ring
         uint8_t *quiet
@@ -942,6 +976,7 @@ cdef extern from *:
     int nsc_cpu_isa()
     int nsc_openmp()
     void nsc_derive_palette(const int32_t *raw, int32_t *out, int64_t n)
+    void nsc_inject(const nsc_engine *e, const int64_t *pos, int64_t n) nogil
     enum:
         NSC_N
         NSC_VMIN
@@ -950,6 +985,7 @@ cdef extern from *:
         NSC_PAL_RAW
         NSC_PAL_ROWS
         NSC_RING_SLOTS
+        NSC_MAX_THREADS
     int nsc_run(const nsc_engine *e, int64_t t0, int64_t n_ticks, const uint8_t *inp,
                 int64_t n_in, uint8_t *out, int64_t n_out, int n_threads,
                 int64_t *counters, double *prof) nogil
@@ -966,6 +1002,13 @@ if len(PALETTE_RAW) != NSC_PAL_RAW:
     raise ImportError("nsc_runtime._core: palette layout mismatch")
 # route words: dest_core * ROUTE_CORE_STRIDE + ring slot * 256 + dest_axon
 ROUTE_CORE_STRIDE = hw.RING_SLOTS * hw.AXONS_PER_CORE
+# route table: (dest_core * ROUTE_CORE_STRIDE + dest_axon) << ROUTE_SHIFT | inter-chip flag
+# (ROUTE_INTER_CHIP) | mesh hops << 4 (ROUTE_HOPS_MAX at most) | delay; -1: no route;
+# -2 - (i << ROUTE_SHIFT | inter-chip flag | hops << 4): remote line i (to another process:
+# the spike is listed for the caller, see Engine.run, and counted as a cross-core spike)
+ROUTE_SHIFT = 22
+ROUTE_INTER_CHIP = 1 << 21
+ROUTE_HOPS_MAX = (1 << 17) - 1
 # POSITION[j]: where neuron j sits in a core's bit-plane order; NEURON[p]: which neuron sits at p
 POSITION = np.array([((j & 7) << 5) | (j >> 3) for j in range(256)], np.int64)
 NEURON = np.argsort(POSITION)
@@ -999,6 +1042,7 @@ TABLES = {
     "out_pos": ("<i4", None),
     "out_line": ("<i4", None),
     "box_ptr": ("<i8", None),
+    "rbox_ptr": ("<i8", None),
 }
 
 
@@ -1086,8 +1130,8 @@ cdef class Engine:
 
     cdef nsc_engine e
     cdef dict _arrays
-    cdef readonly int64_t n_cores, n_in, n_out, tick
-    cdef readonly object counters, profile
+    cdef readonly int64_t n_cores, n_in, n_out, tick, inter_chip, n_remote
+    cdef readonly object counters, profile, remote
     cdef readonly str isa
 
     def __init__(self, dict tables, int64_t n_cores, int64_t n_in, int64_t n_out,
@@ -1156,6 +1200,11 @@ cdef class Engine:
         e.out_pos = <const int32_t *>_addr(a["out_pos"])
         e.out_line = <const int32_t *>_addr(a["out_line"])
         e.box_ptr = <const int64_t *>_addr(a["box_ptr"])
+        e.rbox_ptr = <const int64_t *>_addr(a["rbox_ptr"])
+        e.n_remote = self.n_remote = int(a["rbox_ptr"][n_cores])
+        self._arrays["nrbox"] = np.zeros(NSC_MAX_THREADS, np.int64)
+        e.nrbox = <int64_t *>_addr(self._arrays["nrbox"])
+        e.rbox = NULL
         e.v = <int32_t *>_addr(a["v"])
         e.ring = <uint64_t *>_addr(a["ring"])
         e.quiet = <uint8_t *>_addr(a["quiet"])
@@ -1191,9 +1240,21 @@ cdef class Engine:
             raise ValueError("table head/nflags: reset mode above 2")
         route = a["route"]
         routed = route >= 0
-        dest, delay = route[routed] >> 22, route[routed] & 15
-        if (route < -1).any() or (dest >= c * ROUTE_CORE_STRIDE).any() or (delay == 0).any():
+        dest, delay = route[routed] >> ROUTE_SHIFT, route[routed] & 15
+        rptr = a["rbox_ptr"]
+        if rptr.size != c + 1 or rptr[0] != 0:
+            raise ValueError("table rbox_ptr: not a prefix count over the cores")
+        n_remote = int(rptr[c])
+        remote = route < -1
+        line = (-2 - route[remote]) >> ROUTE_SHIFT
+        if (line >= n_remote).any() or (dest >= c * ROUTE_CORE_STRIDE).any() or (
+                delay == 0).any():
             raise ValueError("table route: destination or delay out of range")
+        expected = np.concatenate([[0], np.cumsum(remote.reshape(c, 256).sum(axis=1))])
+        if not np.array_equal(rptr, expected):
+            raise ValueError("table rbox_ptr: not the prefix count of remote-line neurons")
+        if n_remote and np.unique(line).size != n_remote:
+            raise ValueError("table route: remote lines must be 0..n-1, each once")
         for ptr, idx, lines, hi in (
             ("in_ptr", ("in_line", "in_axon"), self.n_in, 256),
             ("out_ptr", ("out_line", "out_pos"), self.n_out, 256),
@@ -1219,7 +1280,9 @@ cdef class Engine:
         self._arrays["quiet"][:] = 0
         self.tick = 0
         self.counters = np.zeros(4, np.int64)
+        self.inter_chip = 0
         self.profile = np.zeros(4, np.float64)
+        self.remote = np.zeros(0, np.int64)
 
     @property
     def v(self):
@@ -1243,10 +1306,30 @@ cdef class Engine:
         a["quiet"][:] = 0
         self.tick = tick
         self.counters = np.zeros(4, np.int64)
+        self.inter_chip = 0
+
+    def inject(self, pos):
+        """OR spikes into the axon rings (as another rank's spikes arrive): ``pos`` int64,
+        ``core * 4096 + slot * 256 + axon`` with slot = due tick & 15 (a due tick within
+        ``tick .. tick + 15``); duplicates are merged as the kernel merges them."""
+        cdef int64_t[::1] p = np.ascontiguousarray(pos, np.int64)
+        if p.shape[0] == 0:
+            return
+        arr = np.asarray(p)
+        if arr.min() < 0 or arr.max() >= self.n_cores * ROUTE_CORE_STRIDE:
+            raise ValueError("inject: position out of range")
+        with nogil:
+            nsc_inject(&self.e, &p[0], p.shape[0])
 
     def run(self, inputs, outputs, int threads=1, bint profile=False):
         """Advance ``len(inputs)`` ticks. ``inputs``: uint8 (n, n_in) 0/1; ``outputs``: uint8
-        (n, n_out), written with the output lines' spikes. Returns the threads used."""
+        (n, n_out), written with the output lines' spikes. Returns the threads used.
+
+        The spikes of remote-line neurons (route ``-2 - (i << ROUTE_SHIFT | flag | hops << 4)``)
+        are not delivered: they are listed in :attr:`remote`, int64 ``tick * n_remote + i``
+        (absolute tick; in no particular order), replaced by each call, and counted as
+        cross-core spikes with their hops. :attr:`inter_chip` counts the routed spikes whose
+        route is flagged ``ROUTE_INTER_CHIP`` (remote lines included)."""
         if not isinstance(inputs, np.ndarray) or inputs.dtype != np.uint8:
             raise ValueError("inputs must be a uint8 numpy array")
         if not isinstance(outputs, np.ndarray) or outputs.dtype != np.uint8:
@@ -1257,7 +1340,7 @@ cdef class Engine:
         if (outputs.ndim != 2 or outputs.shape != (n, self.n_out)
                 or not outputs.flags.c_contiguous or not outputs.flags.writeable):
             raise ValueError(f"outputs must be writeable C-contiguous ({n}, {self.n_out})")
-        cdef int64_t[::1] ctr = np.zeros(4, np.int64)
+        cdef int64_t[::1] ctr = np.zeros(5, np.int64)
         cdef double[::1] prof = np.zeros(4, np.float64)
         cdef const uint8_t *inp = <const uint8_t *>_addr(inputs)
         cdef uint8_t *out = <uint8_t *>_addr(outputs)
@@ -1265,10 +1348,24 @@ cdef class Engine:
         cdef int used
         cdef int64_t t0 = self.tick
         cdef int64_t n_ticks = n
+        rbox = np.empty(max(n * self.n_remote, 1), np.int64)
+        self.e.rbox = <int64_t *>_addr(rbox)
+        nrbox = self._arrays["nrbox"]
+        nrbox[:] = 0
         with nogil:
             used = nsc_run(&self.e, t0, n_ticks, inp, self.n_in, out, self.n_out, threads,
                            &ctr[0], pp)
+        self.e.rbox = NULL
         self.tick += n
-        self.counters += np.asarray(ctr)
+        got = np.asarray(ctr)
+        self.counters += got[:4]
+        self.inter_chip += int(got[4])
         self.profile += np.asarray(prof)
+        if self.n_remote:
+            rptr = self._arrays["rbox_ptr"]
+            parts = []
+            for tid in range(used):
+                start = n * int(rptr[self.n_cores * tid // used])
+                parts.append(rbox[start:start + int(nrbox[tid])])
+            self.remote = np.concatenate(parts)
         return used

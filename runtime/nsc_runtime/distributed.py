@@ -4,10 +4,11 @@ The Cython kernel stays free of MPI. Rank ``r`` owns the contiguous block of cor
 ``bounds[r]:bounds[r + 1]`` (whole chips where the cores of each chip are contiguous, see
 :func:`partition`) and runs it as a **sub-corelet** with the ordinary kernel:
 
-- a neuron whose destination core lives on another rank loses its route in the sub-corelet and
-  becomes a line of an extra output port (the *cross* lines);
+- a neuron whose destination core lives on another rank becomes a *remote line* of the
+  kernel (route ``-2 - (i << 22 | inter-chip << 21 | hops << 4)`` in its tables): the kernel
+  lists its spikes (``Engine.remote``, O(spikes) per tick) instead of delivering them;
 - a spike received from another rank is OR-ed straight into the receiving core's axon ring
-  (``_core.Engine.ring``), in the slot of the tick it is due, exactly where the kernel's own
+  (``_core.Engine.inject``), in the slot of the tick it is due, exactly where the kernel's own
   delivery would have put it;
 - the original input ports keep all their lines, restricted to the rank's entries; the
   original output lines of the rank's neurons keep their global columns.
@@ -24,13 +25,14 @@ spike: ``due_tick * (C * 256) + dest_core * 256 + dest_axon`` (global core index
 is keyed by each core's seed (kept in the sub-corelet) and the absolute tick (every sub-engine
 starts at the run's first tick), never by the rank, so stochastic modes give the same draws.
 Counters: the kernel counts what it sees (synaptic events of received spikes included,
-``neuron_spikes``, routes inside the rank); each rank adds ``cross_core_spikes`` and
-``mesh_hops`` of its cross-rank spikes; rank 0 sums them.
+``neuron_spikes``, routes inside the rank and, from the remote lines' route words, the
+``cross_core_spikes``, ``mesh_hops`` and inter-chip spikes of its cross-rank spikes); rank 0
+sums them.
 
 Also counted (not part of :data:`~nsc_runtime.reference.COUNTERS`, so ``Result`` is unchanged):
 spikes exchanged between ranks and spikes that cross a chip boundary (routes whose source and
-destination cores are on different chips; routes inside a rank that cross chips are watched by
-extra output lines).
+destination cores are on different chips: the kernel counts those inside a rank,
+``Engine.inter_chip``, each rank those of its remote lines).
 
 Checkpoints (:class:`Checkpoint`): at the end of a run (a window boundary: every spike in
 flight is in a ring), the potentials, rings, tick and counters by global core index; a run
@@ -44,7 +46,7 @@ there); every rank passes the same corelet and inputs, rank 0 gets the result.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,19 +55,32 @@ import numpy as np
 from . import hw
 from .corelet import Corelet, Port, port_table
 from .errors import NscError
-from .reference import COUNTERS, Inputs, Result, input_lines, prepare_inputs, split_outputs
+from .reference import (
+    COUNTERS,
+    BatchResult,
+    Inputs,
+    Result,
+    input_lines,
+    prepare_batch,
+    prepare_inputs,
+    split_outputs,
+    stack_results,
+)
 from .validate import validate_corelet
 
 __all__ = [
     "Checkpoint",
     "DistributedResult",
     "ExchangeStats",
+    "OneProcess",
     "RankPlan",
     "chip_of",
+    "load_rank",
     "mpi_world",
     "partition",
     "plan_rank",
     "run_distributed",
+    "run_distributed_batch",
     "run_partitioned",
 ]
 
@@ -75,9 +90,13 @@ STEP_BYTES = 1 << 26  # with no exchange needed, ticks per kernel call keep a wi
 
 def chip_of(corelet: Corelet) -> np.ndarray:
     """int64 (C,): the chip of every core, ``row * chip_cols + col`` (position // 64)."""
+    return _chip_of(corelet.chips, corelet.position)
+
+
+def _chip_of(chips: tuple[int, int], position: np.ndarray) -> np.ndarray:
     side = hw.CORES_PER_CHIP_SIDE
-    pos = corelet.position.astype(np.int64)
-    return (pos[:, 1] // side) * int(corelet.chips[1]) + pos[:, 0] // side
+    pos = position.astype(np.int64)
+    return (pos[:, 1] // side) * int(chips[1]) + pos[:, 0] // side
 
 
 def partition(corelet: Corelet, ranks: int) -> np.ndarray:
@@ -87,11 +106,14 @@ def partition(corelet: Corelet, ranks: int) -> np.ndarray:
     core order and there are at least as many chips as ranks, the bounds fall on chip
     boundaries (the one nearest each even split), so ranks own whole chips. Ranks beyond the
     core count own nothing."""
+    return _partition(corelet.n_cores, corelet.chips, corelet.position, ranks)
+
+
+def _partition(c: int, chips: tuple[int, int], position: np.ndarray, ranks: int) -> np.ndarray:
     if int(ranks) != ranks or ranks < 1:
         raise NscError(f"ranks must be a whole number >= 1, got {ranks!r}")
-    c = corelet.n_cores
     even = np.array([(r * c) // ranks for r in range(ranks + 1)], np.int64)
-    chip = chip_of(corelet)
+    chip = _chip_of(chips, position)
     starts = np.concatenate([[0], np.flatnonzero(np.diff(chip) != 0) + 1, [c]]).astype(np.int64)
     contiguous = np.unique(chip).size == starts.size - 1
     if c == 0 or not contiguous or starts.size - 1 < ranks:
@@ -116,25 +138,46 @@ class _Routes:
     dest_rank: np.ndarray
     hops: np.ndarray  # int64 mesh hops
     inter_chip: np.ndarray  # bool
+    window: int  # the shortest delay of a route between ranks, all ranks (0: none crosses)
 
     @property
     def cross(self) -> np.ndarray:
         return self.src_rank != self.dest_rank
 
 
-def _routes(corelet: Corelet, bounds: np.ndarray) -> _Routes:
+def _routes(corelet: Corelet, bounds: np.ndarray, rank: int | None = None) -> _Routes:
+    """The routed neurons of every rank, or of ``rank`` only (what one MPI rank needs: the
+    global arrays cost 8 int64 per routed neuron); the window is always global."""
     n = corelet.neurons
-    src = np.flatnonzero(n["dest_core"].reshape(-1) >= 0).astype(np.int64)
+    lo, hi = (0, corelet.n_cores) if rank is None else (int(bounds[rank]), int(bounds[rank + 1]))
+    src = np.flatnonzero(n["dest_core"][lo:hi].reshape(-1) >= 0).astype(np.int64) + lo * N
     dest = n["dest_core"].reshape(-1)[src].astype(np.int64)
     axon = n["dest_axon"].reshape(-1)[src].astype(np.int64)
     delay = n["delay"].reshape(-1)[src].astype(np.int64)
+    window = _min_cross_delay(corelet, bounds)
     src_rank = np.searchsorted(bounds, src // N, side="right") - 1
     dest_rank = np.searchsorted(bounds, dest, side="right") - 1
     pos = corelet.position.astype(np.int64)
     hops = np.abs(pos[dest] - pos[src // N]).sum(axis=1)
     chip = chip_of(corelet)
     inter_chip = chip[dest] != chip[src // N]
-    return _Routes(src, dest, axon, delay, src_rank, dest_rank, hops, inter_chip)
+    return _Routes(src, dest, axon, delay, src_rank, dest_rank, hops, inter_chip, window)
+
+
+def _min_cross_delay(corelet: Corelet, bounds: np.ndarray) -> int:
+    """The shortest delay of any route between ranks (0: no route crosses), in blocks of
+    cores (small temporaries)."""
+    dest_core, delay = corelet.neurons["dest_core"], corelet.neurons["delay"]
+    best = hw.DELAY_MAX + 1
+    for lo in range(0, corelet.n_cores, 4096):
+        hi = min(corelet.n_cores, lo + 4096)
+        dest = dest_core[lo:hi]
+        src_rank = np.searchsorted(bounds, np.arange(lo, hi), side="right") - 1
+        dest_rank = np.searchsorted(bounds, dest, side="right") - 1
+        cross = (dest >= 0) & (dest_rank != src_rank[:, None])
+        if cross.any():
+            best = min(best, int(delay[lo:hi][cross].min()))
+    return 0 if best > hw.DELAY_MAX else best
 
 
 @dataclass
@@ -143,9 +186,9 @@ class RankPlan:
 
     Sub-corelet input port ``"in"``: the corelet's input lines (all ports, in order),
     restricted to this rank's entries.
-    Output port ``"out"``: one line per cross-rank neuron, then this rank's original output
-    lines (global columns ``out_cols``), then one per inter-chip neuron routed inside the
-    rank."""
+    Output port ``"out"``: this rank's original output lines (global columns ``out_cols``).
+    Cross-rank neurons (``cross_src``, local neuron ids) lose their route in the sub-corelet;
+    the runner makes them the kernel's remote lines 0, 1, ... in this order."""
 
     rank: int
     lo: int
@@ -155,30 +198,24 @@ class RankPlan:
     ranks: int
     n_cores: int  # of the whole corelet (spike words use global core indices)
     out_cols: np.ndarray  # int64: global output column of the original lines of "out"
+    cross_src: np.ndarray  # int64 local neuron id (core * 256 + neuron) per cross line
     cross_delay: np.ndarray  # int64 per cross line
     cross_rank: np.ndarray  # int64 destination rank per cross line
     cross_target: np.ndarray  # int64 global dest_core * 256 + dest_axon per cross line
     cross_hops: np.ndarray  # int64
     cross_inter_chip: np.ndarray  # bool
-    n_chip_lines: int  # inter-chip neurons routed inside the rank (counted, not exchanged)
+    cross_word: np.ndarray  # int64 per cross line: delay * (C * 256) + target (word - tick part)
+    rank_start: np.ndarray  # int64 (ranks + 1,): cross lines are grouped by destination rank
     window: int  # ticks between exchanges, 0: none needed (the same on every rank)
     step: int  # ticks per kernel call: the window, or bounded window buffers when it is 0
 
 
-def _window(routes: _Routes) -> int:
-    cross = routes.cross
-    return int(routes.delay[cross].min()) if cross.any() else 0  # 0: no exchange needed
+def plan_rank(corelet: Corelet, bounds: np.ndarray, rank: int) -> RankPlan:
+    """The sub-corelet of ``rank`` under ``bounds`` (from :func:`partition`)."""
+    return _plan(corelet, bounds, rank, _routes(corelet, bounds))
 
 
-def plan_rank(corelet: Corelet, bounds: np.ndarray, rank: int, inter_chip: bool = True) -> RankPlan:
-    """The sub-corelet of ``rank`` under ``bounds`` (from :func:`partition`); ``inter_chip``:
-    watch the neurons routed between chips inside the rank (to count inter-chip spikes)."""
-    return _plan(corelet, bounds, rank, _routes(corelet, bounds), inter_chip)
-
-
-def _plan(
-    corelet: Corelet, bounds: np.ndarray, rank: int, routes: _Routes, inter_chip: bool
-) -> RankPlan:
+def _plan(corelet: Corelet, bounds: np.ndarray, rank: int, routes: _Routes) -> RankPlan:
     lo, hi = int(bounds[rank]), int(bounds[rank + 1])
     sub = Corelet(
         axon_types=corelet.axon_types[lo:hi],
@@ -189,10 +226,15 @@ def _plan(
         chips=corelet.chips,
         metadata={},
     )
-    mine = routes.src_rank == rank
+    mine = np.flatnonzero(routes.src_rank == rank)
+    # cross-rank routes first by destination rank (stable), then the rank's own
+    cross = routes.cross[mine]
+    mine = np.concatenate(
+        [mine[cross][np.argsort(routes.dest_rank[mine][cross], kind="stable")], mine[~cross]]
+    )
+    cross = routes.cross[mine]
     local_src = routes.src[mine] - lo * N
     dest_core = sub.neurons["dest_core"].reshape(-1)
-    cross = routes.cross[mine]
     dest_core[local_src[cross]] = hw.NO_DEST
     dest_core[local_src[~cross]] = routes.dest[mine][~cross] - lo
     # inputs: the original lines restricted to this rank
@@ -203,13 +245,10 @@ def _plan(
     offsets = np.zeros(n_in + 1, np.int64)
     np.cumsum(np.bincount(line[keep], minlength=n_in), out=offsets[1:])
     sub.inputs = [Port.from_arrays("in", entries.reshape(-1, 2), offsets)]
-    # outputs: original lines of this rank, cross lines, inter-chip lines inside the rank
+    # outputs: the original lines of this rank
     _, out_core, out_neuron = port_table(corelet.outputs)
     out_cols = np.flatnonzero((out_core >= lo) & (out_core < hi)).astype(np.int64)
-    chip_local = local_src[~cross & routes.inter_chip[mine] & inter_chip]
-    watched = np.concatenate(
-        [local_src[cross], out_core[out_cols] * N + out_neuron[out_cols] - lo * N, chip_local]
-    )
+    watched = out_core[out_cols].astype(np.int64) * N + out_neuron[out_cols] - lo * N
     out_entries = np.stack([watched // N, watched % N], axis=1).astype(np.int32)
     sub.outputs = [Port.from_arrays("out", out_entries, np.arange(watched.size + 1))]
     return RankPlan(
@@ -221,14 +260,20 @@ def _plan(
         ranks=int(bounds.size - 1),
         n_cores=corelet.n_cores,
         out_cols=out_cols,
+        cross_src=local_src[cross],
         cross_delay=routes.delay[mine][cross],
         cross_rank=routes.dest_rank[mine][cross],
         cross_target=(routes.dest * N + routes.axon)[mine][cross],
         cross_hops=routes.hops[mine][cross],
         cross_inter_chip=routes.inter_chip[mine][cross],
-        n_chip_lines=int(chip_local.size),
-        window=_window(routes),
-        step=_window(routes) or max(1, STEP_BYTES // (corelet.n_cores * N + len(out_core) + 1)),
+        cross_word=(routes.delay * (corelet.n_cores * N) + routes.dest * N + routes.axon)[mine][
+            cross
+        ],
+        rank_start=np.searchsorted(
+            routes.dest_rank[mine][cross], np.arange(int(bounds.size)), side="left"
+        ).astype(np.int64),
+        window=routes.window,
+        step=routes.window or max(1, STEP_BYTES // (len(out_core) + 1)),
     )
 
 
@@ -310,50 +355,55 @@ class _RankRunner:
         self.plan, self.threads = plan, threads
         self.drive, self.ticks = drive, drive.shape[0]
         sub = plan.corelet
-        self.n_out_sub = plan.out_cols.size + plan.cross_delay.size + plan.n_chip_lines
+        self.n_out_sub = plan.out_cols.size
         self.engine: Any = None
         self.base = resume.tick if resume is not None else 0  # absolute tick of row 0
         if sub.n_cores:
             palette = (isa if isa != "auto" else sim.available_isas()[-1]) != "baseline"
             tables = sim.build_tables(sub, palette)
+            # cross-rank neurons: remote lines 0, 1, ... (listed by the kernel, not delivered)
+            src = plan.cross_src
+            slot = (src // N) * N + _core.POSITION[src % N]
+            flag = np.where(plan.cross_inter_chip, _core.ROUTE_INTER_CHIP, 0)
+            lines = np.arange(src.size, dtype=np.int64) << _core.ROUTE_SHIFT
+            tables["route"][slot] = -2 - (lines | flag | plan.cross_hops << 4)
+            per_core = np.bincount(src // N, minlength=sub.n_cores)
+            tables["rbox_ptr"] = np.concatenate([[0], np.cumsum(per_core)]).astype(np.int64)
             self.engine = _core.Engine(tables, sub.n_cores, plan.n_in, self.n_out_sub, isa)
             if resume is not None:
                 lo, hi = plan.lo, plan.hi
                 self.engine.restore(resume.v[lo:hi], resume.ring[lo:hi], resume.tick)
         self.out = np.zeros((self.ticks, plan.out_cols.size), np.uint8)
-        self.extra = {"cross_core_spikes": 0, "mesh_hops": 0}
-        rows = min(plan.step, self.ticks)
-        self.win_out = np.zeros((rows, self.n_out_sub), np.uint8)  # reused window by window
         self.sent = 0
-        self.inter_chip = 0
 
     def step(self, t0: int, t1: int) -> list[np.ndarray]:
         """Run ticks ``t0..t1-1`` (of this run); return the spike words for each rank."""
-        plan, n = self.plan, t1 - t0
+        plan = self.plan
         empty = [np.zeros(0, np.int64) for _ in range(plan.ranks)]
         if self.engine is None:
             return empty
-        win_out = self.win_out[:n]
-        win_out[:] = 0  # a quiet core (nothing to do this tick) leaves its lines unwritten
-        self.engine.run(self.drive[t0:t1], win_out, self.threads)
-        k, m = plan.out_cols.size, plan.cross_delay.size
-        self.out[t0:t1] = win_out[:, m : m + k]
-        if n == 1:  # the usual window (delay-1 routes): a flat scan is faster
-            line = np.flatnonzero(win_out[0, :m])
-            tick = np.zeros_like(line)
+        # a quiet core (nothing to do this tick) leaves its lines unwritten: out starts at 0
+        self.engine.run(self.drive[t0:t1], self.out[t0:t1], self.threads)
+        m = plan.cross_delay.size
+        if m == 0:
+            return empty
+        n, first = t1 - t0, self.base + t0  # ticks of the window, its first absolute tick
+        # records: absolute tick * m + remote line (lines are grouped by destination rank)
+        if n == 1:  # the usual window (delay-1 routes): one tick, no division
+            line = self.engine.remote - first * m
+            word = plan.cross_word[line] + first * (plan.n_cores * N)  # due = tick + delay
         else:
-            tick, line = np.nonzero(win_out[:, :m])
-        self.inter_chip += int(np.count_nonzero(win_out[:, m + k :]))
-        self.inter_chip += int(plan.cross_inter_chip[line].sum())
-        self.extra["cross_core_spikes"] += int(line.size)
-        self.extra["mesh_hops"] += int(plan.cross_hops[line].sum())
-        due = self.base + t0 + tick + plan.cross_delay[line]
-        word = due * (plan.n_cores * N) + plan.cross_target[line]
-        dest = plan.cross_rank[line]
-        order = np.argsort(dest, kind="stable")
-        split = np.searchsorted(dest[order], np.arange(1, plan.ranks))
+            tick, line = np.divmod(self.engine.remote, m)
+            word = plan.cross_word[line] + tick * (plan.n_cores * N)
+        if plan.ranks == 2:  # everything goes to the other rank
+            self.sent += int(word.size)
+            return [empty[0], word] if plan.rank == 0 else [word, empty[1]]
+        small = np.uint16 if plan.ranks <= 1 << 16 else np.int64
+        dest = (np.searchsorted(plan.rank_start, line, side="right") - 1).astype(small)
+        word = word[np.argsort(dest, kind="stable")]  # a radix sort: O(spikes)
+        split = np.cumsum(np.bincount(dest, minlength=plan.ranks))[:-1]
         self.sent += int(word.size)
-        return np.split(word[order], split) if word.size else empty
+        return np.split(word, split)
 
     def receive(self, words: np.ndarray) -> None:
         """OR the spikes sent to this rank into its cores' axon rings, in the slot of the
@@ -362,15 +412,15 @@ class _RankRunner:
             return
         due, target = np.divmod(words, self.plan.n_cores * N)
         core, axon = np.divmod(target, N)
-        word = ((core - self.plan.lo) * hw.RING_SLOTS + (due & 15)) * 4 + (axon >> 6)
-        np.bitwise_or.at(self.engine.ring, word, np.uint64(1) << (axon & 63).astype(np.uint64))
+        self.engine.inject(((core - self.plan.lo) * hw.RING_SLOTS + (due & 15)) * N + axon)
+
+    def chip_spikes(self) -> int:
+        """Routed spikes between chips (the kernel counts them, remote lines included)."""
+        return int(self.engine.inter_chip) if self.engine is not None else 0
 
     def counters(self) -> dict[str, int]:
         base = self.engine.counters if self.engine is not None else np.zeros(4, np.int64)
-        got = {k: int(v) for k, v in zip(COUNTERS, base, strict=True)}
-        for k, v in self.extra.items():
-            got[k] += v
-        return got
+        return {k: int(v) for k, v in zip(COUNTERS, base, strict=True)}
 
     def v(self) -> np.ndarray:
         if self.engine is None:
@@ -423,7 +473,9 @@ def _prepare(
     ranks: int,
     bounds: np.ndarray | None,
     resume: Checkpoint | None,
+    rank: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, _Routes]:
+    """Inputs, bounds and the routes of every rank (``rank`` None) or of one."""
     validate_corelet(corelet)
     drive = prepare_inputs(corelet, inputs, ticks)
     bounds = partition(corelet, ranks) if bounds is None else np.asarray(bounds, np.int64)
@@ -439,7 +491,7 @@ def _prepare(
             )
         if resume.tick < 0:
             raise NscError(f"checkpoint tick must be >= 0, got {resume.tick}")
-    return drive, bounds, _routes(corelet, bounds)
+    return drive, bounds, _routes(corelet, bounds, rank)
 
 
 def run_partitioned(
@@ -458,13 +510,13 @@ def run_partitioned(
     """Run ``corelet`` split over ``ranks`` sub-corelets in this process, exchanging spikes
     between them as the MPI run does (for tests, and to measure the split's cost).
 
-    ``inter_chip``: count the spikes routed between chips exactly (``stats.inter_chip_spikes``);
-    a rank that owns several chips then watches its inter-chip neurons as output lines, which
-    costs time on large systems (free when each rank owns one chip); False: None.
+    ``inter_chip``: report the spikes routed between chips (``stats.inter_chip_spikes``,
+    counted by the kernel's route flag and by each rank for its remote lines: free); False:
+    None.
     ``resume``: continue from a :class:`Checkpoint` (inputs and outputs then start at its
     tick); ``checkpoint``: also return the state at the end."""
     drive, bounds, routes = _prepare(corelet, inputs, ticks, ranks, bounds, resume)
-    plans = [_plan(corelet, bounds, r, routes, inter_chip) for r in range(ranks)]
+    plans = [_plan(corelet, bounds, r, routes) for r in range(ranks)]
     runners = [_RankRunner(p, drive, threads, isa, resume) for p in plans]
     spent, windows = 0.0, _windows(ticks, plans[0].step)
     begin = time.perf_counter()
@@ -481,13 +533,34 @@ def run_partitioned(
         window=plans[0].window,
         windows=len(windows),
         exchanged_spikes=sum(r.sent for r in runners),
-        inter_chip_spikes=sum(r.inter_chip for r in runners) if inter_chip else None,
+        inter_chip_spikes=sum(r.chip_spikes() for r in runners) if inter_chip else None,
         exchange_seconds=spent,
         run_seconds=loop,
         bounds=[int(b) for b in bounds],
     )
     result, state = _merge(corelet, ticks, parts, resume)
     return DistributedResult(result, stats, state)
+
+
+class OneProcess:
+    """The part of an MPI communicator this module uses, for one process without MPI:
+    ``run_distributed_stats(..., comm=OneProcess())`` runs as one rank (checkpoints and
+    resumes on one process, without importing mpi4py)."""
+
+    def Get_rank(self) -> int:
+        return 0
+
+    def Get_size(self) -> int:
+        return 1
+
+    def Barrier(self) -> None:
+        pass
+
+    def gather(self, value: Any, root: int = 0) -> list[Any]:
+        return [value]
+
+    def bcast(self, value: Any, root: int = 0) -> Any:
+        return value
 
 
 def mpi_world() -> Any:
@@ -500,6 +573,25 @@ def mpi_world() -> Any:
             "'nsc[mpi]' (mpi4py and the mpich wheel, which provides mpiexec)"
         ) from err
     return MPI.COMM_WORLD
+
+
+def load_rank(path: str, comm: Any = None) -> Corelet:
+    """Read a corelet file for this rank of ``comm`` (default ``MPI.COMM_WORLD``), holding
+    only the cores it owns under :func:`partition` (``format.load_part``: the other cores'
+    crossbars and parameters are untouched zero pages; routes, geometry and ports whole).
+    Pass the result to :func:`run_distributed_stats` on the same ranks: only those read
+    the owned cores."""
+    from . import format as fmt
+
+    comm = mpi_world() if comm is None else comm
+    rank, ranks = int(comm.Get_rank()), int(comm.Get_size())
+
+    def owned(c: int, chips: tuple[int, int], position: np.ndarray) -> tuple[int, int]:
+        bounds = _partition(c, chips, position, ranks)
+        return int(bounds[rank]), int(bounds[rank + 1])
+
+    corelet, _ = fmt.load_part(path, owned)
+    return corelet
 
 
 def _mpi_exchange(comm: Any) -> Callable[[list[np.ndarray]], np.ndarray]:
@@ -538,24 +630,43 @@ def run_distributed_stats(
     final state (rank 0; None elsewhere). ``resume``: as in :func:`run_partitioned` (every
     rank passes the same checkpoint)."""
     comm = mpi_world() if comm is None else comm
+    ranks, rank = int(comm.Get_size()), int(comm.Get_rank())
+    drive, bounds, routes = _prepare(corelet, inputs, ticks, ranks, None, resume, rank)
+    return _run_comm(
+        corelet, drive, bounds, routes, comm, threads, isa, inter_chip, resume, checkpoint
+    )
+
+
+def _run_comm(
+    corelet: Corelet,
+    drive: np.ndarray,
+    bounds: np.ndarray,
+    routes: _Routes,
+    comm: Any,
+    threads: int,
+    isa: str,
+    inter_chip: bool,
+    resume: Checkpoint | None,
+    checkpoint: bool,
+) -> DistributedResult | None:
     rank, ranks = int(comm.Get_rank()), int(comm.Get_size())
-    drive, bounds, routes = _prepare(corelet, inputs, ticks, ranks, None, resume)
-    plan = _plan(corelet, bounds, rank, routes, inter_chip)
+    ticks = int(drive.shape[0])
+    plan = _plan(corelet, bounds, rank, routes)
     runner = _RankRunner(plan, drive, threads, isa, resume)
-    exchange = _mpi_exchange(comm)
+    exchange = _mpi_exchange(comm) if ranks > 1 else None
     spent, windows = 0.0, _windows(ticks, plan.step)
     comm.Barrier()
     begin = time.perf_counter()
     for t0, t1 in windows:
         sent = runner.step(t0, t1)
         start = time.perf_counter()
-        if ranks > 1:
+        if exchange is not None:
             runner.receive(exchange(sent))
         spent += time.perf_counter() - start
     comm.Barrier()
     loop = time.perf_counter() - begin
     part = _part(plan, runner, checkpoint)
-    tallies = comm.gather((runner.sent, runner.inter_chip), root=0)
+    tallies = comm.gather((runner.sent, runner.chip_spikes()), root=0)
     parts = comm.gather(part, root=0)
     if rank != 0:
         return None
@@ -591,3 +702,34 @@ def run_distributed(
         corelet, inputs, ticks, comm, threads=threads, isa=isa, inter_chip=inter_chip
     )
     return None if got is None else got.result
+
+
+def run_distributed_batch(
+    corelet: Corelet,
+    inputs: Sequence[Inputs] | Inputs,
+    ticks: int,
+    comm: Any = None,
+    *,
+    batch: int | None = None,
+    threads: int = 1,
+    isa: str = "auto",
+) -> BatchResult:
+    """Independent runs from the initial state on the ranks of ``comm``, one after another
+    (each split over every rank), as ``sim.run_batch`` runs them on one process: the same
+    :class:`~nsc_runtime.reference.BatchResult`, byte for byte, returned on **every** rank
+    (rank 0 broadcasts it), so a host program around the cores (``nsc run MODEL.corelet``
+    under mpiexec) goes on identically everywhere."""
+    comm = mpi_world() if comm is None else comm
+    ranks = int(comm.Get_size())
+    drives = prepare_batch(corelet, inputs, ticks, batch)
+    validate_corelet(corelet)
+    bounds = partition(corelet, ranks)
+    routes = _routes(corelet, bounds, int(comm.Get_rank()))
+    results: list[Result] = []
+    for drive in drives:
+        got = _run_comm(corelet, drive, bounds, routes, comm, threads, isa, False, None, False)
+        if got is not None:
+            results.append(got.result)
+    stacked = stack_results(corelet, results, ticks) if int(comm.Get_rank()) == 0 else None
+    out: BatchResult = comm.bcast(stacked, root=0)
+    return out

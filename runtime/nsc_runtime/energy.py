@@ -3,6 +3,8 @@
 Model 1 (pro rata): every used core draws its share of a 70 mW chip, 17.1 uW per core.
 Model 2 (event model): 15.7 uW static per used core plus 2.3 pJ per synaptic event, fitted to
 the published power-vs-rate sweep (Merolla 2014). Both assume real time (1 ms per tick).
+Inter-chip links (systems of several chips): each spike that leaves its chip costs
+``hw.SPIKE_PACKET_BITS`` (32, an assumption) x 2 pJ per off-chip bit, added to model 2.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ class Estimate:
     synaptic_events: int
     pro_rata_w: float
     event_model_w: float
+    inter_chip_spikes: int = 0
+    inter_chip_w: float = 0.0  # included in event_model_w
 
     @property
     def seconds(self) -> float:
@@ -37,17 +41,33 @@ class Estimate:
             f"{hw.JOULES_PER_SYNAPTIC_EVENT * 1e12:.1f} pJ per synaptic event, real time): "
             f"{_si(self.event_model_w, 'W')}, "
             f"{_si(self.event_model_w * self.seconds, 'J')} over {self.seconds:g} s",
+            *self._chip_lines(),
+        ]
+
+    def _chip_lines(self) -> list[str]:
+        if not self.inter_chip_spikes:
+            return []
+        bits = hw.SPIKE_PACKET_BITS
+        pj = hw.JOULES_PER_OFF_CHIP_BIT * 1e12
+        return [
+            f"inter-chip links ({self.inter_chip_spikes} spikes x {bits} bits (assumed) x "
+            f"{pj:g} pJ/bit, in model 2): {_si(self.inter_chip_w, 'W')}, "
+            f"{_si(self.inter_chip_w * self.seconds, 'J')} over {self.seconds:g} s"
         ]
 
 
-def estimate(cores: int, synaptic_events: int, ticks: int) -> Estimate:
-    """Both power models for ``cores`` used cores running ``ticks`` ticks in real time."""
+def estimate(cores: int, synaptic_events: int, ticks: int, inter_chip_spikes: int = 0) -> Estimate:
+    """Both power models for ``cores`` used cores running ``ticks`` ticks in real time;
+    ``inter_chip_spikes``: spikes routed between chips (priced in model 2)."""
+    chip_w = hw.inter_chip_joules(inter_chip_spikes) / (max(ticks, 1) * hw.TICK_SECONDS)
     return Estimate(
         cores=cores,
         ticks=ticks,
         synaptic_events=synaptic_events,
         pro_rata_w=hw.power_pro_rata_w(cores),
-        event_model_w=hw.power_event_model_w(cores, synaptic_events, ticks),
+        event_model_w=hw.power_event_model_w(cores, synaptic_events, ticks) + chip_w,
+        inter_chip_spikes=inter_chip_spikes,
+        inter_chip_w=chip_w,
     )
 
 

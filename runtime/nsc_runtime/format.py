@@ -31,7 +31,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -295,12 +295,26 @@ def loads(data: bytes | bytearray | memoryview) -> Corelet:
 
 def _check_envelope(data: bytes) -> int:
     """Check magic, version, flags, size and checksum; return the number of cores."""
-    minimum = HEADER.size + DIGEST_SIZE
-    if len(data) < minimum:
+    n_cores = _check_header(bytes(data[: HEADER.size]), len(data))
+    digest = hashlib.sha256(memoryview(data)[:-DIGEST_SIZE]).digest()
+    if digest != data[-DIGEST_SIZE:]:
         raise CoreletFormatError(
-            f"file is truncated: {len(data)} bytes, a corelet file has at least {minimum}"
+            f"checksum mismatch: the SHA-256 at byte {len(data) - DIGEST_SIZE} does not match "
+            "the content (the file is corrupted)"
         )
-    magic, major, minor, flags, n_cores, n_sections, size = HEADER.unpack_from(data, 0)
+    _check_sections(bytes(data[: HEADER.size]))
+    return n_cores
+
+
+def _check_header(head: bytes, size_found: int) -> int:
+    """Check the header of a file of ``size_found`` bytes (all but the checksum); return the
+    number of cores."""
+    minimum = HEADER.size + DIGEST_SIZE
+    if size_found < minimum:
+        raise CoreletFormatError(
+            f"file is truncated: {size_found} bytes, a corelet file has at least {minimum}"
+        )
+    magic, major, minor, flags, n_cores, _, size = HEADER.unpack_from(head, 0)
     if magic != MAGIC:
         raise CoreletFormatError(f"not an nsc corelet file: bad magic {magic!r} at byte 0")
     if (major, minor) != VERSION:
@@ -310,22 +324,20 @@ def _check_envelope(data: bytes) -> int:
         )
     if flags != 0:
         raise CoreletFormatError(f"header flags must be 0, found {flags:#x} at byte 12")
-    if size != len(data):
-        kind = "truncated" if size > len(data) else "followed by unexpected bytes"
+    if size != size_found:
+        kind = "truncated" if size > size_found else "followed by unexpected bytes"
         raise CoreletFormatError(
-            f"file is {kind}: the header (byte 24) says {size} bytes, the file has {len(data)}"
+            f"file is {kind}: the header (byte 24) says {size} bytes, the file has {size_found}"
         )
-    digest = hashlib.sha256(memoryview(data)[:-DIGEST_SIZE]).digest()
-    if digest != data[-DIGEST_SIZE:]:
-        raise CoreletFormatError(
-            f"checksum mismatch: the SHA-256 at byte {len(data) - DIGEST_SIZE} does not match "
-            "the content (the file is corrupted)"
-        )
+    return int(n_cores)
+
+
+def _check_sections(head: bytes) -> None:
+    n_sections = HEADER.unpack_from(head, 0)[5]
     if n_sections != len(SECTION_TAGS):
         raise CoreletFormatError(
             f"header (byte 20) lists {n_sections} sections, version 1.0 has {len(SECTION_TAGS)}"
         )
-    return int(n_cores)
 
 
 def _parse_core(r: _Reader, n_cores: int, layout: _Layout) -> dict[str, np.ndarray]:
@@ -443,6 +455,139 @@ def load(path: str | os.PathLike[str]) -> Corelet:
         return loads(data)
     except CoreletFormatError as err:
         raise CoreletFormatError(f"{path}: {err}") from None
+
+
+# Neuron fields every rank of a distributed run reads whole (the routes): the rest is read
+# for its own cores only by load_part.
+ROUTE_FIELDS = ("dest_core", "dest_axon", "delay")
+_READ_CHUNK = 1 << 24
+
+
+def load_part(
+    path: str | os.PathLike[str],
+    owned: Callable[[int, tuple[int, int], np.ndarray], tuple[int, int]],
+) -> tuple[Corelet, tuple[int, int]]:
+    """Read a corelet file for one process of a distributed run, holding only its own cores.
+
+    ``owned(n_cores, chips, position)`` returns the cores ``(lo, hi)`` this process runs.
+    The result is a full-size :class:`Corelet` in which the cores ``lo:hi`` hold the file's
+    values, the routes (:data:`ROUTE_FIELDS`), geometry, seeds, ports and metadata are whole,
+    and the other cores' crossbars, axon types and neuron parameters are zero: arrays
+    allocated by ``np.zeros`` and never written, so they take address space but no memory.
+    The file is checked as :func:`load` checks it (envelope, checksum streamed in chunks,
+    sections, then the hardware rules on what was read; the zeros are valid values)."""
+    import mmap
+
+    where = str(path)
+    try:
+        f = open(path, "rb")  # noqa: SIM115 (closed below, after the mapping)
+    except OSError as err:
+        raise CoreletFormatError(f"cannot read corelet file {where!r}: {err.strerror}") from err
+    try:
+        with f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            return _load_part(f, mm, owned)
+    except (ValueError, OSError) as err:  # an empty file cannot be mapped
+        raise CoreletFormatError(f"{where}: cannot read the corelet file: {err}") from None
+    except CoreletFormatError as err:
+        raise CoreletFormatError(f"{where}: {err}") from None
+
+
+def _load_part(
+    f: Any, mm: Any, owned: Callable[[int, tuple[int, int], np.ndarray], tuple[int, int]]
+) -> tuple[Corelet, tuple[int, int]]:
+    size = len(mm)
+    c = _check_header(bytes(mm[: HEADER.size]), size)
+    digest = hashlib.sha256()
+    f.seek(0)
+    left = size - DIGEST_SIZE
+    while left:  # streamed: the file's pages are not mapped into this process
+        chunk = f.read(min(_READ_CHUNK, left))
+        if not chunk:
+            raise CoreletFormatError("file changed while reading it")
+        digest.update(chunk)
+        left -= len(chunk)
+    trailer = bytes(mm[size - DIGEST_SIZE :])
+    if digest.digest() != trailer:
+        raise CoreletFormatError(
+            f"checksum mismatch: the SHA-256 at byte {size - DIGEST_SIZE} does not match "
+            "the content (the file is corrupted)"
+        )
+    _check_sections(bytes(mm[: HEADER.size]))
+    layout = _Layout({}, {}, {})
+    walk = _Sections(mm, layout)
+    core_at = walk.next(lambda r: r.take(r.end - r.pos, "CORE payload"))
+    chips, position = walk.next(lambda r: _parse_geom(r, c, layout))
+    seeds = walk.next(lambda r: _parse_seed(r, c, layout))
+    inputs = walk.next(lambda r: _parse_ports(r, layout))
+    outputs = walk.next(lambda r: _parse_ports(r, layout))
+    metadata = walk.next(_parse_meta)
+    walk.finish()
+    lo, hi = (int(v) for v in owned(c, chips, position))
+    if not 0 <= lo <= hi <= c:
+        raise CoreletFormatError(f"cores {lo}:{hi} are not a range of the file's {c} cores")
+    core = _parse_core_part(f, mm, core_at, c, lo, hi, layout)
+    corelet = Corelet(
+        axon_types=core.pop("axon_types"),
+        crossbar=core.pop("crossbar"),
+        neurons=core,
+        position=position,
+        seeds=seeds,
+        inputs=inputs,
+        outputs=outputs,
+        chips=chips,
+        metadata=metadata,
+    )
+    violation = find_violation(corelet)
+    if violation is not None:
+        raise CoreletFormatError(f"{violation.message()} [{_locate(violation, layout)}]")
+    return corelet, (lo, hi)
+
+
+def _parse_core_part(
+    f: Any, mm: Any, at: int, c: int, lo: int, hi: int, layout: _Layout
+) -> dict[str, np.ndarray]:
+    """The CORE arrays: cores lo:hi (and the route fields whole) read, the rest zeros."""
+    table = bytes(mm[at : at + len(FIELD_TABLE)])
+    if table != FIELD_TABLE:
+        raise CoreletFormatError(
+            "section CORE: the neuron field table differs from this nsc_runtime's: written by "
+            f"another version? (byte offset {at})"
+        )
+    pos = at + len(FIELD_TABLE)
+    a = hw.AXONS_PER_CORE
+
+    def read(dtype: npt.DTypeLike, per_core: int, shape: tuple[int, ...], whole: bool) -> Any:
+        nonlocal pos
+        dt = np.dtype(dtype)
+        out = np.zeros(shape, dt.newbyteorder("="))
+        first, last = (0, c) if whole else (lo, hi)
+        count = (last - first) * per_core
+        f.seek(pos + first * per_core * dt.itemsize)
+        data = f.read(count * dt.itemsize)
+        flat = out.reshape(c, -1) if c else out.reshape(0, max(per_core, 1))
+        flat[first:last] = np.frombuffer(data, dt, count).reshape(last - first, -1)
+        pos += c * per_core * dt.itemsize
+        return out
+
+    out: dict[str, np.ndarray] = {}
+    layout.arrays["axon_types"] = ("CORE", pos, 1, (c, a))
+    out["axon_types"] = read(np.uint8, a, (c, a), False)
+    layout.arrays["crossbar"] = ("CORE", pos, 1, (c, a, ROW_BYTES))
+    packed = read(np.uint8, a * ROW_BYTES, (c, a * ROW_BYTES), False)
+    crossbar = np.zeros((c, a, hw.NEURONS_PER_CORE), np.bool_)
+    step = 256  # cores unpacked at a time: small temporaries
+    for k in range(lo, hi, step):
+        m = min(hi, k + step)
+        bits = np.unpackbits(packed[k:m].reshape(-1), bitorder="little")
+        crossbar[k:m] = bits.view(np.bool_).reshape(m - k, a, hw.NEURONS_PER_CORE)
+    del packed
+    out["crossbar"] = crossbar
+    for spec in FIELDS:
+        shape = neuron_field_shape(spec.name, c)
+        layout.arrays[spec.name] = ("CORE", pos, spec.dtype.itemsize, shape)
+        per_core = int(np.prod(shape[1:], dtype=np.int64))
+        out[spec.name] = read(spec.dtype, per_core, shape, spec.name in ROUTE_FIELDS)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

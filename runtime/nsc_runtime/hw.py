@@ -61,6 +61,12 @@ CHIP_POWER_W = 0.070
 STATIC_W_PER_CORE = 15.7e-6
 JOULES_PER_SYNAPTIC_EVENT = 2.3e-12
 TICK_SECONDS = 1e-3
+# Inter-chip links (performance-anchors.md, "Per-component": 2 pJ/bit off-chip, Merolla 2014
+# Suppl. S5 via a secondary source [S]). The bits per inter-chip spike packet are an
+# ASSUMPTION of this project (no source gives them): 32, room for a relative (dx, dy) core
+# address of 9 bits each, an 8-bit axon and a 4-bit delivery tick, rounded up to a word.
+JOULES_PER_OFF_CHIP_BIT = 2e-12
+SPIKE_PACKET_BITS = 32
 
 
 def power_pro_rata_w(cores: int) -> float:
@@ -72,3 +78,8 @@ def power_event_model_w(cores: int, synaptic_events: int, ticks: int) -> float:
     """Model 2: 15.7 uW static per used core + 2.3 pJ per synaptic event, in real time."""
     seconds = max(ticks, 1) * TICK_SECONDS
     return cores * STATIC_W_PER_CORE + synaptic_events * JOULES_PER_SYNAPTIC_EVENT / seconds
+
+
+def inter_chip_joules(inter_chip_spikes: int) -> float:
+    """Energy of the spikes that leave their chip: packet bits x 2 pJ per off-chip bit."""
+    return inter_chip_spikes * SPIKE_PACKET_BITS * JOULES_PER_OFF_CHIP_BIT

@@ -147,6 +147,7 @@ def build_tables(corelet: Corelet, palette: bool = True) -> dict[str, np.ndarray
         "out_line": out_line,
         "out_pos": _core.POSITION[out_neuron].astype(np.int32),
         "box_ptr": np.concatenate([[0], np.cumsum(routed.sum(axis=1))]).astype(np.int64),
+        "rbox_ptr": np.zeros(c + 1, np.int64),  # no remote lines (nsc_runtime.distributed)
     }
     need = _core.needed_tables(cflags)
     lazy: dict[str, Callable[[], np.ndarray]] = {
@@ -256,16 +257,21 @@ def _stochastic_masks(corelet: Corelet) -> np.ndarray:
 
 
 def _routes(corelet: Corelet) -> np.ndarray:
-    """Per neuron: -1, or (dest_core * ROUTE_CORE_STRIDE (4096) + dest_axon) << 22 | mesh hops
-    << 4 | delay."""
+    """Per neuron: -1, or (dest_core * ROUTE_CORE_STRIDE (4096) + dest_axon) << 22 | inter-chip
+    << 21 | mesh hops << 4 | delay (``_core.ROUTE_SHIFT``)."""
     n = corelet.neurons
     routed = n["dest_core"] >= 0
     target = np.where(routed, n["dest_core"], 0).astype(np.int64)
     pos = corelet.position.astype(np.int64)
     hops = np.abs(pos[target, 0] - pos[:, :1])
     hops += np.abs(pos[target, 1] - pos[:, 1:])
+    side = hw.CORES_PER_CHIP_SIDE
+    chip_differs = (pos[target, 0] // side != pos[:, :1] // side) | (
+        pos[target, 1] // side != pos[:, 1:] // side
+    )
     route = target * _core.ROUTE_CORE_STRIDE + n["dest_axon"]
-    route <<= 22
+    route <<= _core.ROUTE_SHIFT
+    route |= np.where(chip_differs, _core.ROUTE_INTER_CHIP, 0)
     route |= hops << 4
     route |= n["delay"]
     route[~routed] = -1
@@ -339,6 +345,7 @@ class Simulator:
         use_palette = palette and (isa if isa != "auto" else available_isas()[-1]) != "baseline"
         self.tables = build_tables(corelet, use_palette) if corelet.n_cores else {}
         self.last_profile = np.zeros(4)  # seconds: integrate, neuron update, route, deliver
+        self.last_inter_chip = 0  # routed spikes between chips in the last run (not a batch)
 
     def engine(self) -> Any:
         """A fresh kernel state over this simulator's tables."""
@@ -403,6 +410,7 @@ class Simulator:
         if profile:
             self.last_profile = np.asarray(engine.profile, np.float64).copy()
         counters = {k: int(v) for k, v in zip(COUNTERS, engine.counters, strict=True)}
+        self.last_inter_chip = int(engine.inter_chip)
         return Result(split_outputs(corelet, out), counters, engine.v, ticks)
 
     def _bar(self, ticks: int, items: int, unit: str) -> Any:

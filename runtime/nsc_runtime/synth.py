@@ -36,13 +36,24 @@ from .errors import NscError
 _BATCH = 64  # cores whose crossbars are drawn at once (bounds temporary memory)
 
 
-def _grid(n_cores: int) -> tuple[tuple[int, int], np.ndarray]:
-    """Chips in one row, cores filling each 64 x 64 chip row by row."""
+def _grid(n_cores: int, chips: tuple[int, int] | None = None) -> tuple[tuple[int, int], np.ndarray]:
+    """Chips ``(rows, cols)`` of a 2-D mesh (default: one row of as many as needed), filled
+    chip by chip in row-major chip order, each 64 x 64 chip row by row: the cores of a chip
+    are contiguous (``distributed.partition`` gives ranks whole chips)."""
     side, per_chip = hw.CORES_PER_CHIP_SIDE, hw.CORES_PER_CHIP
+    if chips is None:
+        chips = (1, max(1, -(-n_cores // per_chip)))
+    rows, cols = int(chips[0]), int(chips[1])
+    if rows < 1 or cols < 1 or n_cores > rows * cols * per_chip:
+        raise NscError(
+            f"--cores {n_cores:,} do not fit {rows}x{cols} chips "
+            f"({rows * cols * per_chip:,} cores at most)"
+        )
     c = np.arange(n_cores)
     chip, local = c // per_chip, c % per_chip
-    pos = np.stack([chip * side + local % side, local // side], axis=1).astype(np.int32)
-    return (1, max(1, -(-n_cores // per_chip))), pos
+    x = (chip % cols) * side + local % side
+    y = (chip // cols) * side + local // side
+    return (rows, cols), np.stack([x, y], axis=1).astype(np.int32)
 
 
 def random_corelet(
@@ -55,8 +66,10 @@ def random_corelet(
     output_lines: int = 16,
     heterogeneous: bool = False,
     palette: int = 0,
+    chips: tuple[int, int] | None = None,
 ) -> Corelet:
-    """A random, valid corelet firing near ``rate_hz`` with ``synapses`` synapses per neuron."""
+    """A random, valid corelet firing near ``rate_hz`` with ``synapses`` synapses per neuron;
+    ``chips``: the (rows, cols) chip mesh its cores fill chip by chip (default one row)."""
     if n_cores < 1:
         raise NscError(f"--cores must be >= 1, got {n_cores}")
     if not 0 <= rate_hz <= 1000:
@@ -66,8 +79,8 @@ def random_corelet(
     if not 0 <= palette <= hw.NEURONS_PER_CORE:
         raise NscError(f"--palette must be in 0..{hw.NEURONS_PER_CORE}, got {palette}")
     rng = np.random.default_rng(seed)
-    chips, position = _grid(n_cores)
-    corelet = Corelet.empty(n_cores, chips=chips)
+    grid, position = _grid(n_cores, chips)
+    corelet = Corelet.empty(n_cores, chips=grid)
     corelet.position[:] = position
     corelet.seeds[:] = rng.integers(0, 1 << 32, n_cores, dtype=np.uint64).astype(np.uint32)
     _random_crossbar(corelet, synapses, rng)
@@ -105,6 +118,7 @@ def random_corelet(
         synapses=str(synapses),
         seed=str(seed),
         heterogeneous=str(heterogeneous).lower(),
+        chips=f"{grid[0]}x{grid[1]}",
     )
     if heterogeneous and palette:
         corelet.metadata["palette"] = str(palette)

@@ -146,6 +146,35 @@ CASES: list[tuple[str, list[str], str]] = [
     ("run-o-missing-dir", [*RUN, "-o", "{out}/no/r.npz"], "does not exist"),
     ("run-o-symlink", [*RUN, "-o", "{fx}/link"], "symbolic link"),
     ("run-o-device", [*RUN, "-o", "/dev/full"], "is a device"),
+    (
+        "run-ckpt-every-0",
+        [*RUN, "--checkpoint", "{out}/s", "--checkpoint-every", "0", "-o", "{out}/r.npz"],
+        "--checkpoint-every",
+    ),
+    (
+        "run-ckpt-every-x",
+        [*RUN, "--checkpoint", "{out}/s", "--checkpoint-every", "x", "-o", "{out}/r.npz"],
+        "--checkpoint-every",
+    ),
+    (
+        "run-ckpt-every-alone",
+        [*RUN, "--checkpoint-every", "5", "-o", "{out}/r.npz"],
+        "--checkpoint-every needs --checkpoint",
+    ),
+    (
+        "run-ckpt-is-output",
+        [*RUN, "--checkpoint", "{out}/r.npz", "-o", "{out}/r.npz"],
+        "--checkpoint",
+    ),
+    ("run-ckpt-dir", [*RUN, "--checkpoint", "{fx}/adir", "-o", "{out}/r.npz"], "is a folder"),
+    ("run-ckpt-device", [*RUN, "--checkpoint", "/dev/full", "-o", "{out}/r.npz"], "is a device"),
+    ("run-resume-missing", [*RUN, "--resume", "{fx}/none.npz", "-o", "{out}/r.npz"], "none.npz"),
+    ("run-resume-garbage", [*RUN, "--resume", "{fx}/afile", "-o", "{out}/r.npz"], "checkpoint"),
+    (
+        "run-model-ckpt",
+        [*RUN_MODEL, "--input", "{fx}/x.npz", "--checkpoint", "{out}/s", "-o", "{out}/y"],
+        "--raw",
+    ),
     # run, model mode (a corelet from nsc compile: --input holds the model's inputs x)
     ("run-model-no-input", [*RUN_MODEL, "-o", "{out}/y.npz"], "give --input"),
     (
@@ -178,6 +207,16 @@ CASES: list[tuple[str, list[str], str]] = [
     ("random-rate-nan", [*RANDOM, "--rate", "nan", "-o", "{out}/c"], "--rate"),
     ("random-rate-neg", [*RANDOM, "--rate", "-1", "-o", "{out}/c"], "--rate"),
     ("random-synapses", [*RANDOM, "--synapses", "300", "-o", "{out}/c"], "--synapses"),
+    ("random-chips-0", [*RANDOM, "--chips", "0x2", "-o", "{out}/c"], "--chips"),
+    ("random-chips-text", [*RANDOM, "--chips", "two", "-o", "{out}/c"], "--chips"),
+    ("random-chips-huge", [*RANDOM, "--chips", "2000x1", "-o", "{out}/c"], "--chips"),
+    (
+        "random-chips-small",
+        ["corelet", "random", "--cores", "4097", "--chips", "1x1", "-o", "{out}/c"],
+        "do not fit --chips 1x1",
+    ),
+    ("random-chips-memory", ["corelet", "random", "--chips", "64x64", "-o", "{out}/c"], "--cores"),
+    ("random-no-cores", ["corelet", "random", "-o", "{out}/c"], "--cores"),
     ("random-o-dir", [*RANDOM, "-o", "{fx}/adir"], "is a folder"),
     ("random-o-under-file", [*RANDOM, "-o", "{fx}/afile/c"], "under the file"),
     ("random-o-missing-dir", [*RANDOM, "-o", "{out}/no/c"], "does not exist"),

@@ -89,11 +89,8 @@ def test_embedding_model_and_per_step_labels() -> None:
 @pytest.mark.parametrize(
     ("layer", "message"),
     [
-        (
-            torch.nn.LSTM(3, 4, batch_first=True),
-            "'lstm' is not supported by constrain; nsc.compile",
-        ),
-        (torch.nn.GRU(3, 4, batch_first=True), "'gru' is not supported by constrain; nsc.compile"),
+        (torch.nn.LSTM(3, 4, batch_first=True, proj_size=2), "proj_size=2 is not supported"),
+        (torch.nn.GRU(3, 2, batch_first=True, bidirectional=True), "bidirectional GRU"),
         (torch.nn.Conv1d(3, 4, 1), "unsupported layer"),
     ],
 )

@@ -215,7 +215,7 @@ class TwoInputs(nn.Module):
 
 
 UNSUPPORTED: dict[str, tuple[Any, tuple[str, ...]]] = {
-    "lstm": (lambda: Wrap(nn.LSTM(5, 4, batch_first=True)), ("aten.lstm.input",)),
+    "lstm-proj": (lambda: Wrap(nn.LSTM(5, 4, batch_first=True, proj_size=2)), ("proj_size",)),
     "gru-bidirectional": (
         lambda: Wrap(nn.GRU(5, 4, batch_first=True, bidirectional=True)),
         ("layer", "bidirectional GRU"),
@@ -357,7 +357,7 @@ def test_a_new_op_converts_the_aten_operator_it_declares(negate: type[Negate]) -
     with torch.no_grad():
         np.testing.assert_allclose(out, model(x).numpy(), rtol=1e-5, atol=1e-6)
     with pytest.raises(FrontendError) as info:  # and it is listed as supported
-        to_graph(export(Wrap(nn.LSTM(5, 4, batch_first=True)), x))
+        to_graph(export(Wrap(nn.Linear(5, 3), torch.sigmoid), x))
     assert "aten.neg.default" in str(info.value)
 
 

@@ -83,7 +83,7 @@ def simulate(graph, x: np.ndarray, dt: float = 1e-4, reset: str = "nir") -> dict
                 if v is None:  # before step 0: spikes are 0, so an Affine gives its bias
                     v = np.zeros((batch, size(p)))
                     if isinstance(nodes[p], nir.Affine):
-                        v = v + nodes[p].bias
+                        v = v + np.asarray(nodes[p].bias)
                 total = v if total is None else total + v
             assert total is not None
             st = mem.setdefault(name, {})
@@ -91,9 +91,9 @@ def simulate(graph, x: np.ndarray, dt: float = 1e-4, reset: str = "nir") -> dict
                 value[name] = total
                 outs[name].append(total)
             elif isinstance(node, nir.Affine):
-                value[name] = total @ node.weight.T + node.bias
+                value[name] = total @ np.asarray(node.weight).T + np.asarray(node.bias)
             elif isinstance(node, nir.Linear):
-                value[name] = total @ node.weight.T
+                value[name] = total @ np.asarray(node.weight).T
             elif isinstance(node, nir.Scale):
                 value[name] = total * node.scale
             elif isinstance(node, nir.Flatten):

@@ -452,22 +452,6 @@ def test_unsupported_nodes_are_named():
         from_nir(g2)
 
 
-def test_non_spiking_readout_and_bare_threshold_are_refused():
-    g = nir.NIRGraph.from_list(
-        _in(2),
-        nir.Linear(weight=np.eye(2)),
-        nir.LI(tau=np.ones(2), r=np.ones(2), v_leak=np.zeros(2)),
-        _out(2),
-    )
-    with pytest.raises(nsc.FrontendError, match="non-spiking integrator"):
-        from_nir(g)
-    g2 = nir.NIRGraph.from_list(
-        _in(2), nir.Linear(weight=np.eye(2)), nir.Threshold(threshold=np.zeros(2)), _out(2)
-    )
-    with pytest.raises(nsc.FrontendError, match="must follow exactly one I or LI"):
-        from_nir(g2)
-
-
 def _two_population_cycle(rng, bias: bool):
     w = {
         k: rng.integers(-2, 4, shape).astype(float)

@@ -1,7 +1,9 @@
-"""Property: any NIR network of integer-weight IF layers, with biases, resets, self-recurrence,
-feedback across layers (several ticks per step) and skip connections, imports exactly and its
-interpreted spike trains equal the numpy NIR simulation; nsc -> NIR -> nsc restores the graph
-(where the export applies); and the cores agree with the interpreter."""
+"""Property: any NIR network of integer-weight IF layers and memoryless Threshold layers, with
+biases, resets, self-recurrence, feedback across layers (several ticks per step), skip
+connections and an I or LI membrane readout at the end, imports exactly and its interpreted
+outputs equal the numpy NIR simulation (spikes exactly, readouts to float64 rounding);
+nsc -> NIR -> nsc restores the graph (where the export applies); and the cores agree with the
+interpreter."""
 
 from __future__ import annotations
 
@@ -25,21 +27,30 @@ def _random_graph(seed: int):
     nodes = {"in": nir.Input(input_type={"input": np.array([n_in])})}
     edges = []
     prev, prev_n, layers = "in", n_in, []
+    heaviside = set()
     for k, n in enumerate(sizes):
         w = rng.integers(-4, 5, (n, prev_n)).astype(float)
-        if rng.random() < 0.5:
+        # a memoryless Heaviside with a threshold >= 0 and no bias: its leak -k*thr only drains
+        # (positive biases, which need a clock, are covered in test_nir_readout.py)
+        memoryless = rng.random() < 0.25
+        if rng.random() < 0.5 and not memoryless:
             nodes[f"f{k}"] = nir.Affine(weight=w, bias=rng.integers(-1, 2, n).astype(float))
         else:
             nodes[f"f{k}"] = nir.Linear(weight=w)
-        nodes[f"l{k}"] = nir.IF(
-            r=np.ones(n),
-            v_threshold=rng.integers(0, 5, n).astype(float),
-            v_reset=rng.integers(-2, 1, n).astype(float),
-        )
+        if memoryless:
+            thr = rng.integers(0, 4, n) + rng.choice([0.0, 0.5], n)
+            nodes[f"l{k}"] = nir.Threshold(threshold=thr)
+            heaviside.add(f"l{k}")
+        else:
+            nodes[f"l{k}"] = nir.IF(
+                r=np.ones(n),
+                v_threshold=rng.integers(0, 5, n).astype(float),
+                v_reset=rng.integers(-2, 1, n).astype(float),
+            )
         edges += [(prev, f"f{k}"), (f"f{k}", f"l{k}")]
         if rng.random() < 0.4:  # self-recurrence, with a bias on the loop half of the time
             w_rec = rng.integers(-2, 3, (n, n)).astype(float)
-            if rng.random() < 0.5:
+            if rng.random() < 0.5 and not memoryless:
                 nodes[f"r{k}"] = nir.Affine(weight=w_rec, bias=rng.integers(-1, 2, n).astype(float))
             else:
                 nodes[f"r{k}"] = nir.Linear(weight=w_rec)
@@ -54,9 +65,22 @@ def _random_graph(seed: int):
         (first, n_first), (last, n_last) = layers[0], layers[-1]
         nodes["fb"] = nir.Affine(
             weight=rng.integers(-2, 3, (n_first, n_last)).astype(float),
-            bias=rng.integers(-1, 2, n_first).astype(float),
+            bias=rng.integers(-1, 2, n_first).astype(float) * (first not in heaviside),
         )
         edges += [(last, "fb"), ("fb", first)]
+    if rng.random() < 0.3:  # a membrane readout of the last layer (I, or LI decaying)
+        m = int(rng.integers(1, 4))
+        nodes["ro_w"] = nir.Affine(
+            weight=rng.integers(-3, 4, (m, prev_n)).astype(float),
+            bias=rng.integers(-1, 2, m).astype(float),
+        )
+        if rng.random() < 0.5:
+            nodes["ro"] = nir.I(r=rng.integers(1, 3, m).astype(float))
+        else:
+            tau = rng.choice([2e-4, 5e-4, 1e-3], m)
+            nodes["ro"] = nir.LI(tau=tau, r=tau / 1e-4, v_leak=rng.integers(-1, 2, m) * 1.0)
+        edges += [(prev, "ro_w"), ("ro_w", "ro")]
+        prev, prev_n = "ro", m
     nodes["out"] = nir.Output(output_type={"output": np.array([prev_n])})
     edges.append((prev, "out"))
     x = (rng.random((2, 25, n_in)) < 0.5).astype(np.int64)
@@ -69,8 +93,12 @@ def test_random_integer_networks_import_exactly(seed):
     g, x = _random_graph(seed)
     graph, report = import_nir(g)
     assert report.exact, report.summary()
-    want = simulate(g, x)["out"].astype(np.int64)
-    assert np.array_equal(interpret(graph, x)[report.names["out"]], want)
+    want = simulate(g, x)["out"]
+    got = interpret(graph, x)[report.names["out"]]
+    if "ro" in g.nodes:  # float64 on both sides, summed in another order
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-9)
+    else:
+        assert np.array_equal(got, want.astype(np.int64))
     back, _ = import_nir(to_nir(graph))
     assert back.same_as(graph)
     assert nsc.parse_ir(nsc.print_ir(graph)).same_as(graph)  # and as .nsir text

@@ -329,42 +329,15 @@ def test_golden_gated_graph_quantizes_to_populations_and_compiles_exactly() -> N
 # the exact trainer of benchmarks/gated.py computes the compiled network's function
 
 
-def _bench() -> object:
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "gated.py"
-    spec = importlib.util.spec_from_file_location("nsc_bench_gated", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.mark.parametrize("gated", [True, False])
-def test_exact_trainer_forward_is_the_integer_network(gated: bool) -> None:
-    bench: object = _bench()
-    cell = bench.ExactCell(3, 4, 2, gated, W)  # type: ignore[attr-defined]
-    with torch.no_grad():  # away from the remembering start, so that every path is used
-        cell.w_h.add_(torch.randn_like(cell.w_h))
-        cell.leak.sub_(torch.rand_like(cell.leak) * 3)
-    x = activities(9, (6, 8, 3))
-    graph, _ = cell.integer_graph(3)
-    g = run_pipeline(graph, parse_pipeline("insert-delays"), Context())
-    counts = run_trace(g, x).values["count"]
-    exact = cell.exact_counts(torch.tensor(x)).numpy()
-    state = exact[1:, 2] if gated else exact[:, 0]  # (steps, batch, hidden)
-    assert np.array_equal(counts, state.transpose(1, 0, 2))
-    assert counts.max() > 0
-
-
 def test_a_gated_layer_above_max_fanin_is_refused_not_miscompiled() -> None:
-    """split-fanin splits a whole population (state neurons too) and shortens the delays of
-    the tree's inputs; the output copies keep delay W from the same sources, which placement
-    refuses. Until split-fanin handles gated populations, inputs + hidden <= max_fanin."""
+    """split-fanin would split the keep gates and write units into a tree that fires a tick
+    after the state neurons they gate; it refuses, naming the layer, the fan-in and what to
+    change (nsc.constrain's fan-in masks compile such a layer exactly:
+    tests/constrain/test_gated_constrain.py)."""
     torch.manual_seed(3)
     model = Seq("GRU", n_in=3, hidden=4).eval()
     x = activities(4, (2, 3, 3))
-    with pytest.raises(nsc.NscError, match="delay"):
+    with pytest.raises(nsc.NscError, match=r"%rnn is a layer of .*gated units.* 7 inputs.*max=4"):
         nsc.compile(model, x, max_fanin=4, effort="fast", fidelity=False)
 
 
@@ -416,3 +389,76 @@ def test_a_linear_map_before_a_gated_layer_is_folded_into_its_units() -> None:
     assert [p.name for p in g.of_type(Neurons)] == ["rnn", "rnn_h"]
     compiled = nsc.compile(model, x, effort="fast", fidelity=False)
     assert nsc.verify(compiled, activities(15, (4, 6, 3))).agreement == 1.0
+
+
+class LstmH(torch.nn.Module):
+    """A two-layer LSTM read through its final state h_n (c_n unused)."""
+
+    def __init__(self, batch_first: bool = True) -> None:
+        super().__init__()
+        self.rnn = torch.nn.LSTM(3, 4, 2, batch_first=batch_first)
+        self.out = torch.nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _, (h, _) = self.rnn(x)
+        return self.out(h[-1])
+
+
+@pytest.mark.parametrize("batch_first", [True, False])
+def test_exported_lstm_gives_the_modules_ir_and_compiles_exactly(batch_first: bool) -> None:
+    torch.manual_seed(12)
+    x = activities(16, (3, 5, 3))
+    xt = torch.tensor(x if batch_first else x.transpose(1, 0, 2))
+    for model in (Seq("LSTM", layers=2, batch_first=batch_first).eval(), LstmH(batch_first)):
+        program = torch.export.export(model.eval(), (xt,))
+        graph = to_graph(program, x)
+        assert graph.same_as(to_graph(model, x))
+        assert [n.op for n in graph if n.op == "lstm"] == ["lstm", "lstm"]
+        compiled = nsc.compile(program, x, effort="fast", fidelity=False)
+        assert nsc.verify(compiled, activities(17, (3, 6, 3))).agreement == 1.0
+
+
+def test_exported_lstm_pt2_file_compiles(tmp_path: Path) -> None:
+    torch.manual_seed(13)
+    x = activities(18, (2, 4, 3))
+    path = tmp_path / "lstm.pt2"
+    model = LstmH().eval()
+    torch.export.save(torch.export.export(model, (torch.tensor(x),)), str(path))
+    from nsc.frontend.load import load_model
+
+    program = load_model(path)
+    assert to_graph(program, x).same_as(to_graph(model, x))
+    compiled = nsc.compile(program, x, effort="fast", fidelity=False)
+    assert nsc.verify(compiled, x).agreement == 1.0
+
+
+class LstmVariant(torch.nn.Module):
+    def __init__(self, what: str) -> None:
+        super().__init__()
+        self.what = what
+        proj = 2 if what == "proj" else 0
+        self.rnn = torch.nn.LSTM(3, 4, batch_first=True, proj_size=proj)
+        self.out = torch.nn.Linear(proj or 4, 2)
+        self.register_buffer("h0", torch.zeros(1, 2, 4))
+        self.register_buffer("c0", torch.ones(1, 2, 4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.what == "c0":
+            return self.out(self.rnn(x, (self.h0, self.c0))[0][:, -1])
+        if self.what == "cn":
+            return self.out(self.rnn(x)[1][1][-1])
+        return self.out(self.rnn(x)[0][:, -1])
+
+
+@pytest.mark.parametrize(
+    ("what", "reason"),
+    [
+        ("c0", "nonzero initial state c0"),
+        ("cn", "final cell state c_n.*h_n"),
+        ("proj", "proj_size=2.*Linear"),
+    ],
+)
+def test_exported_lstm_refusals_name_the_reason(what: str, reason: str) -> None:
+    program = torch.export.export(LstmVariant(what).eval(), (torch.zeros(2, 5, 3),))
+    with pytest.raises(FrontendError, match=reason):
+        to_graph(program, np.zeros((2, 5, 3)))

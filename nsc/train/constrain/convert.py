@@ -22,6 +22,8 @@ from torch import nn
 from ...errors import FrontendError
 from ...ir import ElmanRNN, Graph, Input, Linear, Output, ReLU
 from ...ir.interpret import run_trace
+from ...ops.gated import GatedLayer
+from .gated import gated_float_rows, gated_latent
 from .model import (
     READOUT_MAX,
     WEIGHT_MAX,
@@ -40,12 +42,18 @@ HOST_INPUT_LEVELS = 256  # input quantizer levels when a host projection follows
 class _Stage:
     """One layer of the float chain: ``y = f(w_in x + w_rec y_prev + bias)``."""
 
-    kind: str  # "proj" (host Linear+ReLU), "rnn", "dense" (on-chip Linear+ReLU)
+    kind: str  # "proj" (host Linear+ReLU), "rnn", "dense" (on-chip Linear+ReLU), "gated"
     w_in: np.ndarray
     w_rec: np.ndarray | None
     bias: np.ndarray
     out_node: str  # graph node whose values are this stage's outputs
     tanh: bool = False
+    # "gated" (nn.GRU / nn.LSTM): rows [keep | write] of the float GateMaps (nsc.ops.gated)
+
+    @property
+    def size(self) -> int:
+        """Output width (a gated stage's rows are its keep gates and write units)."""
+        return len(self.bias) // 2 if self.kind == "gated" else len(self.bias)
 
 
 @dataclass
@@ -154,7 +162,7 @@ def parse_model(model: nn.Module, features: int | None = None) -> FloatChain:
                 pending = None
             if isinstance(nxt, ReLU):
                 kind = "proj" if not stages else "dense"
-                if kind == "dense" and not any(s.kind == "rnn" for s in stages):
+                if kind == "dense" and not any(s.kind in ("rnn", "gated") for s in stages):
                     raise FrontendError(
                         f"%{node.name}: a second Linear+ReLU before the first RNN is not "
                         "supported (one host projection, then spiking layers)"
@@ -167,20 +175,28 @@ def parse_model(model: nn.Module, features: int | None = None) -> FloatChain:
             else:
                 pending = (w, b)
                 i += 1
+        elif isinstance(node, GatedLayer):
+            if isinstance(nxt, ReLU):
+                raise FrontendError(
+                    f"%{nxt.name}: an activation after a gated layer is not supported (the "
+                    "gated unit's state is non-negative already; docs/gated-units.md)"
+                )
+            w_in, w_rec, bias = gated_float_rows(node)
+            if pending is not None:
+                w_in, bias = w_in @ pending[0], bias + w_in @ pending[1]
+                pending = None
+            stages.append(_Stage("gated", w_in, w_rec, bias, node.name))
+            i += 1
         elif isinstance(node, ReLU):
             raise FrontendError(f"%{node.name}: a ReLU must follow a Linear or an RNN")
         else:
-            hint = (
-                "; nsc.compile compiles gated layers after training (docs/gated-units.md), "
-                "constrain does not train them yet"
-                if node.op in ("gru", "lstm")
-                else ""
-            )
-            raise FrontendError(f"%{node.name}: op {node.op!r} is not supported by constrain{hint}")
+            raise FrontendError(f"%{node.name}: op {node.op!r} is not supported by constrain")
     if readout is None:
         raise FrontendError("the model must end with an nn.Linear readout")
-    if not any(s.kind in ("rnn", "dense") for s in stages):
-        raise FrontendError("the model has no layer for the cores (an nn.RNN is needed)")
+    if not any(s.kind in ("rnn", "dense", "gated") for s in stages):
+        raise FrontendError(
+            "the model has no layer for the cores (an nn.RNN, nn.GRU or nn.LSTM is needed)"
+        )
     return FloatChain(
         graph,
         embedding,
@@ -211,7 +227,7 @@ def fan_in_masks(
     for stage in chain.stages:
         if stage.kind == "proj":
             continue
-        n_in, n_out = stage.w_in.shape[1], len(stage.bias)
+        n_in, n_out = stage.w_in.shape[1], stage.size
         rms_in = np.sqrt(np.mean(np.square(values[_input_node(chain, stage)]).reshape(-1, n_in), 0))
         rms_out = np.sqrt(np.mean(np.square(values[stage.out_node]).reshape(-1, n_out), 0))
         w = np.abs(stage.w_in) * rms_in[None]
@@ -289,8 +305,9 @@ def constrained_from_float(
     layers = []
     n_in = chain.stages[0].w_in.shape[0] if has_proj else chain.features
     for s in spiking:
-        layers.append(LayerSpec(len(s.bias), n_in, s.w_rec is not None))
-        n_in = len(s.bias)
+        gated = s.kind == "gated"
+        layers.append(LayerSpec(s.size, n_in, s.w_rec is not None and not gated, gated))
+        n_in = s.size
     spec = NetSpec(
         input_kind="features" if chain.embedding is None else "embedding",
         features=chain.features,
@@ -326,12 +343,18 @@ def constrained_from_float(
         user_masks = check_masks(masks, fan_in_masks(chain, values, max_fanin), max_fanin)
     c_in = 1.0  # activity levels per unit of the current stage's input (after the rewrite)
     masks = fan_in_masks(chain, values, max_fanin)
+    shift = False
     k = 0
     for idx, stage in enumerate(chain.stages):
         w_in = first_w if idx == 0 else stage.w_in
         bias = first_b if idx == 0 else stage.bias
+        if shift:  # the previous (gated) layer's value is counts / c_in - 1
+            bias = bias - w_in.sum(1)
         out_vals = values[stage.out_node]
         c_out = _activity_scale(out_vals, levels, quantile)
+        shift = stage.kind == "gated"
+        if shift:  # a gated state h in (-1, 1) is carried as c_out * (h + 1), c_out = W / 2
+            c_out = (levels - 1) / 2.0
         if stage.kind == "proj":
             g = c_out * w_in / c_in
             power = torch.from_numpy(np.mean(np.square(a_cal), 0))
@@ -351,16 +374,22 @@ def constrained_from_float(
             continue
         mask = masks[k] if user_masks is None else user_masks[k]
         n_src = w_in.shape[1]
-        lat_in = (c_out / c_in) * w_in * mask[:, :n_src]
+        lat_rec: np.ndarray | None
+        if stage.kind == "gated":
+            assert stage.w_rec is not None
+            lat_in, lat_rec, lat_leak = gated_latent(w_in, stage.w_rec, bias, c_in, c_out, levels)
+        else:
+            lat_in, lat_rec, lat_leak = (c_out / c_in) * w_in, stage.w_rec, c_out * bias
+        lat_in = lat_in * mask[:, :n_src]
         lat = [lat_in]
         in_act = _stage_input_activity(chain, idx, values, c_in, levels, x_float, a_cal)
         power = [np.mean(np.square(in_act), 0)]
-        if stage.w_rec is not None:
-            lat.append(stage.w_rec * mask[:, n_src:])
+        if lat_rec is not None:
+            lat.append(lat_rec * mask[:, n_src:])
             power.append(
                 np.mean(
-                    np.square(np.clip(c_out * out_vals, 0, levels - 1)).reshape(
-                        -1, len(stage.bias)
+                    np.square(np.clip(c_out * (out_vals + shift), 0, levels - 1)).reshape(
+                        -1, stage.size
                     ),
                     0,
                 )
@@ -369,15 +398,16 @@ def constrained_from_float(
         alpha = best_scale(w_all, torch.from_numpy(np.concatenate(power)), 4096)
         getattr(net, f"log_alpha{k}").copy_(alpha.log())
         getattr(net, f"w_in{k}").copy_(torch.from_numpy(lat_in))
-        if stage.w_rec is not None:
+        if lat_rec is not None:
             getattr(net, f"w_rec{k}").copy_(torch.from_numpy(lat[1]))
-        getattr(net, f"leak{k}").copy_(torch.from_numpy(c_out * bias))
+        getattr(net, f"leak{k}").copy_(torch.from_numpy(lat_leak))
         getattr(net, f"mask{k}").copy_(torch.from_numpy(mask))
         c_in = c_out
         k += 1
     rw = chain.readout_w / c_in
+    readout_b = chain.readout_b - chain.readout_w.sum(1) if shift else chain.readout_b
     net.readout_w.copy_(torch.from_numpy(rw))
-    net.readout_b.copy_(torch.from_numpy(chain.readout_b))
+    net.readout_b.copy_(torch.from_numpy(readout_b))
     top = float(np.abs(rw).max()) if rw.size else 0.0
     net.readout_scale.fill_(READOUT_MAX / max(top, 1e-12))
     net.clamp_latent_()

@@ -184,6 +184,7 @@ def constrain(
     val_fraction: float = 0.1,
     grad_clip: float = 1.0,
     surrogate_slope: float = 0.05,
+    surrogate_damping: float = 1.0,
     quantile: float = 0.99,
     host_weight_max: int = 127,
     calibration: int = 2048,
@@ -208,12 +209,19 @@ def constrain(
     centred on 0 (``round(e * 127 / max|e|)`` per feature); ``False``: an offset code in
     ``[0, 256)``, on which TREC's exact fine-tuning stalled (docs/results.md).
     The result carries ``summary`` (:class:`ConstrainSummary`).
+
+    ``surrogate_damping`` in ``(0, 1]`` scales the surrogate derivative of every spike count in
+    the exact stage (1: none): the gradient through ``T`` windows is damped like
+    ``damping ** T``; try 0.5 when the exact stage's loss jumps up on long sequences (its
+    gradient explodes through time).
     """
     t0 = time.perf_counter()
     if not 2 <= levels <= hw.DELAY_MAX + 1:
         raise NscError(f"levels must be in [2, {hw.DELAY_MAX + 1}], got {levels}")
     if not 1 <= max_fanin <= hw.AXONS_PER_CORE // 4:
         raise NscError(f"max_fanin must be in [1, {hw.AXONS_PER_CORE // 4}], got {max_fanin}")
+    if not 0.0 < surrogate_damping <= 1.0:
+        raise NscError(f"surrogate_damping must be in (0, 1], got {surrogate_damping}")
     if epochs < 0 or batch_size < 1:
         raise NscError(f"epochs must be >= 0 and batch_size >= 1, got {epochs}, {batch_size}")
     train_data = as_seqdata(train, "train")
@@ -249,6 +257,7 @@ def constrain(
     net.surrogate_slope = surrogate_slope
     float_val = accuracy(float_logits(chain, val_data).argmax(-1), val_data)
     cores = estimate_cores(net)
+    net.surrogate_damping = surrogate_damping
     if verbose:
         print(WHAT_RUNS_WHERE)
         sizes = " -> ".join(str(layer.size) for layer in net.spec.layers)

@@ -4,9 +4,10 @@ integer IR at level ``scheduled`` (delays aligned to the window, as insert-delay
 Nodes: ``x`` (input: features, or 1 feature of token ids) -> ``xq`` (``quantize_input``) or
 ``emb`` (``embed``) -> ``act`` (host ``qlinear`` with levels: the projection, or the identity
 when there is none) -> populations ``h0, h1, ...`` (``neurons`` with ``synapses``: host ->
-``h0`` delay 0, ``h{k-1}`` -> ``h{k}`` and recurrent ``h{k}`` -> ``h{k}`` delay ``W``) ->
-``count`` (``spike_count`` of the last population, offset ``depth * W``) -> ``readout``
-(host ``qlinear``, raw integer logits) -> ``logits`` (output).
+``h0`` delay 0, ``h{k-1}`` -> ``h{k}`` and recurrent ``h{k}`` -> ``h{k}`` delay ``W``; a gated
+layer ``k``: populations ``h{k}`` and its state copies ``h{k}_h``, two hops, :mod:`.gated`) ->
+``count`` (``spike_count`` of the last population, offset ``depth * W``, ``depth`` = hops - 1)
+-> ``readout`` (host ``qlinear``, raw integer logits) -> ``logits`` (output).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 
 from ...ir import Graph, Input, Neurons, Output, QLinear, SpikeCount, Synapses
 from ...ops.host_input import Embed, QuantizeInput
+from .gated import add_gated_layer
 from .model import NetSpec
 
 __all__ = ["build_graph"]
@@ -63,6 +65,9 @@ def build_graph(params: dict[str, Any], spec: NetSpec) -> Graph:
     source = "act"
     for k, layer in enumerate(spec.layers):
         name = f"h{k}"
+        if layer.gated:
+            source = add_gated_layer(g, name, source, params, k, window)
+            continue
         g.add(Neurons.relu(name, alpha=params[f"alpha{k}"], leak=params[f"leak{k}"]))
         delay = 0 if k == 0 else window
         g.add(
@@ -85,7 +90,7 @@ def build_graph(params: dict[str, Any], spec: NetSpec) -> Graph:
                 )
             )
         source = name
-    depth = len(spec.layers) - 1
+    depth = sum(layer.hops for layer in spec.layers) - 1
     g.add(SpikeCount("count", source=source, offset=depth * window))
     g.add(QLinear("readout", source="count", weight=params["readout_w"], bias=params["readout_b"]))
     g.add(Output("logits", source="readout"))

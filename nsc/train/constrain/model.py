@@ -17,7 +17,9 @@ Structure (what runs where; :data:`WHAT_RUNS_WHERE` prints it):
 
 Backward (training only): quantized parameters pass gradients straight through; the spike
 count of a window is differentiated through the rate proxy ``h ~ clamp((V_start + D) /
-alpha, 0, L-1)`` with ``D = W_in c_in + W_rec h_prev + W leak`` evaluated at the exact values.
+alpha, 0, L-1)`` with ``D = W_in c_in + W_rec h_prev + W leak`` evaluated at the exact values,
+its derivative scaled by ``surrogate_damping`` (1: none; below 1 the gradient through ``T`` steps
+shrinks like ``damping ** T``, which keeps it from exploding on long sequences).
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ what runs where (nsc.constrain):
   cores  every nn.RNN layer (relu or tanh -> clipped-ReLU spiking units) and every
          Linear+ReLU after the first RNN: spiking populations, W = L-1 ticks per step,
          weights in [-8, 7], at most max_fanin inputs per neuron
+  cores  every nn.GRU / nn.LSTM layer: hardware-native gated units (keep gate, write unit,
+         state = write OR (keep AND state) per tick; docs/gated-units.md)
   host   the final Linear: integer readout of the spike counts (last step or every step)
   a bare Linear (no ReLU) before an RNN or Linear+ReLU is folded into the next layer"""
 
@@ -72,11 +76,24 @@ def ste_round(x: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class LayerSpec:
-    """One spiking population: ``size`` neurons reading ``inputs`` values, recurrent or not."""
+    """One spiking population: ``size`` neurons reading ``inputs`` values, recurrent or not;
+    or (``gated``) a layer of ``size`` hardware-native gated units (nsc.train.constrain.gated):
+    ``2 * size`` keep/write units reading the inputs and the ``size`` states."""
 
     size: int
     inputs: int
     recurrent: bool
+    gated: bool = False
+
+    @property
+    def units(self) -> int:
+        """Rows of the layer's parameters (neurons with trained weights)."""
+        return 2 * self.size if self.gated else self.size
+
+    @property
+    def hops(self) -> int:
+        """Windows of the shared tick axis between reading the input and the output."""
+        return 2 if self.gated else 1
 
 
 @dataclass(frozen=True)
@@ -172,6 +189,7 @@ class ConstrainedNet(nn.Module):
         self.spec = spec
         self.host_weight_max = int(host_weight_max)
         self.surrogate_slope = 0.05
+        self.surrogate_damping = 1.0  # scales d(spike count)/d(drive) in the exact backward
         self.relaxed = False
         self.summary: Any = None  # set by nsc.constrain (a ConstrainSummary)
         f64 = torch.float64
@@ -185,14 +203,15 @@ class ConstrainedNet(nn.Module):
             self.proj_w = nn.Parameter(torch.zeros(spec.proj, spec.features))
             self.proj_b = nn.Parameter(torch.zeros(spec.proj))
         for k, layer in enumerate(spec.layers):
-            n_rec = layer.size if layer.recurrent else 0
-            self.register_parameter(f"w_in{k}", nn.Parameter(torch.zeros(layer.size, layer.inputs)))
-            if layer.recurrent:
-                self.register_parameter(f"w_rec{k}", nn.Parameter(torch.zeros(n_rec, n_rec)))
-            self.register_parameter(f"log_alpha{k}", nn.Parameter(torch.zeros(layer.size)))
-            self.register_parameter(f"leak{k}", nn.Parameter(torch.zeros(layer.size)))
+            n_rec = layer.size if layer.recurrent or layer.gated else 0
+            rows = layer.units
+            self.register_parameter(f"w_in{k}", nn.Parameter(torch.zeros(rows, layer.inputs)))
+            if n_rec:
+                self.register_parameter(f"w_rec{k}", nn.Parameter(torch.zeros(rows, n_rec)))
+            self.register_parameter(f"log_alpha{k}", nn.Parameter(torch.zeros(rows)))
+            self.register_parameter(f"leak{k}", nn.Parameter(torch.zeros(rows)))
             self.register_buffer(
-                f"mask{k}", torch.ones(layer.size, layer.inputs + n_rec, dtype=torch.bool)
+                f"mask{k}", torch.ones(rows, layer.inputs + n_rec, dtype=torch.bool)
             )
         last = spec.layers[-1].size
         self.readout_w = nn.Parameter(torch.zeros(spec.classes, last))
@@ -200,11 +219,16 @@ class ConstrainedNet(nn.Module):
         self.register_buffer("readout_scale", torch.tensor(1.0, dtype=f64))
 
     def get_extra_state(self) -> dict[str, Any]:
-        return {"proj_div": self.proj_div, "surrogate_slope": self.surrogate_slope}
+        return {
+            "proj_div": self.proj_div,
+            "surrogate_slope": self.surrogate_slope,
+            "surrogate_damping": self.surrogate_damping,
+        }
 
     def set_extra_state(self, state: dict[str, Any]) -> None:
         self.proj_div = int(state["proj_div"])
         self.surrogate_slope = float(state["surrogate_slope"])
+        self.surrogate_damping = float(state.get("surrogate_damping", 1.0))
 
     @property
     def logit_scale(self) -> float:
@@ -228,7 +252,7 @@ class ConstrainedNet(nn.Module):
         n_in = self.spec.layers[k].inputs
         w_in = ste_round((getattr(self, f"w_in{k}") * alpha).clamp(WEIGHT_MIN, WEIGHT_MAX))
         w_in = w_in * mask[:, :n_in]
-        if not self.spec.layers[k].recurrent:
+        if not (self.spec.layers[k].recurrent or self.spec.layers[k].gated):
             return w_in, None
         w_rec = ste_round((getattr(self, f"w_rec{k}") * alpha).clamp(WEIGHT_MIN, WEIGHT_MAX))
         return w_in, w_rec * mask[:, n_in:]
@@ -252,7 +276,7 @@ class ConstrainedNet(nn.Module):
         for k, layer in enumerate(self.spec.layers):
             getattr(self, f"log_alpha{k}").clamp_(0.0, math.log(hw.ALPHA_MAX))
             alpha = self.q_alpha(k)[:, None]
-            names = ["w_in"] + (["w_rec"] if layer.recurrent else [])
+            names = ["w_in"] + (["w_rec"] if layer.recurrent or layer.gated else [])
             for name in names:
                 w = getattr(self, f"{name}{k}")
                 w.copy_(torch.maximum(torch.minimum(w, hi / alpha), lo / alpha))
@@ -302,9 +326,14 @@ class ConstrainedNet(nn.Module):
         All populations share one tick axis (the cores run them together): population ``k``
         reads population ``k - 1``'s window ``g - 1`` in its window ``g`` (delay ``W``), so it
         answers step ``t`` in window ``t + k``; in window ``0 .. k - 1`` it integrates its leak
-        alone. Every population is therefore simulated for ``T + depth`` windows."""
+        alone. Every population is therefore simulated for ``T + depth`` windows. A gated layer
+        takes two hops (nsc.train.constrain.gated): its state copies answer step ``t`` one
+        window after its units."""
+        from .gated import gated_counts
+
         window = self.spec.window
-        steps, depth = p.shape[1], len(self.spec.layers) - 1
+        steps = p.shape[1]
+        depth = sum(layer.hops for layer in self.spec.layers) - 1
         if depth:
             p = torch.cat([p, p.new_zeros(p.shape[0], depth, p.shape[2])], 1)
         phase = torch.arange(window, dtype=torch.float32).view(1, 1, window, 1)
@@ -312,9 +341,20 @@ class ConstrainedNet(nn.Module):
         counts_in = p
         out = []
         top = float(self.spec.levels - 1)
-        for k in range(len(self.spec.layers)):
+        at = 0  # the window in which the current layer's input holds step 0
+        for k, layer in enumerate(self.spec.layers):
             w_in, w_rec = self.q_weights(k)
             alpha, leak = self.q_alpha(k), self.q_leak(k)
+            if layer.gated:
+                assert w_rec is not None
+                spikes, counts = gated_counts(
+                    train, counts_in, w_in, w_rec, alpha, leak, window, self.surrogate_slope
+                )
+                at += 2
+                out.append(counts[:, at - 1 : at - 1 + steps])
+                train = np.concatenate([np.zeros_like(spikes[:, :1]), spikes[:, :-1]], 1)
+                counts_in = torch.cat([torch.zeros_like(counts[:, :1]), counts[:, :-1]], 1)
+                continue
             spikes, v_exact = simulate_population(
                 train,
                 w_in.detach().numpy(),
@@ -336,12 +376,13 @@ class ConstrainedNet(nn.Module):
                     u = (v + drive) / alpha
                     inside = u.clamp(0.0, top)
                     proxy = inside + self.surrogate_slope * (u - inside)
-                    h_t = counts[:, t] + (proxy - proxy.detach())
+                    h_t = counts[:, t] + self.surrogate_damping * (proxy - proxy.detach())
                     windows.append(h_t)
                     v = torch.relu(v + drive - alpha * h_t)
                     h_prev = h_t
                 counts = torch.stack(windows, 1)
-            out.append(counts[:, k : k + steps])
+            out.append(counts[:, at : at + steps])
+            at += 1
             # the next population reads these spikes one window later
             train = np.concatenate([np.zeros_like(spikes[:, :1]), spikes[:, :-1]], 1)
             counts_in = torch.cat([torch.zeros_like(counts[:, :1]), counts[:, :-1]], 1)
@@ -351,7 +392,9 @@ class ConstrainedNet(nn.Module):
         """The rate relaxation used to warm up training (not exact): per step
         ``h = clamp((Wq_in c_in + Wq_rec h_prev + W leak_q) / alpha, 0, L-1)`` with the quantized
         weights, thresholds and leaks (straight-through), but no ticks and no membrane
-        carried from one window to the next."""
+        carried from one window to the next (gated layers: :func:`.gated.rate_gated`)."""
+        from .gated import rate_gated
+
         top = float(self.spec.levels - 1)
         window = self.spec.window
         out = []
@@ -359,6 +402,11 @@ class ConstrainedNet(nn.Module):
         for k, layer in enumerate(self.spec.layers):
             w_in, w_rec = self.q_weights(k)
             alpha, leak = self.q_alpha(k), self.q_leak(k)
+            if layer.gated:
+                assert w_rec is not None
+                c_in = rate_gated(c_in, w_in, w_rec, alpha, leak, window)
+                out.append(c_in)
+                continue
             drive_in = c_in @ w_in.T + window * leak
             if w_rec is not None:
                 h = torch.zeros(p.shape[0], layer.size)
@@ -423,6 +471,8 @@ class ConstrainedNet(nn.Module):
                 out[f"w_rec{k}"] = ints(w_rec)
             out[f"alpha{k}"] = ints(self.q_alpha(k))
             out[f"leak{k}"] = ints(self.q_leak(k))
+            if self.spec.layers[k].gated:
+                out[f"gated{k}"] = True
         w, b = self.q_readout()
         out.update(readout_w=ints(w), readout_b=ints(b), readout=self.spec.readout)
         return out
