@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
         out = Path(args.out or f"reports/trec-{cfg.name}")
         print(f"nsc demo: training config {cfg.name!r} (seed {args.seed}) -> {out}")
         result = train(cfg, data, args.seed, out, progress=not args.no_progress)
-    params = export_integer_params(result.model)
+    params = export_integer_params(result.model, data.vocab)
     save_params(out / "params.npz", params)
     print("nsc demo: compiling and running the test set through the spiking cores ...")
     xs = quantize_inputs(params, data.test.tokens)

@@ -1,18 +1,17 @@
-"""Training for the TREC demo: a float Elman RNN, then the hardware-constrained model whose
-forward pass is exactly the integer spiking protocol the compiled cores run.
+"""The TREC demo: TREC-6's data, its GloVe table and its configs, the float Elman RNN trained
+in plain PyTorch, and :func:`nsc.constrain` for the hardware-constrained network whose forward
+pass is exactly the integer spiking protocol the compiled cores run.
 
 Public API: :func:`load_data`, :data:`CONFIGS`, :class:`TrainConfig`, :func:`train`
 (float -> constrained ladder), :func:`export_integer_params`, :func:`quantize_inputs`,
-:func:`integer_forward` (plain-numpy second implementation), :func:`predict`,
-:func:`accuracy`, :func:`save_checkpoint`, :func:`load_checkpoint`.
+:func:`predict`, :func:`accuracy`, :func:`save_checkpoint`, :func:`load_checkpoint`.
 """
 
 from __future__ import annotations
 
-from .constrained import ConstrainedRNN
 from .dataset import Encoded, TrecData, load_data
+from .export import export_integer_params, quantize_inputs
 from .float_model import FloatRNN
-from .integer import export_integer_params, integer_forward, quantize_inputs
 from .trainer import (
     CONFIGS,
     TrainConfig,
@@ -30,7 +29,6 @@ from .trainer import (
 
 __all__ = [
     "CONFIGS",
-    "ConstrainedRNN",
     "Encoded",
     "FloatRNN",
     "TrainConfig",
@@ -38,7 +36,6 @@ __all__ = [
     "TrecData",
     "accuracy",
     "export_integer_params",
-    "integer_forward",
     "load_checkpoint",
     "load_data",
     "predict",

@@ -1,4 +1,5 @@
-"""TREC encoded for training: token ids, lengths, labels, and length-bucketed batches."""
+"""TREC encoded for training: token ids, lengths, labels, and length-bucketed batches (and
+the :class:`~nsc.train.constrain.SeqData` form ``nsc.constrain`` reads)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 import torch
 
 from nsc.demos.trec.data import Question, build_vocab, glove_embeddings, load_trec, train_val_split
+from nsc.train.constrain import SeqData
 
 __all__ = ["Encoded", "TrecData", "load_data"]
 
@@ -61,6 +63,10 @@ class Encoded:
             perm = torch.randperm(len(chunks), generator=generator).tolist()
             chunks = [chunks[i] for i in perm]
         yield from chunks
+
+    def seqdata(self) -> SeqData:
+        """The same questions as :func:`nsc.constrain` reads them (ids, lengths, labels)."""
+        return SeqData(self.ids.numpy(), self.lengths.numpy(), self.labels.numpy())
 
     def take(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(ids[:, :T], lengths, labels)`` of the questions ``idx``, with ``T`` their longest

@@ -1,7 +1,9 @@
-"""The float Elman RNN trained first (the top rung of the accuracy ladder).
+"""The float Elman RNN trained first (the top rung of the accuracy ladder, and the starting
+point and teacher of :func:`nsc.constrain`).
 
-``frozen GloVe -> Linear(50, P) + ReLU -> nn.RNN(P, H, relu) -> Linear(H, 6)`` on the state
-after the last word: the same structure the constrained model keeps.
+``GloVe nn.Embedding -> Linear(50, P) + ReLU -> nn.RNN(P, H, relu) -> Linear(H, 6)``: a chain
+``nsc.constrain`` reads as it is (embedding lookup and projection on the host, the RNN on
+the cores, the readout on the host).
 """
 
 from __future__ import annotations
@@ -15,7 +17,11 @@ __all__ = ["FloatRNN"]
 
 class FloatRNN(nn.Module):
     """Float model over an embedding table ``(V, 50)`` (frozen unless ``freeze=False``);
-    ``dropout`` applies to the projection output and to the final state during training."""
+    ``dropout`` applies to the projection output and to the final state during training.
+
+    ``forward(ids)``: logits ``(B, 6)`` at the last position of ``ids (B, T)`` (the form
+    ``nsc.constrain`` traces); :meth:`logits_at` reads each sequence at its own last word.
+    """
 
     def __init__(
         self,
@@ -34,16 +40,14 @@ class FloatRNN(nn.Module):
         self.readout = nn.Linear(hidden, classes)
         self.drop = nn.Dropout(dropout)
 
-    def activations(
-        self, ids: torch.Tensor, lengths: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Projection outputs ``(B, T, P)`` and hidden states ``(B, T, H)`` (no dropout)."""
-        u = torch.relu(self.proj(self.embed(ids)))
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """Logits ``(B, 6)`` after the last position of ``ids``."""
+        u = self.drop(torch.relu(self.proj(self.embed(ids))))
         h, _ = self.rnn(u)
-        return u, h
+        return self.readout(self.drop(h))[:, -1]
 
-    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Logits ``(B, 6)`` at each sequence's last word."""
+    def logits_at(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Logits ``(B, 6)`` at each sequence's last word (right-padded ``ids``)."""
         u = self.drop(torch.relu(self.proj(self.embed(ids))))
         h, _ = self.rnn(u)
         last = h[torch.arange(ids.shape[0]), lengths - 1]

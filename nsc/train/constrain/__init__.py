@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from .data import DataError, SeqData, as_seqdata
 from .fit import ConstrainSummary, accuracy, constrain, estimate_cores, predict
+from .masks import group_mask
 from .model import WHAT_RUNS_WHERE, ConstrainedNet, LayerSpec, NetSpec, simulate_population
 from .reference import reference_logits
 
@@ -26,6 +27,7 @@ __all__ = [
     "as_seqdata",
     "constrain",
     "estimate_cores",
+    "group_mask",
     "predict",
     "reference_logits",
     "simulate_population",

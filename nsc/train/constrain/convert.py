@@ -267,10 +267,15 @@ def constrained_from_float(
     quantile: float = 0.99,
     host_weight_max: int = 127,
     valid: np.ndarray | None = None,
+    masks: list[np.ndarray] | None = None,
+    center_embedding: bool = True,
 ) -> ConstrainedNet:
     """The constrained network initialised from ``chain`` and calibration inputs ``x_cal``
     (model inputs: features ``(N, T, F)`` or ids ``(N, T)``); statistics use the steps where
-    ``valid (N, T)`` holds (default: all)."""
+    ``valid (N, T)`` holds (default: all). ``masks``: the fan-in mask of each spiking
+    population (default: :func:`fan_in_masks` chooses them). ``center_embedding``: an
+    embedding read by a host projection becomes a signed integer table ``round(e * s)`` in
+    ``[-(L_in/2 - 1), L_in/2 - 1]`` per feature instead of an offset code in ``[0, L_in)``."""
     x_float = chain.embed(x_cal)
     values = chain.float_values(x_float)
     if valid is not None:
@@ -287,6 +292,16 @@ def constrained_from_float(
     span = np.where(hi - lo > 1e-12, hi - lo, 1.0)
     scale = (in_levels - 1) / span
     offset = 0.5 - lo * scale
+    # an embedding read by a host projection: a signed table centred on 0, x ~ a / s (an
+    # offset code would make every projection weight move the pre-activation's mean too)
+    signed = center_embedding and chain.embedding is not None and has_proj
+    if signed:
+        half = in_levels // 2 - 1
+        top = np.abs(flat).max(0)
+        scale = half / np.where(top > 1e-12, top, 1.0)
+        lo = np.zeros_like(lo)
+        offset = np.full_like(lo, 0.5)
+
     layers = []
     n_in = chain.stages[0].w_in.shape[0] if has_proj else chain.features
     for s in spiking:
@@ -311,13 +326,21 @@ def constrained_from_float(
     else:
         from ...ops.host_input import quantize_features
 
-        table = quantize_features(chain.embedding, scale, offset, in_levels)
+        if signed:
+            table = np.floor(chain.embedding * scale + 0.5)
+        else:
+            table = quantize_features(chain.embedding, scale, offset, in_levels)
         net.table.copy_(torch.from_numpy(table.astype(np.float64)))
     # first consumer of the input sees x = lo + a / s
     w0 = chain.stages[0].w_in
     first_w = w0 / scale[None, :]
     first_b = chain.stages[0].bias + w0 @ lo
-    a_cal = (flat * scale + offset).clip(0, in_levels - 1)
+    a_cal = (flat * scale + offset).clip(0, in_levels - 1) if not signed else flat * scale
+    user_masks = None
+    if masks is not None:  # the user's, checked against the shapes of the automatic ones
+        from .masks import check_masks
+
+        user_masks = check_masks(masks, fan_in_masks(chain, values, max_fanin), max_fanin)
     c_in = 1.0  # activity levels per unit of the current stage's input (after the rewrite)
     masks = fan_in_masks(chain, values, max_fanin)
     shift = False
@@ -349,7 +372,7 @@ def constrained_from_float(
             net.proj_b.copy_(torch.from_numpy(c_out * bias + 0.5))
             c_in = c_out
             continue
-        mask = masks[k]
+        mask = masks[k] if user_masks is None else user_masks[k]
         n_src = w_in.shape[1]
         lat_rec: np.ndarray | None
         if stage.kind == "gated":

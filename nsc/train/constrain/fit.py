@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -188,6 +188,8 @@ def constrain(
     quantile: float = 0.99,
     host_weight_max: int = 127,
     calibration: int = 2048,
+    masks: Sequence[Any] | None = None,
+    center_embedding: bool = True,
     progress: bool = True,
     verbose: bool = True,
 ) -> ConstrainedNet:
@@ -200,6 +202,12 @@ def constrain(
     without ``val``, a seeded ``val_fraction`` of ``train`` is held out. ``loss(logits, y)``
     replaces cross-entropy (then no distillation); ``logits`` are in the float model's units. The
     weights of the epoch with the best validation accuracy are kept (ties: the later one).
+    ``masks``: one bool fan-in mask ``(H, n_in [+ H])`` per spiking population (e.g. a
+    :func:`~nsc.train.constrain.masks.group_mask` the float model was trained under); by
+    default the largest ``max_fanin`` inputs of each neuron are kept. ``center_embedding``
+    (default): an ``nn.Embedding`` read by a host projection becomes a signed integer table
+    centred on 0 (``round(e * 127 / max|e|)`` per feature); ``False``: an offset code in
+    ``[0, 256)``, on which TREC's exact fine-tuning stalled (docs/results.md).
     The result carries ``summary`` (:class:`ConstrainSummary`).
 
     ``surrogate_damping`` in ``(0, 1]`` scales the surrogate derivative of every spike count in
@@ -243,6 +251,8 @@ def constrain(
         max_fanin=max_fanin,
         quantile=quantile,
         host_weight_max=host_weight_max,
+        masks=None if masks is None else list(masks),
+        center_embedding=center_embedding,
     )
     net.surrogate_slope = surrogate_slope
     float_val = accuracy(float_logits(chain, val_data).argmax(-1), val_data)
