@@ -26,7 +26,7 @@ and event model, truenorth.md). One torch thread; the last line is one JSON obje
 
     PYTHONPATH=.:runtime nice .venv/bin/python benchmarks/gated.py [--tasks recall,trec6]
         [--budgets 1,8] [--cells elman,gru,lstm] [--steps 50] [--seed 0] [--epochs 4]
-        [--relax-epochs 4] [--lr 0.01]
+        [--relax-epochs 4] [--lr 0.01] [--trec-epochs 8] [--trec-relax-epochs 2] [--trec-lr 5e-4]
 """
 
 from __future__ import annotations
@@ -259,7 +259,9 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-2, help="nsc.constrain learning rate")
     parser.add_argument("--trec-epochs", type=int, default=8)
     parser.add_argument("--trec-relax-epochs", type=int, default=2)
-    parser.add_argument("--trec-lr", type=float, default=2e-3)
+    parser.add_argument(
+        "--trec-lr", type=float, default=5e-4, help="nsc.constrain learning rate on trec6"
+    )
     parser.add_argument("--max-fanin", type=int, default=64)
     parser.add_argument("--verify", type=int, default=100, help="test inputs nsc.verify runs")
     parser.add_argument("--time-limit", type=float, default=20.0, help="placer seconds")

@@ -42,6 +42,7 @@ __all__ = [
     "gated_float_rows",
     "gated_latent",
     "rate_gated",
+    "reset_at_rest",
     "simulate_gated",
     "state_spikes",
 ]
@@ -187,18 +188,31 @@ def gated_float_rows(node: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     )
 
 
+def reset_at_rest(node: Any) -> np.ndarray:
+    """A GRU's reset gate ``r = sigmoid(b_ir + b_hr)`` per unit at zero input and state: the
+    value :func:`offset_maps` folds into the candidate (the HGU has no reset gate)."""
+    _, _, bi, bh = node._blocks()
+    return np.asarray(1.0 / (1.0 + np.exp(-(bi[0] + bh[0]))))
+
+
 def offset_maps(node: Any) -> Any:
     """Gate maps for a state carried as ``(h + 1) / 2`` of the window: the write unit is the
     Lukasiewicz AND on ``[0, 1]`` of the candidate ``(n + 1) / 2`` and ``1 - z`` (GRU:
     ``n - a_z / 2``), or of ``(g + 1) / 2`` and ``i`` (LSTM: ``g + a_i / 2``), in units of
-    half a window."""
+    half a window. The GRU's candidate ``n = tanh(W_n x + b_in + r * (U_n h + b_hn))`` is
+    taken with its reset gate fixed at its value at rest, ``r0 = sigmoid(b_ir + b_hr)``
+    (:func:`reset_at_rest`): ``U_n`` and ``b_hn`` scaled by ``r0`` per unit (with ``r = 1``, the
+    earlier start, a unit whose reset gate is mostly closed wrote from a state its float
+    candidate ignores)."""
     from ...ops.gated import GRU, GateMaps
 
     ws, us, bi, bh = node._blocks()
     b = [p + q for p, q in zip(bi, bh)]
     if isinstance(node, GRU):
         (_, wz, wn), (_, uz, un), (_, bz, _) = ws, us, b
-        bn = bi[2] + bh[2]
+        r0 = reset_at_rest(node)
+        un = un * r0[:, None]
+        bn = bi[2] + r0 * bh[2]
         return GateMaps(keep=(wz, uz, bz), write=(wn - wz / 2, un - uz / 2, bn - bz / 2))
     (wi, wf, wg, _), (ui, uf, ug, _) = ws, us
     return GateMaps(keep=(wf, uf, b[1]), write=(wg + wi / 2, ug + ui / 2, b[2] + b[0] / 2))
