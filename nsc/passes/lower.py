@@ -71,9 +71,35 @@ def _first_rank(group: np.ndarray, first: np.ndarray) -> tuple[np.ndarray, np.nd
     return order, rank
 
 
+def _nonzero(crossbar: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    rows, cols = np.nonzero(crossbar)
+    return rows, cols
+
+
+def _set_cells(crossbar: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.nonzero(crossbar)`` (row-major), reading a C-contiguous bool matrix 8 cells at a
+    time where it is mostly empty (the copies' crossbars: one set cell in 2,048 at 64 x
+    2,048); several times faster there than ``np.nonzero``, the same result."""
+    flat = crossbar.reshape(-1) if crossbar.flags.c_contiguous else None
+    if flat is None or crossbar.dtype != np.bool_ or crossbar.ndim != 2 or flat.size < 64:
+        return _nonzero(crossbar)
+    head = flat.shape[0] - flat.shape[0] % 8
+    hit = np.flatnonzero(flat[:head].view(np.uint64))
+    if hit.shape[0] > head // 32:  # not mostly empty: nothing to gain
+        return _nonzero(crossbar)
+    cells = (hit[:, None] * 8 + np.arange(8)).reshape(-1)
+    cells = cells[flat[cells]]
+    if head < flat.shape[0]:
+        cells = np.concatenate([cells, head + np.flatnonzero(flat[head:])])
+    rows, cols = np.divmod(cells, crossbar.shape[1])
+    return rows, cols
+
+
 class _Edges:
-    """The set cells of each synapse node's crossbar, as index arrays, computed once per node
-    (``np.nonzero``, row-major) or handed over by whoever built the node from other cells."""
+    """The set cells of a synapse node's crossbar, as index arrays (``np.nonzero``, row-major),
+    or handed over by whoever built the node from another node's cells: the copies' inputs,
+    whose dense crossbars are large and mostly empty, are never scanned. Only handed-over
+    cells are kept (as int32), so memory stays with the copies' synapses."""
 
     def __init__(self) -> None:
         self._cells: dict[int, tuple[AxonSynapses, np.ndarray, np.ndarray]] = {}
@@ -82,13 +108,12 @@ class _Edges:
         """``(target rows, axons)`` of ``e.crossbar``'s set cells, sorted row-major."""
         got = self._cells.get(id(e))
         if got is None or got[0] is not e:
-            rows, axons = np.nonzero(e.crossbar)
-            got = (e, rows, axons)
-            self._cells[id(e)] = got
+            return _set_cells(e.crossbar)
         return got[1], got[2]
 
     def know(self, e: AxonSynapses, rows: np.ndarray, axons: np.ndarray) -> None:
-        self._cells[id(e)] = (e, rows, axons)
+        small = np.int32 if max(e.crossbar.shape, default=0) < 2**31 else np.int64
+        self._cells[id(e)] = (e, rows.astype(small), axons.astype(small))
 
 
 def _pairs(
@@ -259,7 +284,6 @@ def _replicate(g: Graph, pop: Neurons, need: _Need, edges: _Edges) -> None:
             )
             node.span = e.span
             g.add(node)
-            edges.know(node, cell_rows, cell_axons)  # row-major: a row's axons keep their order
 
 
 @register

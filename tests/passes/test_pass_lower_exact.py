@@ -211,3 +211,23 @@ def test_hand_placed_split_tree_and_stacked_layers_match() -> None:
         cores = {p.name: rng.integers(0, spread, p.count) for p in integer.of_type(Neurons)}
         lowered.append(assert_both_passes_same(place(integer, cores)) is not None)
     assert lowered == [False, True, True, True]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(0, 40),
+    st.integers(0, 70),
+    st.floats(0, 1),
+    st.integers(0, 2**32 - 1),
+    st.sampled_from(["c", "f", "step"]),
+)
+def test_set_cells_is_nonzero(rows: int, cols: int, density: float, seed: int, layout: str) -> None:
+    """The word-at-a-time scan gives np.nonzero's cells, in its order, for any shape (sizes
+    not a multiple of 8 included), density and memory layout."""
+    from nsc.passes.lower import _set_cells
+
+    rng = np.random.default_rng(seed)
+    base = rng.random((rows, 2 * cols if layout == "step" else cols)) < density * density
+    m = {"c": base, "f": np.asfortranarray(base), "step": base[:, ::2]}[layout]
+    got, want = _set_cells(m), np.nonzero(m)
+    assert all(np.array_equal(a, b) and a.dtype == b.dtype for a, b in zip(got, want, strict=True))
