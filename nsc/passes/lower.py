@@ -51,8 +51,8 @@ _KEY_SPAN = hw.AXON_TYPES * (hw.DELAY_MAX + 1)  # (type, delay) codes per target
 
 
 def _key_codes(core: np.ndarray, axon_type: np.ndarray, delay: np.ndarray) -> np.ndarray:
-    """One int64 per ``(axon type, target core, delay)`` key; ordered like the key tuples for a
-    fixed core, which is all the code relies on (it only compares codes for equality)."""
+    """One int64 per ``(axon type, target core, delay)`` key: distinct keys, distinct codes
+    (types below ``AXON_TYPES``, delays at most ``DELAY_MAX``); only compared for equality."""
     return (core.astype(np.int64) * hw.AXON_TYPES + axon_type) * (hw.DELAY_MAX + 1) + delay
 
 
@@ -211,8 +211,13 @@ class _Need:
         self.origin = owner[order][self.fan[order]]
 
     def lookup(self, neuron: np.ndarray, key: np.ndarray) -> np.ndarray:
-        key_idx = np.searchsorted(self.keys, key)
-        pos = np.searchsorted(self.codes, neuron * self.keys.shape[0] + key_idx)
+        """Per ``(neuron, key code)``: its index in ``codes`` (each must be there: the copies'
+        own recurrent inputs only reach keys their originals already need)."""
+        key_idx = np.minimum(np.searchsorted(self.keys, key), self.keys.shape[0] - 1)
+        code = neuron * self.keys.shape[0] + key_idx
+        pos = np.minimum(np.searchsorted(self.codes, code), self.codes.shape[0] - 1)
+        if not (np.array_equal(self.keys[key_idx], key) and np.array_equal(self.codes[pos], code)):
+            raise PassError("replicate-fanout: internal error, a destination was not counted")
         return pos
 
 
