@@ -276,20 +276,7 @@ def loads(data: bytes | bytearray | memoryview) -> Corelet:
     outputs = walk.next(lambda r: _parse_ports(r, layout))
     metadata = walk.next(_parse_meta)
     walk.finish()
-    corelet = Corelet(
-        axon_types=core.pop("axon_types"),
-        crossbar=core.pop("crossbar"),
-        neurons=core,
-        position=position,
-        seeds=seeds,
-        inputs=inputs,
-        outputs=outputs,
-        chips=chips,
-        metadata=metadata,
-    )
-    violation = find_violation(corelet)
-    if violation is not None:
-        raise CoreletFormatError(f"{violation.message()} [{_locate(violation, layout)}]")
+    corelet = _assemble(core, chips, position, seeds, inputs, outputs, metadata, layout)
     return corelet
 
 
@@ -425,6 +412,34 @@ def _parse_meta(r: _Reader) -> dict[str, str]:
     return meta
 
 
+def _assemble(
+    core: dict[str, Any],
+    chips: Any,
+    position: Any,
+    seeds: Any,
+    inputs: Any,
+    outputs: Any,
+    metadata: Any,
+    layout: _Layout,
+) -> Corelet:
+    """The corelet of parsed sections, validated like user input (a violation names where)."""
+    corelet = Corelet(
+        axon_types=core.pop("axon_types"),
+        crossbar=core.pop("crossbar"),
+        neurons=core,
+        position=position,
+        seeds=seeds,
+        inputs=inputs,
+        outputs=outputs,
+        chips=chips,
+        metadata=metadata,
+    )
+    violation = find_violation(corelet)
+    if violation is not None:
+        raise CoreletFormatError(f"{violation.message()} [{_locate(violation, layout)}]")
+    return corelet
+
+
 def _locate(v: Violation, layout: _Layout) -> str:
     """'section X, byte offset N' for a violation found in a loaded corelet."""
     if v.field in layout.arrays and v.index:
@@ -526,20 +541,7 @@ def _load_part(
     if not 0 <= lo <= hi <= c:
         raise CoreletFormatError(f"cores {lo}:{hi} are not a range of the file's {c} cores")
     core = _parse_core_part(f, mm, core_at, c, lo, hi, layout)
-    corelet = Corelet(
-        axon_types=core.pop("axon_types"),
-        crossbar=core.pop("crossbar"),
-        neurons=core,
-        position=position,
-        seeds=seeds,
-        inputs=inputs,
-        outputs=outputs,
-        chips=chips,
-        metadata=metadata,
-    )
-    violation = find_violation(corelet)
-    if violation is not None:
-        raise CoreletFormatError(f"{violation.message()} [{_locate(violation, layout)}]")
+    corelet = _assemble(core, chips, position, seeds, inputs, outputs, metadata, layout)
     return corelet, (lo, hi)
 
 
