@@ -26,6 +26,7 @@ import torch
 
 from nsc_runtime import hw
 
+from ...errors import NscError
 from ...ops.gated import (
     STATE_ALPHA,
     STATE_LEAK,
@@ -273,12 +274,12 @@ def mask_float_rnn(rnn: torch.nn.Module, mask: np.ndarray) -> None:
     keep = np.asarray(mask, dtype=bool)
     if keep.shape[0] == 2 * hidden:
         if not np.array_equal(keep[:hidden], keep[hidden:]):
-            raise ValueError("a gated mask whose keep and write rows differ has no float form")
+            raise NscError("a gated mask whose keep and write rows differ has no float form")
         keep = keep[:hidden]
     w_ih, w_hh = rnn.weight_ih_l0, rnn.weight_hh_l0
     n_in = w_ih.shape[1]
     if keep.shape != (hidden, n_in + hidden):
-        raise ValueError(f"mask {keep.shape}, the layer needs ({hidden}, {n_in + hidden})")
+        raise NscError(f"mask {keep.shape}, the layer needs ({hidden}, {n_in + hidden})")
     blocks = w_ih.shape[0] // hidden
     m = torch.from_numpy(keep).to(w_ih.dtype)
     w_ih.view(blocks, hidden, n_in).mul_(m[:, :n_in])
