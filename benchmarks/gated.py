@@ -14,8 +14,10 @@ recurrent layer -> readout at the last word (nsc.demos.trec's data and GloVe loa
 Cells (``--cells``): ``elman`` (``nn.RNN`` relu), ``gru``, ``lstm`` (``nn.GRU`` / ``nn.LSTM``,
 trained by nsc.constrain as the hardware-native gated unit of docs/gated-units.md). Core
 budgets (``--budgets``, default ``1,8``): each cell gets the layer sizes of :data:`SIZES` for
-the budget (gated units cost 4 neurons per hidden unit, an Elman unit 1), fan-in masks keep
-every neuron within ``--max-fanin`` inputs; the compiled core count is printed next to it.
+the budget (gated units cost 4 neurons per hidden unit, an Elman unit 1); at budget 8 the
+recurrent layer has a group mask (groups of units sharing one input set within
+``--max-fanin``, trained under it from the start of float training, so a group packs onto a
+core); the compiled core count is printed next to it.
 
 Per run: float accuracy (the float torch model), constrained accuracy (the exact integer
 module), spiking accuracy (the Cython runtime on the compiled corelet), agreement (``nsc.verify``
@@ -43,15 +45,31 @@ import torch
 from torch import nn
 
 import nsc
-from nsc.train.constrain import SeqData, accuracy, predict
+from nsc.train.constrain import SeqData, accuracy, group_mask, predict
+from nsc.train.constrain.gated import gated_group_mask, mask_float_rnn
 from nsc_runtime import hw
 
-# (task kind, budget) -> cell kind -> layer sizes (host projection P for trec6, hidden H)
+# (task kind, budget) -> cell kind -> layer sizes (host projection P for trec6, hidden H, and
+# ``groups`` of a group mask: the hidden units form that many groups sharing one input set,
+# nsc.train.constrain.group_mask / gated.gated_group_mask, applied from the start of float
+# training). Budget 8: the sizes whose compiled network takes 7-8 cores (group-masked starts,
+# measured before choosing: TREC Elman P = 48, H = 128 in 8 groups of 16 (the TREC demo's
+# `best`): 8 cores; GRU and LSTM P = 48, H = 80 in 5 groups of 16: 8, H = 96 in 6: 9; recall
+# Elman H = 480 in 8 groups of 60 (each group reads the 4 inputs and itself): 8; GRU H = 64 in 4
+# groups of 16 (each reads 3 groups): 7, H = 80 in 5: 9 GRU / 10 LSTM. Recall Elman H = 240 in
+# 8 groups of 30, each reading 2 groups, can take 8 cores, but after one relax epoch the
+# placer's partition path found 46: a group reading only itself packs reliably.)
 SIZES: dict[tuple[str, int], dict[str, dict[str, int]]] = {
     ("memory", 1): {"elman": {"hidden": 32}, "gated": {"hidden": 16}},
-    ("memory", 8): {"elman": {"hidden": 60}, "gated": {"hidden": 48}},
+    ("memory", 8): {
+        "elman": {"hidden": 480, "groups": 8},
+        "gated": {"hidden": 64, "groups": 4},
+    },
     ("trec6", 1): {"elman": {"proj": 47, "hidden": 16}, "gated": {"proj": 32, "hidden": 16}},
-    ("trec6", 8): {"elman": {"proj": 32, "hidden": 32}, "gated": {"proj": 32, "hidden": 32}},
+    ("trec6", 8): {
+        "elman": {"proj": 48, "hidden": 128, "groups": 8},
+        "gated": {"proj": 48, "hidden": 80, "groups": 5},
+    },
 }
 
 
@@ -122,10 +140,15 @@ class Net(nn.Module):
         return self.out(h[torch.arange(h.shape[0]), lengths - 1])
 
 
-def train_float(model: Net, data: SeqData, epochs: int, lr: float, seed: int) -> None:
+def train_float(
+    model: Net, data: SeqData, epochs: int, lr: float, seed: int, mask: Any = None
+) -> None:
     """Adam on cross-entropy at each sequence's last step: ``epochs`` passes over batches of
     similar length (TREC), or for sequences of one length ``epochs * N / 64`` batches drawn
-    with replacement (the memory tasks)."""
+    with replacement (the memory tasks). ``mask``: the recurrent layer's fan-in mask, applied
+    before training and after every step (the float model is trained under it)."""
+    if mask is not None:
+        mask_float_rnn(model.rnn, mask)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -146,6 +169,8 @@ def train_float(model: Net, data: SeqData, epochs: int, lr: float, seed: int) ->
         loss.backward()
         nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
+        if mask is not None:
+            mask_float_rnn(model.rnn, mask)
     model.eval()
 
 
@@ -196,8 +221,13 @@ def run(task: str, cell: str, budget: int, sets: Any, args: Any) -> dict[str, An
     else:
         model = Net(cell, extra, size["hidden"], args.symbols)
         float_epochs = args.float_epochs
+    mask = None
+    if size.get("groups", 0):
+        n_in = size["proj"] if kind == "trec6" else extra
+        make = group_mask if cell == "elman" else gated_group_mask
+        mask = make(n_in, size["hidden"], args.max_fanin, size["groups"])
     start = time.perf_counter()
-    train_float(model, train, float_epochs, args.float_lr, args.seed)
+    train_float(model, train, float_epochs, args.float_lr, args.seed, mask)
     float_acc = float_accuracy(model, test)
     # on trec6 each learning rate of --trec-lr is tried and the one with the best validation
     # accuracy is kept (test data never chooses), as benchmarks/constrain_tasks.py does
@@ -215,6 +245,7 @@ def run(task: str, cell: str, budget: int, sets: Any, args: Any) -> dict[str, An
                 lr=lr,
                 seed=args.seed,
                 max_fanin=args.max_fanin,
+                masks=None if mask is None else [mask],
                 progress=False,
                 verbose=False,
             )
@@ -236,6 +267,7 @@ def run(task: str, cell: str, budget: int, sets: Any, args: Any) -> dict[str, An
         "cores": cores,
         "hidden": size["hidden"],
         "proj": size.get("proj", 0),
+        "groups": size.get("groups", 0),
         "lr": chosen_lr,
         "val_accuracy": round(float(net.summary.val_accuracy), 4),
         "float_accuracy": round(float_acc, 4),

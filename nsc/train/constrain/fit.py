@@ -119,27 +119,67 @@ def accuracy(pred: np.ndarray, data: SeqData) -> float:
 
 
 def estimate_cores(net: ConstrainedNet) -> int:
-    """Cores the spiking populations need, estimated before compiling: neurons packed first
-    fit onto cores of 256 neurons whose inputs share at most 64 sources (4 axons per source
-    for 4-bit weights: the crossbar's 256 axons)."""
-    per_source = 4
-    max_sources = hw.AXONS_PER_CORE // per_source
-    cores: list[tuple[int, set[tuple[int, int]]]] = []
-    for k in range(len(net.spec.layers)):
-        w_in, w_rec = net.q_weights(k)
-        w = w_in if w_rec is None else torch.cat([w_in, w_rec], 1)
-        n_in = w_in.shape[1]
-        for row in (w != 0).numpy():
-            src = {
-                (k - 1 if i < n_in else k, int(i if i < n_in else i - n_in))
-                for i in np.flatnonzero(row)
+    """Cores the spiking populations need, estimated before compiling: every neuron the
+    compiled network has, packed first fit onto cores of 256 neuron slots and 256 axons.
+
+    Neurons: each layer's trained units, and for a gated layer also its ``H`` state neurons
+    and ``H`` state copies (docs/gated-units.md: weights 1, 2, 1 from the unit's keep gate,
+    write unit and state). Axons: one per (source, axon type) a core's neurons listen to, the
+    types being the bits of each weight's 4-bit code as encode-weights chooses it (one
+    definition, :func:`nsc.passes.encode_weights.units`). Slots: a neuron takes one slot per
+    axon type it drives (replicate-fanout gives it one copy per (core, type) it feeds), at
+    least one. Both counts assume a neuron's listeners of one type share a core, so they are
+    lower counts; the placer in ``nsc.compile`` gives the final number."""
+    from ...passes.encode_weights import units
+
+    Key = tuple[int, str, int]  # (layer, role, index); layer -1: the host's input lines
+    listens: list[set[tuple[Key, int]]] = []  # per neuron: the (source, type) axons it reads
+    ids: list[Key] = []
+    out_role = "x"  # role of the previous layer's output neurons ("o": a gated layer's copies)
+
+    def add_rows(w: np.ndarray, sources: list[Key], roles: list[Key]) -> None:
+        rows, cols = np.nonzero(w)
+        unit, _ = units(w.shape[0], [rows], [w[rows, cols]], w.shape[1])
+        q = (w // np.maximum(unit, 1)[:, None]).astype(np.int64) & 15
+        for r, key in enumerate(roles):
+            axons = {
+                (sources[i], t) for i in np.flatnonzero(w[r]) for t in range(4) if q[r, i] >> t & 1
             }
-            for c, (count, used) in enumerate(cores):
-                if count < hw.NEURONS_PER_CORE and len(used | src) <= max_sources:
-                    cores[c] = (count + 1, used | src)
-                    break
-            else:
-                cores.append((1, set(src)))
+            listens.append(axons)
+            ids.append(key)
+
+    for k, layer in enumerate(net.spec.layers):
+        w_in, w_rec = net.q_weights(k)
+        w = (w_in if w_rec is None else torch.cat([w_in, w_rec], 1)).detach().numpy()
+        w = w.round().astype(np.int64)
+        inputs: list[Key] = [(k - 1, out_role if k else "x", i) for i in range(layer.inputs)]
+        if layer.gated:
+            h = layer.size
+            rec: list[Key] = [(k, "h", j) for j in range(h)]
+            roles = [(k, "f", j) for j in range(h)] + [(k, "u", j) for j in range(h)]
+            add_rows(w, inputs + rec, roles)
+            for role in ("h", "o"):  # state neurons and their copies, one definition of the
+                for j in range(h):  # weights: f -> type 0, u -> type 1, h -> type 0
+                    listens.append({((k, "f", j), 0), ((k, "u", j), 1), ((k, "h", j), 0)})
+                    ids.append((k, role, j))
+            out_role = "o"
+        else:
+            rec = [(k, "x", j) for j in range(layer.size)] if w_rec is not None else []
+            add_rows(w, inputs + rec, [(k, "x", j) for j in range(layer.size)])
+            out_role = "x"
+    drives: dict[Key, set[int]] = {}
+    for axons in listens:
+        for src, t in axons:
+            drives.setdefault(src, set()).add(t)
+    cores: list[tuple[int, set[tuple[Key, int]]]] = []
+    for key, axons in zip(ids, listens, strict=True):
+        slots = max(1, len(drives.get(key, ())))
+        for c, (count, used) in enumerate(cores):
+            if count + slots <= hw.NEURONS_PER_CORE and len(used | axons) <= hw.AXONS_PER_CORE:
+                cores[c] = (count + slots, used | axons)
+                break
+        else:
+            cores.append((slots, set(axons)))
     return len(cores)
 
 

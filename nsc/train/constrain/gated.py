@@ -26,6 +26,7 @@ import torch
 
 from nsc_runtime import hw
 
+from ...errors import NscError
 from ...ops.gated import (
     STATE_ALPHA,
     STATE_LEAK,
@@ -40,7 +41,9 @@ __all__ = [
     "add_gated_layer",
     "gated_counts",
     "gated_float_rows",
+    "gated_group_mask",
     "gated_latent",
+    "mask_float_rnn",
     "rate_gated",
     "reset_at_rest",
     "simulate_gated",
@@ -242,6 +245,45 @@ def gated_latent(
     lat_rec = np.concatenate([k * w_rec[keep] / c_out, w_rec[write]])
     leak = np.concatenate([k * bias[keep] + window / 2.0, c_out * bias[write]])
     return lat_in, lat_rec, leak
+
+
+def gated_group_mask(inputs: int, hidden: int, max_fanin: int, groups: int) -> np.ndarray:
+    """The group mask (:func:`nsc.train.constrain.masks.group_mask`) of a gated layer: a bool
+    ``(2H, n_in + H)`` mask over ``[w_in | w_rec]`` of its trained units, rows ``[keep |
+    write]``, the keep gate and the write unit of hidden unit ``j`` both with row ``j`` of
+    ``group_mask(inputs, hidden, max_fanin, groups)`` (the recurrent columns are the state
+    neurons, which a group reads only of itself and the groups after it). The state neurons and
+    their copies read only their own unit's keep gate, write unit and state, so a group's whole
+    circuit shares one input set. Pass it to :func:`nsc.constrain` as that population's mask,
+    and train the float GRU/LSTM under it (:func:`mask_float_rnn`)."""
+    from .masks import group_mask
+
+    mask = group_mask(inputs, hidden, max_fanin, groups)
+    return np.concatenate([mask, mask])
+
+
+@torch.no_grad()
+def mask_float_rnn(rnn: torch.nn.Module, mask: np.ndarray) -> None:
+    """Zero, in place, the weights of a one-layer ``nn.RNN`` / ``nn.GRU`` / ``nn.LSTM`` outside
+    ``mask`` (``(H, n_in + H)`` of :func:`~nsc.train.constrain.masks.group_mask`, or the
+    ``(2H, n_in + H)`` of :func:`gated_group_mask`, whose two halves must be equal): every
+    gate block of unit ``j`` (GRU ``r, z, n``; LSTM ``i, f, g, o``) keeps row ``j``'s inputs.
+    Call it after each optimizer step of float training, so the float model is trained under
+    the mask nsc.constrain will keep."""
+    hidden = int(rnn.hidden_size)
+    keep = np.asarray(mask, dtype=bool)
+    if keep.shape[0] == 2 * hidden:
+        if not np.array_equal(keep[:hidden], keep[hidden:]):
+            raise NscError("a gated mask whose keep and write rows differ has no float form")
+        keep = keep[:hidden]
+    w_ih, w_hh = rnn.weight_ih_l0, rnn.weight_hh_l0
+    n_in = w_ih.shape[1]
+    if keep.shape != (hidden, n_in + hidden):
+        raise NscError(f"mask {keep.shape}, the layer needs ({hidden}, {n_in + hidden})")
+    blocks = w_ih.shape[0] // hidden
+    m = torch.from_numpy(keep).to(w_ih.dtype)
+    w_ih.view(blocks, hidden, n_in).mul_(m[:, :n_in])
+    w_hh.view(blocks, hidden, hidden).mul_(m[:, n_in:])
 
 
 def add_gated_layer(
