@@ -24,8 +24,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from nsc_runtime import hw
-
 from ...errors import NscError
 from ...ops.gated import (
     STATE_ALPHA,
@@ -36,6 +34,7 @@ from ...ops.gated import (
     IntUnit,
     add_hgu,
 )
+from .model import integrate_window
 
 __all__ = [
     "add_gated_layer",
@@ -92,13 +91,7 @@ def simulate_gated(
         # the units read the state's spikes of the previous window (delay W)
         current = train_in[:, t].astype(f32) @ w_in_t + prev_state @ w_rec_t + leak32
         v_start[:, t] = v
-        out = spikes[:, t]
-        for k in range(window):
-            v += current[:, k]
-            fired = v >= alpha32
-            out[:, k] = fired
-            v -= fired * alpha32
-            np.clip(v, 0, hw.V_MAX, out=v)
+        out = integrate_window(v, current, alpha32, spikes[:, t])
         prev_units, prev_state = out, state[:, t]
     return spikes, state, v_start
 

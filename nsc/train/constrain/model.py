@@ -151,15 +151,24 @@ def simulate_population(
         if w_rec_t is not None:
             current = current + prev @ w_rec_t
         v_start[:, t] = v
-        out = spikes[:, t]
-        for k in range(window):
-            v += current[:, k]
-            fired = v >= alpha32
-            out[:, k] = fired
-            v -= fired * alpha32
-            np.clip(v, 0, hw.V_MAX, out=v)
-        prev = out
+        prev = integrate_window(v, current, alpha32, spikes[:, t])
     return spikes, v_start
+
+
+def integrate_window(
+    v: np.ndarray, current: np.ndarray, alpha: np.ndarray, out: np.ndarray
+) -> np.ndarray:
+    """The neurons' ticks of one window, in place: each tick ``v += current[:, k]``, fire
+    where ``v >= alpha`` (written to ``out[:, k]``), subtract ``alpha`` where fired (linear
+    reset), floor at 0 and cap at ``V_MAX`` (truenorth.md; the constrained models' neuron, the
+    one definition both the Elman and the gated layers use). Returns ``out``."""
+    for k in range(current.shape[1]):
+        v += current[:, k]
+        fired = v >= alpha
+        out[:, k] = fired
+        v -= fired * alpha
+        np.clip(v, 0, hw.V_MAX, out=v)
+    return out
 
 
 class ConstrainedNet(nn.Module):
