@@ -36,8 +36,7 @@ from nsc_runtime import hw
 
 from ..errors import FrontendError
 from ..ir.nodes import Neurons, Node, Synapses, attr, check_shape, operand, register_op
-from .dense import check_finite, tensor_array
-from .rnn import aten_recurrent_module
+from .rnn import aten_recurrent_module, proj_size_error, torch_layers
 
 # the state neuron: fires iff 2u + f + h >= 2, i.e. u or (f and h); stateless per tick
 STATE_WEIGHT_U, STATE_WEIGHT_F, STATE_WEIGHT_H = 2, 1, 1
@@ -401,11 +400,7 @@ class LSTM(GatedLayer):
         copies = int(args["num_layers"]) * (2 if args["bidirectional"] else 1)
         if len(args["params"]) == (per_layer + 1) * copies:
             proj = int(args["params"][per_layer].shape[0])
-            raise FrontendError(
-                f"{name}: LSTM proj_size={proj} is not supported: the hardware-native gated "
-                "unit's state is its output (docs/gated-units.md); use proj_size=0 and a "
-                "Linear layer after the LSTM"
-            )
+            raise proj_size_error(name, "LSTM", proj)
         lstm = aten_recurrent_module({**args, "hx": None}, name)
         return _layers_from_torch(cls, lstm, source, name, graph, kind="LSTM")
 
@@ -415,36 +410,9 @@ def _layers_from_torch(
 ) -> tuple[str, str]:
     """One node per layer of a torch ``nn.GRU`` / ``nn.LSTM`` (or of a namespace holding the
     same attributes, ``kind`` naming it)."""
-    kind = kind or type(module).__name__
-    if module.bidirectional:
-        raise FrontendError(
-            f"{name}: a bidirectional {kind} reads the sequence backwards too, which needs the "
-            "future; a causal spiking network does not have it (use bidirectional=False)"
-        )
-    if getattr(module, "proj_size", 0):
-        raise FrontendError(
-            f"{name}: LSTM proj_size={module.proj_size} is not supported: the hardware-native "
-            "gated unit's state is its output (docs/gated-units.md); use proj_size=0 and a "
-            "Linear layer after the LSTM"
-        )
     src = source
-    for layer in range(module.num_layers):
-        w_ih = getattr(module, f"weight_ih_l{layer}")
-        w_hh = getattr(module, f"weight_hh_l{layer}")
-        b_ih = getattr(module, f"bias_ih_l{layer}", None)
-        b_hh = getattr(module, f"bias_hh_l{layer}", None)
-        check_finite(name, w_ih, w_hh, b_ih, b_hh)
-        layer_name = graph.fresh_name(name if module.num_layers == 1 else f"{name}_l{layer}")
-        graph.add(
-            cls(
-                layer_name,
-                source=src,
-                w_ih=tensor_array(w_ih),
-                w_hh=tensor_array(w_hh),
-                b_ih=tensor_array(b_ih) if b_ih is not None else None,
-                b_hh=tensor_array(b_hh) if b_hh is not None else None,
-            )
-        )
+    for layer_name, w_ih, w_hh, b_ih, b_hh in torch_layers(module, name, graph, kind):
+        graph.add(cls(layer_name, source=src, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh))
         src = layer_name
     return "rnn", src
 

@@ -10,6 +10,7 @@ carried from window to window; ``tanh`` cannot run on spiking units as it is
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, ClassVar
@@ -76,29 +77,15 @@ class ElmanRNN(Node):
 
     @classmethod
     def from_torch(cls, module: Any, source: str, name: str, graph: Any) -> tuple[str, str]:
-        if module.bidirectional:
-            raise FrontendError(
-                f"{name}: bidirectional RNNs need the future, which a causal spiking network "
-                "does not have"
-            )
-        if getattr(module, "proj_size", 0):
-            raise FrontendError(f"{name}: RNN proj_size is not supported")
         src = source
-        for layer in range(module.num_layers):
-            w_ih = getattr(module, f"weight_ih_l{layer}")
-            w_hh = getattr(module, f"weight_hh_l{layer}")
-            b_ih = getattr(module, f"bias_ih_l{layer}", None)
-            b_hh = getattr(module, f"bias_hh_l{layer}", None)
-            check_finite(name, w_ih, w_hh, b_ih, b_hh)
-            bias = tensor_array(b_ih) + tensor_array(b_hh) if b_ih is not None else None
-            layer_name = graph.fresh_name(name if module.num_layers == 1 else f"{name}_l{layer}")
+        for layer_name, w_ih, w_hh, b_ih, b_hh in torch_layers(module, name, graph):
             graph.add(
                 cls(
                     layer_name,
                     source=src,
-                    w_ih=tensor_array(w_ih),
-                    w_hh=tensor_array(w_hh),
-                    bias=bias,
+                    w_ih=w_ih,
+                    w_hh=w_hh,
+                    bias=b_ih + b_hh if b_ih is not None and b_hh is not None else None,
                     nonlinearity=module.nonlinearity,
                 )
             )
@@ -152,3 +139,43 @@ def aten_recurrent_module(args: dict[str, Any], name: str, **extra: Any) -> Simp
             setattr(module, f"bias_ih_l{layer}", own[2])
             setattr(module, f"bias_hh_l{layer}", own[3])
     return module
+
+
+def torch_layers(
+    module: Any, name: str, graph: Any, kind: str = ""
+) -> Iterator[tuple[str, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]]:
+    """Each layer of a torch ``nn.RNN`` / ``nn.GRU`` / ``nn.LSTM`` (or of a namespace holding
+    the same attributes, ``kind`` naming it) as ``(node name, w_ih, w_hh, b_ih, b_hh)``
+    arrays, after refusing what a causal spiking network cannot run (bidirectional layers,
+    projections) and non-finite weights."""
+    kind = kind or type(module).__name__
+    if module.bidirectional:
+        raise FrontendError(
+            f"{name}: a bidirectional {kind} reads the sequence backwards too, which needs the "
+            "future; a causal spiking network does not have it (use bidirectional=False)"
+        )
+    if getattr(module, "proj_size", 0):
+        raise proj_size_error(name, kind, module.proj_size)
+    for layer in range(module.num_layers):
+        w_ih = getattr(module, f"weight_ih_l{layer}")
+        w_hh = getattr(module, f"weight_hh_l{layer}")
+        b_ih = getattr(module, f"bias_ih_l{layer}", None)
+        b_hh = getattr(module, f"bias_hh_l{layer}", None)
+        check_finite(name, w_ih, w_hh, b_ih, b_hh)
+        layer_name = graph.fresh_name(name if module.num_layers == 1 else f"{name}_l{layer}")
+        yield (
+            layer_name,
+            tensor_array(w_ih),
+            tensor_array(w_hh),
+            None if b_ih is None else tensor_array(b_ih),
+            None if b_hh is None else tensor_array(b_hh),
+        )
+
+
+def proj_size_error(name: str, kind: str, proj: int) -> FrontendError:
+    """The refusal of a recurrent layer with an output projection (torch's ``proj_size``)."""
+    return FrontendError(
+        f"{name}: {kind} proj_size={proj} is not supported: a recurrent layer's state is its "
+        f"output on the cores (docs/gated-units.md); use proj_size=0 and a Linear layer after "
+        f"the {kind}"
+    )
