@@ -26,6 +26,7 @@ from typing import Any
 
 from ..errors import FrontendError
 from ..ir import NODE_TYPES, Graph, Input, Node, Output
+from .torch_fx import sequence_node
 
 GUARDS = "_guards_fn"  # torch.export's check of the input shapes: computes nothing
 ZEROS = "aten.zeros.default"  # an RNN's initial state (nn.RNN without h0)
@@ -119,18 +120,7 @@ class _Lowering:
 
     def seq(self, arg: Any, where: str) -> str:
         """The IR node holding data value ``arg`` (an RNN's h_n read as such: its last step)."""
-        value = self.value(arg)
-        if value is not None and value[0] == "cn":
-            raise FrontendError(
-                f"{where}: reads the LSTM's final cell state c_n, which the hardware-native "
-                "gated unit does not output (its state is its output: use h_n or the output "
-                "sequence; docs/gated-units.md)"
-            )
-        if value is None or value[0] not in ("seq", "hn"):
-            raise FrontendError(f"{where}: expects a tensor produced by a supported layer")
-        if value[0] == "hn":
-            self.g.attrs["readout"] = "last"
-        return str(value[1])
+        return sequence_node(self.value(arg), where, self.g)
 
     def const(self, arg: Any, key: str, where: str) -> Any:
         """Argument ``key`` as a constant: tensors for parameters, lists element-wise."""

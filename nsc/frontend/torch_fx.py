@@ -73,18 +73,7 @@ def from_torch(model: Any, example_input: Any = None) -> Graph:
     batch_first = rnns[0].batch_first if rnns else True
 
     def seq(arg: Any, where: str) -> str:
-        value = env.get(str(getattr(arg, "name", "")))
-        if value is not None and value[0] == "cn":
-            raise FrontendError(
-                f"{where}: reads the LSTM's final cell state c_n, which the hardware-native "
-                "gated unit does not output (its state is its output: use h_n or the output "
-                "sequence; docs/gated-units.md)"
-            )
-        if value is None or value[0] not in ("seq", "hn"):
-            raise FrontendError(f"{where}: expects a tensor produced by a supported layer")
-        if value[0] == "hn":
-            g.attrs["readout"] = "last"
-        return value[1]
+        return sequence_node(env.get(str(getattr(arg, "name", ""))), where, g)
 
     def fresh(base: str) -> str:
         return g.fresh_name(base.replace(".", "_") or "v")
@@ -195,3 +184,20 @@ def _torch_builtins() -> tuple[Any, ...]:
     import torch
 
     return (torch.relu, torch.nn.functional.relu)
+
+
+def sequence_node(value: tuple[str, Any] | None, where: str, graph: Graph) -> str:
+    """The IR node holding a traced data value ``(kind, node)``: a sequence (``seq``) or an
+    RNN's ``h_n`` (``hn``, read as its last step: the graph's readout becomes ``last``); an
+    LSTM's ``c_n`` and anything else are refused, naming ``where``. Both torch frontends."""
+    if value is not None and value[0] == "cn":
+        raise FrontendError(
+            f"{where}: reads the LSTM's final cell state c_n, which the hardware-native "
+            "gated unit does not output (its state is its output: use h_n or the output "
+            "sequence; docs/gated-units.md)"
+        )
+    if value is None or value[0] not in ("seq", "hn"):
+        raise FrontendError(f"{where}: expects a tensor produced by a supported layer")
+    if value[0] == "hn":
+        graph.attrs["readout"] = "last"
+    return str(value[1])
