@@ -638,6 +638,20 @@ cdef extern from *:
         scr->npend = 0;
     }
 
+    /* Fold core c's counted synapses of axon type g into the potentials v: through the
+       core's parameter palette or its per-neuron weights (the one place that chooses). */
+    static inline __attribute__((always_inline)) void nsc_fold_type(
+            const nsc_engine *e, nsc_scratch *scr, const nsc_head *h, int64_t c, int g,
+            int32_t *v) {
+        const int64_t o = c * NSC_N;
+        if (h->cflags & CF_PALETTE)
+            nsc_fold_palette(v, scr->cnt[g], e->pidx + o,
+                             e->pald + (c * NSC_PAL_ROWS + g) * NSC_PAL);
+        else
+            nsc_fold(v, scr->cnt[g], e->wdet, o * 4 + g * NSC_N, h->w[g],
+                     h->cflags & CF_UWEIGHTS);
+    }
+
     /* Advance core c by tick t. Spikes to route are appended to box[*nbox...]. */
     static inline __attribute__((always_inline)) void nsc_core_tick_impl(
             const nsc_engine *e, int64_t c, int64_t t, const uint8_t *in_row,
@@ -673,12 +687,7 @@ cdef extern from *:
                 int g = (int)((types[i >> 5] >> ((i & 31) * 2)) & 3);
                 const uint64_t *row = e->xbar + (o + i) * 4;
                 if (n_in[g] == 255) {
-                    if (cf & CF_PALETTE)
-                        nsc_fold_palette(v, scr->cnt[g], e->pidx + o,
-                                         e->pald + (c * NSC_PAL_ROWS + g) * NSC_PAL);
-                    else
-                        nsc_fold(v, scr->cnt[g], e->wdet, o * 4 + g * NSC_N, h->w[g],
-                                 cf & CF_UWEIGHTS);
+                    nsc_fold_type(e, scr, h, c, g, v);
                     n_in[g] = 0;
                 }
                 nsc_count(scr->cnt[g], (const uint8_t *)row, n_in[g] == 0);
@@ -728,15 +737,8 @@ cdef extern from *:
                 v, scr->sp, h->nflags,
                 nsc_derive(h->leak, h->nflags, h->alpha, h->beta, h->reset), leaks, scr, w);
         } else {
-            for (int g = 0; g < 4; g++) {
-                if (!n_in[g]) continue;
-                if (cf & CF_PALETTE)
-                    nsc_fold_palette(v, scr->cnt[g], e->pidx + o,
-                                     e->pald + (c * NSC_PAL_ROWS + g) * NSC_PAL);
-                else
-                    nsc_fold(v, scr->cnt[g], e->wdet, o * 4 + g * NSC_N, h->w[g],
-                             cf & CF_UWEIGHTS);
-            }
+            for (int g = 0; g < 4; g++)
+                if (n_in[g]) nsc_fold_type(e, scr, h, c, g, v);
             t1 = prof ? nsc_now() : 0.0;
             static const int32_t none[4] = {0, 0, 0, 0};
             if (cf & CF_STOCH_NEURON) {
