@@ -100,6 +100,18 @@ def place(
         else:
             decisions["lns"] = f"skipped: no budget (effort {level}, time_limit {time_limit:g})"
         stages["lns"] = "HEURISTIC"
+    if n_cores > bound.cores and level.overlap_work() > 0:
+        bound = lower_bound(problem, overlap_work=level.overlap_work())
+        lb, how = bound.cores, bound.how
+        stages["cores"] = "OPTIMAL" if n_cores == lb else stages["cores"]
+        decisions["bound"] = (
+            f"ran the shares bound: {bound.shares:,} (order {bound.order:,}, counting "
+            f"{bound.counting:,})"
+        )
+    else:
+        decisions["bound"] = "skipped the shares bound: " + (
+            "the placement meets the lower bound" if n_cores <= bound.cores else "no budget"
+        )
     if exact_applies(problem, n_cores):
         method = "exact"
         cores = solve_cores(
@@ -198,6 +210,15 @@ def place(
         decisions=decisions,
         chip_traffic=chip_traffic(problem, core_of, usage, positions),
         random_chip_traffic=random_chip_traffic(problem, usage, positions),
+        lower_bounds={
+            name: value
+            for name, value in (
+                ("counting", bound.counting),
+                ("order", bound.order),
+                ("shares", bound.shares),
+            )
+            if value is not None
+        },
     )
     return Placement(np.asarray(core_of, np.int32), positions.astype(np.int32), report)
 

@@ -9,6 +9,12 @@ The bound (docs/placement.md): let ``m_k = ceil(listeners(k) / 256)``, the fewes
   cores hold at least ``S = sum_s max(1, sum_t m_(s,t))`` neuron slots in all;
 
 and ``cores >= max(ceil(A / 256), ceil(S / 256), 1)``.
+
+:func:`lower_bound` also takes two bounds that see which neurons can share a core
+(:mod:`.shares`): the order bound (every core pays its first neuron's keys whole; cheap,
+always computed) and, given work, the shares bound (each neuron's least share of its core's
+axons, from its overlaps with the neurons that may share its core). Its ``cores`` is the
+largest of them.
 """
 
 from __future__ import annotations
@@ -24,21 +30,28 @@ from ..errors import DoesNotFitError
 from ..ir import AxonSynapses, Graph, Neurons
 from .hardware import Hardware
 from .problem import TYPES, PlacementProblem
+from .shares import order_bound, shares_bound
 
 
 @dataclass(frozen=True)
 class LowerBound:
-    """``cores`` >= every placement's core count; ``how`` says which count gave it."""
+    """``cores`` >= every placement's core count; ``how`` says which bound gave it.
+    ``counting``, ``order`` and ``shares`` are the three bounds (``shares`` None when not
+    computed)."""
 
     cores: int
     how: str
     axons: int  # A: fewest axons the cores hold in all
     slots: int  # S: fewest neuron slots the cores hold in all
     min_slots: np.ndarray  # (n,) fewest slots of each neuron
+    counting: int = 0
+    order: int = 0
+    shares: int | None = None
 
 
-def lower_bound(problem: PlacementProblem) -> LowerBound:
-    """The counting bound of the module docstring."""
+def lower_bound(problem: PlacementProblem, overlap_work: float = 0.0) -> LowerBound:
+    """The largest of the counting bound (module docstring), the order bound and, when
+    ``overlap_work`` > 0, the shares bound computed within that work (:mod:`.shares`)."""
     n = problem.n_neurons
     reach = -(-problem.degree // hw.NEURONS_PER_CORE)  # m_k, 0 for unused keys
     axons = int(reach.sum())
@@ -53,7 +66,22 @@ def lower_bound(problem: PlacementProblem) -> LowerBound:
         "slot plus one copy per (core, axon type) it feeds, at least one core per type it "
         "drives; each needed (source, type) key takes an axon on every core that listens to it"
     )
-    return LowerBound(cores, how, axons, slots, min_slots)
+    counting = cores
+    order = order_bound(problem)
+    shares = shares_bound(problem, overlap_work) if overlap_work > 0 else None
+    for other in (order, shares):
+        if other is not None and other.cores > cores:
+            cores, how = other.cores, f"{other.how} (counting bound {counting:,}: {how})"
+    return LowerBound(
+        cores,
+        how,
+        axons,
+        slots,
+        min_slots,
+        counting,
+        order.cores,
+        None if shares is None else shares.cores,
+    )
 
 
 def check_fits(problem: PlacementProblem, hardware: Hardware, bound: LowerBound) -> None:

@@ -44,6 +44,10 @@ CUT_NORMAL_TERMS = 8_000  # largest cut-traffic model at effort 1 (it rarely gai
 MESH_BASE = 0.05
 MESH_HARD_CORES = 6  # from this many cores the mesh model needs MESH_HARD_SECONDS to help
 MESH_HARD_SECONDS = 1.0
+# the shares bound's overlaps (multiply-adds, nsc.place.shares): computed only when the start
+# misses the cheaper bounds; "fast" skips them. Covers the million-neuron split tree of
+# benchmarks/place_scale.py (5.1 * 10^11, 1.5-3 minutes on this machine)
+OVERLAP_WORK = 6 * 10**11
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,10 @@ class Effort:
     def exact_terms(self, normal_terms: int) -> float:
         """Largest exact model (terms) worth building at this effort, given the normal one."""
         return self.scale * normal_terms
+
+    def overlap_work(self) -> float:
+        """Work of the shares bound's overlaps at this effort (multiply-adds)."""
+        return self.scale * OVERLAP_WORK
 
     def __str__(self) -> str:
         return self.name

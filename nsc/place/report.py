@@ -57,6 +57,7 @@ class PlacementReport:
     decisions: dict[str, str] = field(default_factory=dict)
     chip_traffic: float = 0.0
     random_chip_traffic: float = 0.0
+    lower_bounds: dict[str, int] = field(default_factory=dict)
 
     @property
     def hops_vs_random(self) -> float:
@@ -72,6 +73,16 @@ class PlacementReport:
     def summary(self) -> str:
         """A few human-readable lines."""
         bound = f"lower bound {self.lower_bound:,}"
+        counting = self.lower_bounds.get("counting", self.lower_bound)
+        if counting < self.lower_bound:
+            best = max(
+                (k for k in ("order", "shares") if k in self.lower_bounds),
+                key=lambda k: self.lower_bounds[k],
+                default="CP-SAT",
+            )
+            if self.lower_bounds.get(best, 0) < self.lower_bound:
+                best = "CP-SAT"
+            bound += f" by the {best} bound, counting {counting:,}"
         gap = "proven minimal" if self.gap == 0 else f"gap {self.gap:.1%}"
         return "\n".join(
             [
