@@ -20,7 +20,9 @@ batch run over all ranks (`run_distributed_batch`).
 Checkpoints (raw mode): `--checkpoint PATH` writes the state at the end of the run (and every
 `--checkpoint-every N` ticks), `--resume PATH` continues from one, on any number of ranks; the
 resumed run's inputs and outputs start at the checkpoint's tick and its counters include the
-checkpoint's, so the parts of a run joined equal the uninterrupted run.
+checkpoint's, so the parts of a run joined equal the uninterrupted run. The parts of one
+command are run by one `distributed.Session`: each rank's plan and kernel are built once, and
+the report's inter-chip and exchanged spikes are summed over the parts.
 
 Imports only numpy and nsc_runtime until a model run needs the compiler, so it starts fast.
 """
@@ -258,31 +260,31 @@ def run_raw_parts(
 ) -> int:
     """Raw mode through ``nsc_runtime.distributed``: on the ranks of MPI's COMM_WORLD under
     mpiexec (rank 0 writes the files), or on this process; with checkpoints and resumes,
-    in parts of ``--checkpoint-every`` ticks."""
+    in parts of ``--checkpoint-every`` ticks, all run by one ``Session`` (each rank's plan
+    and kernel are built once)."""
     import numpy as np
 
-    from nsc_runtime.distributed import Checkpoint, OneProcess, mpi_world, run_distributed_stats
+    from nsc_runtime.distributed import Checkpoint, OneProcess, Session, mpi_world
     from nsc_runtime.reference import Result
 
     comm = mpi_world() if mpi_launch_size() > 1 else OneProcess()
     state = Checkpoint.load(args.resume) if args.resume is not None else None
+    session = Session(corelet, comm, threads=args.threads, resume=state)
     every = args.checkpoint_every or max(ticks, 1)
     save = args.checkpoint is not None
     pieces: list[Result] = []
-    got, inter_chip = None, 0
+    got, inter_chip, exchanged = None, 0, 0
     for t0 in range(0, max(ticks, 1), every):
         t1 = min(ticks, t0 + every)
-        part = {k: a[t0:t1] for k, a in inputs.items()}
-        got = run_distributed_stats(
-            corelet, part, t1 - t0, comm, threads=args.threads, resume=state, checkpoint=save
-        )
-        if save:  # every rank needs the state to go on; rank 0 writes it
-            state = comm.bcast(got.checkpoint if got is not None else None, root=0)
-            if comm.Get_rank() == 0 and state is not None:
-                state.save(args.checkpoint)
-        if got is not None:
-            pieces.append(got.result)
-            inter_chip += int(got.stats.inter_chip_spikes or 0)
+        got = session.run({k: a[t0:t1] for k, a in inputs.items()}, t1 - t0, checkpoint=save)
+        if got is None:  # ranks other than 0
+            continue
+        if got.checkpoint is not None:
+            state = got.checkpoint
+            state.save(args.checkpoint)
+        pieces.append(got.result)
+        inter_chip += int(got.stats.inter_chip_spikes or 0)
+        exchanged += got.stats.exchanged_spikes
     if got is None:
         return 0
     spikes = {k: np.concatenate([p.spikes[k] for p in pieces]) for k in got.result.spikes}
@@ -292,7 +294,7 @@ def run_raw_parts(
     if st.ranks > 1:
         print(
             f"  ranks: {st.ranks} (cores {st.bounds}), exchange every {st.window or ticks} "
-            f"tick(s): {st.exchanged_spikes} spikes exchanged between ranks"
+            f"tick(s): {exchanged} spikes exchanged between ranks"
         )
     if state is not None and save:
         print(f"  checkpoint: tick {state.tick} in {args.checkpoint}")

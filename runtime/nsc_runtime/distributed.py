@@ -36,7 +36,9 @@ destination cores are on different chips: the kernel counts those inside a rank,
 
 Checkpoints (:class:`Checkpoint`): at the end of a run (a window boundary: every spike in
 flight is in a ring), the potentials, rings, tick and counters by global core index; a run
-resumed from one, on any number of ranks, continues exactly as the uninterrupted run.
+resumed from one, on any number of ranks, continues exactly as the uninterrupted run. A
+:class:`Session` builds each rank's plan and kernel once and runs a long run in parts, each
+ending at a window boundary with an optional checkpoint (``nsc run --checkpoint-every``).
 
 :func:`run_partitioned` runs all ranks in one process (exchange by list transposition): the
 split/merge logic without MPI. :func:`run_distributed` is the MPI entry (imports mpi4py only
@@ -74,6 +76,7 @@ __all__ = [
     "ExchangeStats",
     "OneProcess",
     "RankPlan",
+    "Session",
     "chip_of",
     "load_rank",
     "mpi_world",
@@ -81,6 +84,7 @@ __all__ = [
     "plan_rank",
     "run_distributed",
     "run_distributed_batch",
+    "run_distributed_stats",
     "run_partitioned",
 ]
 
@@ -340,12 +344,12 @@ class DistributedResult:
 
 
 class _RankRunner:
-    """One rank's kernel state, run window by window."""
+    """One rank's kernel state, built once and run part by part (:meth:`start`), window by
+    window (:meth:`step`, :meth:`receive`)."""
 
     def __init__(
         self,
         plan: RankPlan,
-        drive: np.ndarray,
         threads: int,
         isa: str,
         resume: Checkpoint | None,
@@ -353,11 +357,9 @@ class _RankRunner:
         from . import _core, sim
 
         self.plan, self.threads = plan, threads
-        self.drive, self.ticks = drive, drive.shape[0]
         sub = plan.corelet
         self.n_out_sub = plan.out_cols.size
         self.engine: Any = None
-        self.base = resume.tick if resume is not None else 0  # absolute tick of row 0
         if sub.n_cores:
             palette = (isa if isa != "auto" else sim.available_isas()[-1]) != "baseline"
             tables = sim.build_tables(sub, palette)
@@ -373,8 +375,17 @@ class _RankRunner:
             if resume is not None:
                 lo, hi = plan.lo, plan.hi
                 self.engine.restore(resume.v[lo:hi], resume.ring[lo:hi], resume.tick)
-        self.out = np.zeros((self.ticks, plan.out_cols.size), np.uint8)
+        self.start(np.zeros((0, plan.n_in), np.uint8))
+
+    def start(self, drive: np.ndarray) -> None:
+        """Begin a part of the run: ``drive`` (ticks, n_in) from the engine's next tick; the
+        outputs, the spikes sent and the inter-chip count start again at 0 (the kernel's
+        counters and state go on)."""
+        self.drive, self.ticks = drive, drive.shape[0]
+        self.out = np.zeros((self.ticks, self.plan.out_cols.size), np.uint8)
         self.sent = 0
+        self.base = int(self.engine.tick) if self.engine is not None else 0  # row 0's tick
+        self.chip0 = int(self.engine.inter_chip) if self.engine is not None else 0
 
     def step(self, t0: int, t1: int) -> list[np.ndarray]:
         """Run ticks ``t0..t1-1`` (of this run); return the spike words for each rank."""
@@ -415,10 +426,12 @@ class _RankRunner:
         self.engine.inject(((core - self.plan.lo) * hw.RING_SLOTS + (due & 15)) * N + axon)
 
     def chip_spikes(self) -> int:
-        """Routed spikes between chips (the kernel counts them, remote lines included)."""
-        return int(self.engine.inter_chip) if self.engine is not None else 0
+        """Routed spikes between chips in this part (the kernel counts them, remote lines
+        included)."""
+        return int(self.engine.inter_chip) - self.chip0 if self.engine is not None else 0
 
     def counters(self) -> dict[str, int]:
+        """The kernel's counters since it was built or restored (all parts so far)."""
         base = self.engine.counters if self.engine is not None else np.zeros(4, np.int64)
         return {k: int(v) for k, v in zip(COUNTERS, base, strict=True)}
 
@@ -446,12 +459,14 @@ def _part(plan: RankPlan, runner: _RankRunner, checkpoint: bool) -> _Part:
 
 
 def _merge(
-    corelet: Corelet, ticks: int, parts: list[_Part], resume: Checkpoint | None
+    corelet: Corelet, ticks: int, parts: list[_Part], origin: Checkpoint | None, first: int
 ) -> tuple[Result, Checkpoint | None]:
     """Rank 0: the whole corelet's Result (and checkpoint, if the parts hold rings) from each
-    rank's (out_cols, out, counters, v, ring)."""
+    rank's (out_cols, out, counters, v, ring) of a part of ``ticks`` ticks from tick
+    ``first``; the ranks' counters run from ``origin`` (the checkpoint their kernels were
+    restored from, None: the initial state)."""
     out = np.zeros((ticks, sum(p.n_lines for p in corelet.outputs)), np.uint8)
-    counters = dict(resume.counters) if resume is not None else dict.fromkeys(COUNTERS, 0)
+    counters = dict(origin.counters) if origin is not None else dict.fromkeys(COUNTERS, 0)
     for cols, spikes, ctr, _, _ in parts:
         out[:, cols] = spikes
         for k in COUNTERS:
@@ -461,23 +476,19 @@ def _merge(
     rings = [p[4] for p in parts]
     if any(r is None for r in rings):
         return result, None
-    tick = (resume.tick if resume is not None else 0) + ticks
     ring = np.concatenate([r for r in rings if r is not None])
-    return result, Checkpoint(tick, v, ring, dict(counters))
+    return result, Checkpoint(first + ticks, v, ring, dict(counters))
 
 
-def _prepare(
+def _setup(
     corelet: Corelet,
-    inputs: Inputs,
-    ticks: int,
     ranks: int,
     bounds: np.ndarray | None,
     resume: Checkpoint | None,
     rank: int | None = None,
-) -> tuple[np.ndarray, np.ndarray, _Routes]:
-    """Inputs, bounds and the routes of every rank (``rank`` None) or of one."""
-    validate_corelet(corelet)
-    drive = prepare_inputs(corelet, inputs, ticks)
+) -> tuple[np.ndarray, _Routes]:
+    """Bounds and the routes of every rank (``rank`` None) or of one, after checking the
+    corelet, the bounds and the checkpoint to resume."""
     bounds = partition(corelet, ranks) if bounds is None else np.asarray(bounds, np.int64)
     if bounds.size != ranks + 1 or bounds[0] != 0 or bounds[-1] != corelet.n_cores:
         raise NscError(f"bounds must run from 0 to {corelet.n_cores} in {ranks} steps")
@@ -491,7 +502,7 @@ def _prepare(
             )
         if resume.tick < 0:
             raise NscError(f"checkpoint tick must be >= 0, got {resume.tick}")
-    return drive, bounds, _routes(corelet, bounds, rank)
+    return bounds, _routes(corelet, bounds, rank)
 
 
 def run_partitioned(
@@ -515,9 +526,13 @@ def run_partitioned(
     None.
     ``resume``: continue from a :class:`Checkpoint` (inputs and outputs then start at its
     tick); ``checkpoint``: also return the state at the end."""
-    drive, bounds, routes = _prepare(corelet, inputs, ticks, ranks, bounds, resume)
+    validate_corelet(corelet)
+    drive = prepare_inputs(corelet, inputs, ticks)
+    bounds, routes = _setup(corelet, ranks, bounds, resume)
     plans = [_plan(corelet, bounds, r, routes) for r in range(ranks)]
-    runners = [_RankRunner(p, drive, threads, isa, resume) for p in plans]
+    runners = [_RankRunner(p, threads, isa, resume) for p in plans]
+    for runner in runners:
+        runner.start(drive)
     spent, windows = 0.0, _windows(ticks, plans[0].step)
     begin = time.perf_counter()
     for t0, t1 in windows:
@@ -538,7 +553,8 @@ def run_partitioned(
         run_seconds=loop,
         bounds=[int(b) for b in bounds],
     )
-    result, state = _merge(corelet, ticks, parts, resume)
+    first = resume.tick if resume is not None else 0
+    result, state = _merge(corelet, ticks, parts, resume, first)
     return DistributedResult(result, stats, state)
 
 
@@ -614,6 +630,94 @@ def _mpi_exchange(comm: Any) -> Callable[[list[np.ndarray]], np.ndarray]:
     return exchange
 
 
+class Session:
+    """One run on the ranks of ``comm`` (default ``MPI.COMM_WORLD``; :class:`OneProcess`: this
+    process alone) in successive parts: each rank checks the corelet, plans its sub-corelet
+    and builds its kernel **once**, then :meth:`run` runs part after part from where the last
+    one ended (a window boundary: every spike in flight is in a ring), each part optionally
+    ending with a :class:`Checkpoint`.
+
+    A run in parts gives, part for part, what :func:`run_distributed_stats` gives when each
+    part resumes from the previous part's checkpoint (outputs from the part's first tick,
+    counters since ``resume`` or the initial state, potentials, checkpoint), byte for byte;
+    the parts' outputs joined equal the uninterrupted run. Every rank creates the session
+    with the same corelet and checkpoint, and calls :meth:`run` with the same inputs.
+
+    ``resume``: start from a checkpoint (its counters are included in every part's);
+    ``threads``, ``isa``, ``inter_chip``: as in :func:`run_partitioned`."""
+
+    def __init__(
+        self,
+        corelet: Corelet,
+        comm: Any = None,
+        *,
+        threads: int = 1,
+        isa: str = "auto",
+        inter_chip: bool = True,
+        resume: Checkpoint | None = None,
+    ) -> None:
+        self.comm = mpi_world() if comm is None else comm
+        self.rank, self.ranks = int(self.comm.Get_rank()), int(self.comm.Get_size())
+        self.corelet, self.inter_chip, self.origin = corelet, inter_chip, resume
+        validate_corelet(corelet)
+        self.bounds, routes = _setup(corelet, self.ranks, None, resume, self.rank)
+        self.plan = _plan(corelet, self.bounds, self.rank, routes)
+        del routes  # this rank's routed neurons: the plan holds what it needs of them
+        self.runner = _RankRunner(self.plan, threads, isa, resume)
+        self.exchange = _mpi_exchange(self.comm) if self.ranks > 1 else None
+        self.tick = resume.tick if resume is not None else 0  # the next part's first tick
+
+    def reset(self) -> None:
+        """Back to the initial state (tick 0, counters 0, no checkpoint), keeping the plan
+        and the kernel tables: a new, independent run."""
+        if self.runner.engine is not None:
+            self.runner.engine.reset()
+        self.origin, self.tick = None, 0
+
+    def run(
+        self, inputs: Inputs = None, ticks: int = 0, *, checkpoint: bool = False
+    ) -> DistributedResult | None:
+        """Run the next ``ticks`` ticks (``inputs`` from the part's first tick): rank 0 gets
+        the part's result, its statistics (this part's exchanged and inter-chip spikes) and,
+        with ``checkpoint``, the state at its end; the other ranks None."""
+        return self._run(prepare_inputs(self.corelet, inputs, ticks), checkpoint)
+
+    def _run(self, drive: np.ndarray, checkpoint: bool) -> DistributedResult | None:
+        comm, plan, runner = self.comm, self.plan, self.runner
+        ticks = int(drive.shape[0])
+        runner.start(drive)
+        spent, windows = 0.0, _windows(ticks, plan.step)
+        comm.Barrier()
+        begin = time.perf_counter()
+        for t0, t1 in windows:
+            sent = runner.step(t0, t1)
+            start = time.perf_counter()
+            if self.exchange is not None:
+                runner.receive(self.exchange(sent))
+            spent += time.perf_counter() - start
+        comm.Barrier()
+        loop = time.perf_counter() - begin
+        first, self.tick = self.tick, self.tick + ticks
+        part = _part(plan, runner, checkpoint)
+        tallies = comm.gather((runner.sent, runner.chip_spikes()), root=0)
+        parts = comm.gather(part, root=0)
+        runner.start(np.zeros((0, plan.n_in), np.uint8))  # let go of the part's arrays
+        if self.rank != 0:
+            return None
+        stats = ExchangeStats(
+            ranks=self.ranks,
+            window=plan.window,
+            windows=len(windows),
+            exchanged_spikes=sum(t[0] for t in tallies),
+            inter_chip_spikes=sum(t[1] for t in tallies) if self.inter_chip else None,
+            exchange_seconds=spent,
+            run_seconds=loop,
+            bounds=[int(b) for b in self.bounds],
+        )
+        result, state = _merge(self.corelet, ticks, parts, self.origin, first)
+        return DistributedResult(result, stats, state)
+
+
 def run_distributed_stats(
     corelet: Corelet,
     inputs: Inputs = None,
@@ -628,60 +732,9 @@ def run_distributed_stats(
 ) -> DistributedResult | None:
     """:func:`run_distributed` with the exchange statistics and, with ``checkpoint``, the
     final state (rank 0; None elsewhere). ``resume``: as in :func:`run_partitioned` (every
-    rank passes the same checkpoint)."""
-    comm = mpi_world() if comm is None else comm
-    ranks, rank = int(comm.Get_size()), int(comm.Get_rank())
-    drive, bounds, routes = _prepare(corelet, inputs, ticks, ranks, None, resume, rank)
-    return _run_comm(
-        corelet, drive, bounds, routes, comm, threads, isa, inter_chip, resume, checkpoint
-    )
-
-
-def _run_comm(
-    corelet: Corelet,
-    drive: np.ndarray,
-    bounds: np.ndarray,
-    routes: _Routes,
-    comm: Any,
-    threads: int,
-    isa: str,
-    inter_chip: bool,
-    resume: Checkpoint | None,
-    checkpoint: bool,
-) -> DistributedResult | None:
-    rank, ranks = int(comm.Get_rank()), int(comm.Get_size())
-    ticks = int(drive.shape[0])
-    plan = _plan(corelet, bounds, rank, routes)
-    runner = _RankRunner(plan, drive, threads, isa, resume)
-    exchange = _mpi_exchange(comm) if ranks > 1 else None
-    spent, windows = 0.0, _windows(ticks, plan.step)
-    comm.Barrier()
-    begin = time.perf_counter()
-    for t0, t1 in windows:
-        sent = runner.step(t0, t1)
-        start = time.perf_counter()
-        if exchange is not None:
-            runner.receive(exchange(sent))
-        spent += time.perf_counter() - start
-    comm.Barrier()
-    loop = time.perf_counter() - begin
-    part = _part(plan, runner, checkpoint)
-    tallies = comm.gather((runner.sent, runner.chip_spikes()), root=0)
-    parts = comm.gather(part, root=0)
-    if rank != 0:
-        return None
-    stats = ExchangeStats(
-        ranks=ranks,
-        window=plan.window,
-        windows=len(windows),
-        exchanged_spikes=sum(t[0] for t in tallies),
-        inter_chip_spikes=sum(t[1] for t in tallies) if inter_chip else None,
-        exchange_seconds=spent,
-        run_seconds=loop,
-        bounds=[int(b) for b in bounds],
-    )
-    result, state = _merge(corelet, ticks, parts, resume)
-    return DistributedResult(result, stats, state)
+    rank passes the same checkpoint). One part of a :class:`Session`."""
+    session = Session(corelet, comm, threads=threads, isa=isa, inter_chip=inter_chip, resume=resume)
+    return session.run(inputs, ticks, checkpoint=checkpoint)
 
 
 def run_distributed(
@@ -720,14 +773,13 @@ def run_distributed_batch(
     (rank 0 broadcasts it), so a host program around the cores (``nsc run MODEL.corelet``
     under mpiexec) goes on identically everywhere."""
     comm = mpi_world() if comm is None else comm
-    ranks = int(comm.Get_size())
     drives = prepare_batch(corelet, inputs, ticks, batch)
-    validate_corelet(corelet)
-    bounds = partition(corelet, ranks)
-    routes = _routes(corelet, bounds, int(comm.Get_rank()))
+    session = Session(corelet, comm, threads=threads, isa=isa, inter_chip=False)
     results: list[Result] = []
-    for drive in drives:
-        got = _run_comm(corelet, drive, bounds, routes, comm, threads, isa, False, None, False)
+    for i, drive in enumerate(drives):
+        if i:
+            session.reset()
+        got = session._run(drive, False)
         if got is not None:
             results.append(got.result)
     stacked = stack_results(corelet, results, ticks) if int(comm.Get_rank()) == 0 else None
