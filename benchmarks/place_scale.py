@@ -30,11 +30,13 @@ one pool of at most 256 keys; every hidden unit is heard by a whole part populat
 ``hidden`` neurons), so it needs copies on every core that population spans.
 
 Prints one line per size, then as the LAST line one JSON object ``{"results": [{family,
-neurons, cores, lower_bound, gap, seconds, hops_vs_random, chip_traffic,
-random_chip_traffic, chips}, ...]}``: ``lower_bound`` is the placer's proven bound (the
-counting bound of docs/placement.md; ``gap = cores / lower_bound - 1`` an upper bound on the
-true gap), ``chip_traffic`` the spikes per tick on routes between chips and
-``random_chip_traffic`` its expected value for a random placement on the same cores.
+neurons, cores, lower_bound, counting_bound, order_bound, shares_bound, gap, seconds,
+hops_vs_random, chip_traffic, random_chip_traffic, chips}, ...]}``: ``lower_bound`` is the
+placer's proven bound, the largest of the counting, order and shares bounds (docs/placement.md,
+"Lower bound"; ``shares_bound`` null when the start met the cheaper ones), ``gap = cores /
+lower_bound - 1`` an upper bound on the true gap, ``chip_traffic`` the spikes per tick on
+routes between chips and ``random_chip_traffic`` its expected value for a random placement on
+the same cores.
 
     PYTHONPATH=.:runtime .venv/bin/python benchmarks/place_scale.py [--sizes 1000,10000]
         [--family modular|window|tree] [--chips RxC] [--radius 24] [--time-limit 10]
@@ -214,6 +216,9 @@ def run(
         "neurons": problem.n_neurons,
         "cores": report.cores,
         "lower_bound": report.lower_bound,
+        "counting_bound": report.lower_bounds.get("counting"),
+        "order_bound": report.lower_bounds.get("order"),
+        "shares_bound": report.lower_bounds.get("shares"),
         "gap": round(report.gap, 5),
         "seconds": round(report.seconds, 2),
         "hops_vs_random": round(report.hops_vs_random, 4),
@@ -221,6 +226,10 @@ def run(
         "random_chip_traffic": round(report.random_chip_traffic, 1),
         "chips": str(hardware),
     }
+
+
+def _bounds(bounds: dict[str, int]) -> str:
+    return ", ".join(f"{name} {value:,}" for name, value in bounds.items())
 
 
 def main(argv: list[str] | None = None) -> int:

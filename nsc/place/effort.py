@@ -46,8 +46,10 @@ MESH_HARD_CORES = 6  # from this many cores the mesh model needs MESH_HARD_SECON
 MESH_HARD_SECONDS = 1.0
 # the shares bound's overlaps (multiply-adds, nsc.place.shares): computed only when the start
 # misses the cheaper bounds; "fast" skips them. Covers the million-neuron split tree of
-# benchmarks/place_scale.py (5.1 * 10^11, 1.5-3 minutes on this machine)
-OVERLAP_WORK = 6 * 10**11
+# benchmarks/place_scale.py (1.0 * 10^12: its part populations are groups of 4,096 neurons
+# sharing 256 keys, as a hidden unit feeds its own layer's and the next layer's parts; 65 s
+# here at load 2-4)
+OVERLAP_WORK = 2 * 10**12
 
 
 @dataclass(frozen=True)

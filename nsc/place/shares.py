@@ -32,6 +32,7 @@ core, where counting allows 64.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,6 +48,7 @@ NEIGHBOURS = hw.NEURONS_PER_CORE - 1  # others on a core with a neuron: at most 
 # count costs about as much as PAIR_COST of them. Budgets: nsc.place.effort.OVERLAP_WORK.
 PAIR_COST = 1000.0
 SAMPLE = 8  # members checked before a group's overlaps are computed
+CHUNK = 1 << 22  # keys per pass of the per-entry computations
 GRAM_ROWS = 8192  # largest group computed densely
 GRAM_CELLS = 1 << 25  # neurons x keys of one group's dense incidence matrix (128 MiB)
 MAX_PAIRS = 5 * 10**7  # largest group computed sparsely (listener pairs)
@@ -120,36 +122,58 @@ def order_bound(problem: PlacementProblem) -> OrderBound:
 
 def _order_cores(problem: PlacementProblem, rank: np.ndarray) -> tuple[int, int]:
     """(least C, distinct keys) of the order bound with neuron ``i`` at position ``rank[i]``."""
-    rows, keys = problem.rows, problem.keys
     n = problem.n_neurons
-    if keys.size == 0:
+    if problem.keys.size == 0:
         return 1, 0
-    first = np.full(problem.key_space, n, np.int64)
-    entry_rank = rank[rows]
-    np.minimum.at(first, keys, entry_rank)
-    is_first = entry_rank == first[keys]
-    nu = np.bincount(rows[is_first], minlength=n)
+    first = np.full(problem.key_space, n, np.int64)  # earliest position that needs each key
+    for _lo, _hi, keys, rows in _chunks(problem):
+        np.minimum.at(first, keys, rank[rows])
+    nu = np.zeros(n, np.int64)
+    for lo, hi, keys, rows in _chunks(problem):
+        nu[lo:hi] = np.bincount(rows[rank[rows] == first[keys]] - lo, minlength=hi - lo)
     g = np.diff(problem.ptr) - nu
-    distinct = int(is_first.sum())
+    distinct = int(nu.sum())
     c = np.arange(1, n + 1, dtype=np.int64)
     room = CORE_AXONS * c - np.cumsum(np.sort(g))  # non-decreasing: each g <= 256
     enough = np.flatnonzero(room >= distinct)
     return (int(enough[0]) + 1 if enough.size else n), distinct
 
 
+def _chunks(
+    problem: PlacementProblem, entries: int = CHUNK
+) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
+    """Rows ``lo..hi-1`` with their keys and the row of each key, about ``entries`` keys at a
+    time (so that per-entry temporaries stay small on networks of 10^8 entries)."""
+    ptr = problem.ptr
+    lo = 0
+    while lo < problem.n_neurons:
+        hi = max(lo + 1, int(np.searchsorted(ptr, ptr[lo] + entries, side="right")) - 1)
+        hi = min(hi, problem.n_neurons)
+        rows = np.repeat(np.arange(lo, hi, dtype=np.int32), np.diff(ptr[lo : hi + 1]))
+        yield lo, hi, problem.keys[ptr[lo] : ptr[hi]], rows
+        lo = hi
+
+
 def neuron_shares(problem: PlacementProblem, q: np.ndarray) -> np.ndarray:
     """Each neuron's least axon share: ``min sum_k 1/c_k`` over ``1 <= c_k <= u_k``,
     ``sum_k c_k <= q_i`` (water-filling; ``q_i = inf``: the counting share ``sum 1/u_k``)."""
-    n = problem.n_neurons
-    rows, keys = problem.rows, problem.keys
-    share = np.zeros(n)
-    if keys.size == 0:
+    share = np.zeros(problem.n_neurons)
+    for lo, hi, keys, rows in _chunks(problem):
+        caps = np.minimum(problem.degree[keys], hw.NEURONS_PER_CORE).astype(np.float64)
+        share[lo:hi] = _water_fill(
+            problem.ptr[lo : hi + 1] - problem.ptr[lo], rows - lo, caps, q[lo:hi]
+        )
+    return share
+
+
+def _water_fill(ptr: np.ndarray, rows: np.ndarray, caps: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """:func:`neuron_shares` for rows ``0..len(q)-1`` (CSR ``ptr``, entry rows, entry caps)."""
+    share = np.zeros(q.size)
+    if caps.size == 0:
         return share
-    u = np.minimum(problem.degree[keys], hw.NEURONS_PER_CORE).astype(np.float64)
-    order = np.lexsort((u, rows))  # rows stay grouped, caps ascending within each
-    us, rs = u[order], rows[order]
-    ptr = problem.ptr
-    pos = np.arange(keys.size) - ptr[rs]  # position within the row
+    order = np.lexsort((caps, rows))  # rows stay grouped, caps ascending within each
+    us, rs = caps[order], rows[order]
+    pos = np.arange(caps.size) - ptr[rs]  # position within the row
     csum = np.cumsum(us)
     row_start_sum = np.concatenate([[0.0], csum])[ptr[:-1]]  # sum of earlier rows' caps
     before = csum - us - row_start_sum[rs]  # caps of the row's earlier entries
@@ -159,11 +183,10 @@ def neuron_shares(problem: PlacementProblem, q: np.ndarray) -> np.ndarray:
     inv = 1.0 / us
     icsum = np.cumsum(inv)
     irow_start = np.concatenate([[0.0], icsum])[ptr[:-1]]
-    np.add.at(share, rs, inv)  # counting share: every c_k at its cap
+    share += np.bincount(rs, inv, minlength=q.size)  # counting share: every c_k at its cap
     hit = np.flatnonzero(level)
     if hit.size:
-        hit_rows = rs[hit]
-        first = hit[np.unique(hit_rows, return_index=True)[1]]
+        first = hit[np.unique(rs[hit], return_index=True)[1]]
         r = rs[first]
         capped = icsum[first] - inv[first] - irow_start[r]  # entries below the level
         share[r] = capped + (d[r] - pos[first]) / tau[first]
@@ -188,9 +211,9 @@ def overlap_caps(problem: PlacementProblem, work: float) -> tuple[np.ndarray, in
     cut = np.flatnonzero(np.r_[True, label[order][1:] != label[order][:-1], True])
     size = np.diff(cut)
     small = np.repeat(size <= NEIGHBOURS + 1, size)[np.argsort(order)]
-    listeners = problem.degree[problem.keys]
-    q[small] = np.bincount(problem.rows, listeners, minlength=n)[small]  # sum_k listeners(k)
-    q[small & (d == 0)] = 0.0
+    for lo, hi, keys, rows in _chunks(problem):  # a small group: Q_i = sum_k listeners(k)
+        listeners = problem.degree[keys].astype(np.float64)
+        q[lo:hi][small[lo:hi]] = np.bincount(rows - lo, listeners, minlength=hi - lo)[small[lo:hi]]
     counted = int(small.sum())
     spent = 0.0
     big = size > NEIGHBOURS + 1
@@ -202,7 +225,8 @@ def overlap_caps(problem: PlacementProblem, work: float) -> tuple[np.ndarray, in
         pairs = float(np.square(problem.degree[keys], dtype=np.float64).sum()) * PAIR_COST
         dense = float(m) * m * k if m <= GRAM_ROWS and m * k <= GRAM_CELLS else np.inf
         cost = min(dense, pairs if pairs <= MAX_PAIRS * PAIR_COST else np.inf)
-        if spent + cost > work or not _may_gain(row, col, m, listeners[entry]):
+        listeners = problem.degree[problem.keys[entry]]
+        if spent + cost > work or not _may_gain(row, col, m, listeners):
             continue
         spent += cost
         top = _top_dense(row, col, m, k) if dense <= pairs else _top_sparse(row, col, m)
@@ -284,22 +308,21 @@ def components(problem: PlacementProblem) -> np.ndarray | None:
     """A label per neuron, equal for neurons joined by chains of shared keys (the least id of
     the group); None when the union rounds run past :data:`HOOK_ROUNDS`."""
     n = problem.n_neurons
-    rows, keys = problem.rows.astype(np.int64), problem.keys
-    by_key = np.argsort(keys, kind="stable")
-    ks = keys[by_key]
-    start = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])
-    first = np.repeat(rows[by_key][start], np.diff(np.r_[start, ks.size]))
-    a, b = rows[by_key], first  # every listener joined to its key's first listener
-    keep = a != b
-    a, b = a[keep], b[keep]
+    first = np.full(problem.key_space, n, np.int64)  # every listener joins its key's first
+    for _, _, keys, rows in _chunks(problem):
+        np.minimum.at(first, keys, rows)
     parent = np.arange(n, dtype=np.int64)
     for _ in range(HOOK_ROUNDS):
-        pa, pb = parent[a], parent[b]
-        differ = pa != pb
-        if not differ.any():
+        changed = False
+        for _, _, keys, rows in _chunks(problem):
+            pa, pb = parent[rows], parent[first[keys]]
+            differ = pa != pb
+            if differ.any():
+                changed = True
+                pa, pb = pa[differ], pb[differ]
+                np.minimum.at(parent, np.maximum(pa, pb), np.minimum(pa, pb))
+        if not changed:
             return parent
-        a, b, pa, pb = a[differ], b[differ], pa[differ], pb[differ]
-        np.minimum.at(parent, np.maximum(pa, pb), np.minimum(pa, pb))
         while True:  # point every neuron at its root
             jumped = parent[parent]
             if np.array_equal(jumped, parent):
