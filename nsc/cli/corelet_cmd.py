@@ -172,9 +172,13 @@ def summary(corelet: Corelet) -> list[str]:
     outputs = np.zeros((c, hw.NEURONS_PER_CORE), bool)
     for port in corelet.outputs:
         outputs[port.entries[:, 0], port.entries[:, 1]] = True
-    synapses = corelet.crossbar.sum(axis=1)  # (C, neurons)
+    synapses = np.zeros((c, hw.NEURONS_PER_CORE), np.int64)  # per neuron
+    axons = np.zeros((c, hw.AXONS_PER_CORE), bool)  # used axons
+    for lo in range(0, c, 256):  # packed rows, a slice of cores at a time: no bool crossbar
+        rows = corelet.crossbar_rows(lo, min(c, lo + 256))
+        axons[lo : lo + 256] = rows.any(axis=2)
+        synapses[lo : lo + 256] = np.unpackbits(rows, axis=2, bitorder="little").sum(axis=1)
     used = (synapses > 0) | (n["dest_core"] >= 0) | outputs
-    axons = corelet.crossbar.any(axis=2)
     lines = [
         f"cores: {c} on chips {corelet.chips[0]} x {corelet.chips[1]} "
         f"(a chip holds {hw.CORES_PER_CHIP} cores)",

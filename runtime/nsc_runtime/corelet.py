@@ -21,7 +21,7 @@ from __future__ import annotations
 import itertools
 import operator
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import overload
 
 import numpy as np
@@ -153,19 +153,134 @@ def port_table(ports: Sequence[Port]) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return line, entries[:, 0], entries[:, 1]
 
 
-@dataclass(eq=False)
+ROW_BYTES = hw.NEURONS_PER_CORE // 8  # one crossbar row (axon) packed: bit j = neuron j
+_PACK_CORES = 256  # cores packed or unpacked at a time (bounds the temporaries)
+
+
+def aligned_zeros(shape: tuple[int, ...], dtype: npt.DTypeLike, alignment: int = 64) -> np.ndarray:
+    """A zeroed C-contiguous array starting on an ``alignment``-byte boundary. Allocated by
+    ``np.zeros`` (calloc): the pages of a large one take no memory until written."""
+    dt = np.dtype(dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
+    raw = np.zeros(nbytes + alignment, np.uint8)
+    start = -raw.__array_interface__["data"][0] % alignment
+    return raw[start : start + nbytes].view(dt).reshape(shape)
+
+
+def pack_crossbar(crossbar: np.ndarray) -> np.ndarray:
+    """uint8 (k, 256, 32) packed rows of a bool (k, 256, 256) crossbar: byte ``q`` of row
+    ``i`` holds neurons ``8q..8q+7``, bit ``j % 8`` (LSB first) = ``w_ij`` (the file's rows,
+    and the kernel's as little-endian 64-bit words). Packed a slice of cores at a time into
+    a 64-byte aligned array."""
+    k = crossbar.shape[0]
+    out = aligned_zeros((k, hw.AXONS_PER_CORE, ROW_BYTES), np.uint8)
+    for lo in range(0, k, _PACK_CORES):
+        hi = min(k, lo + _PACK_CORES)
+        out[lo:hi] = np.packbits(crossbar[lo:hi], axis=2, bitorder="little")
+    return out
+
+
+def unpack_crossbar(packed: np.ndarray) -> np.ndarray:
+    """bool (k, 256, 256) of packed rows (k, 256, 32) (the inverse of :func:`pack_crossbar`).
+    Slices of cores whose rows are all zero are not written, so their pages of the result
+    stay untouched zeros (a rank's corelet from ``format.load_part`` stays small)."""
+    k = packed.shape[0]
+    out = np.zeros((k, hw.AXONS_PER_CORE, hw.NEURONS_PER_CORE), np.bool_)
+    for lo in range(0, k, _PACK_CORES):
+        hi = min(k, lo + _PACK_CORES)
+        rows = packed[lo:hi]
+        if rows.any():
+            out[lo:hi] = np.unpackbits(rows, axis=2, bitorder="little").view(np.bool_)
+    return out
+
+
+@dataclass(eq=False, init=False)
 class Corelet:
-    """A compiled network ready to run: C cores, their geometry, ports and PRNG seeds."""
+    """A compiled network ready to run: C cores, their geometry, ports and PRNG seeds.
+
+    The crossbar is held in one of two forms. ``crossbar`` (bool (C, 256 axons, 256 neurons),
+    ``w_ij = crossbar[c, i, j]``) is what the compiler, the checks and the reference simulator
+    read and write. A corelet read from a file (``format.load``, ``format.load_part``) holds
+    only the file's packed rows, ``crossbar_packed`` (uint8 (C, 256, 32), see
+    :func:`pack_crossbar`): 1 bit per synapse, as the kernel's tables hold them, so loading and
+    running never build the 8x larger bool array (``Simulator`` builds its tables straight
+    from the packed rows). Reading ``crossbar`` on such a corelet unpacks the rows once; from
+    then on the bool array is the crossbar (it may be edited in place) and the packed rows are
+    dropped (``crossbar_is_packed`` turns False). Assigning ``crossbar`` or
+    ``crossbar_packed`` replaces the crossbar. Pass exactly one of the two to the
+    constructor; the packed rows are not copied (do not edit them afterwards)."""
 
     axon_types: np.ndarray  # uint8 (C, 256), values 0..3
-    crossbar: np.ndarray  # bool (C, 256 axons, 256 neurons)
     neurons: dict[str, np.ndarray]  # NEURON_FIELDS, each (C, 256) [weights: (C, 256, 4)]
     position: np.ndarray  # int32 (C, 2) global mesh (x, y)
     seeds: np.ndarray  # uint32 (C,)
-    inputs: list[Port] = field(default_factory=list)
-    outputs: list[Port] = field(default_factory=list)
-    chips: tuple[int, int] = (1, 1)  # chip grid (rows, cols)
-    metadata: dict[str, str] = field(default_factory=dict)
+    inputs: list[Port]
+    outputs: list[Port]
+    chips: tuple[int, int]  # chip grid (rows, cols)
+    metadata: dict[str, str]
+
+    def __init__(
+        self,
+        axon_types: np.ndarray,
+        crossbar: np.ndarray | None,
+        neurons: dict[str, np.ndarray],
+        position: np.ndarray,
+        seeds: np.ndarray,
+        inputs: list[Port] | None = None,
+        outputs: list[Port] | None = None,
+        chips: tuple[int, int] = (1, 1),
+        metadata: dict[str, str] | None = None,
+        *,
+        crossbar_packed: np.ndarray | None = None,
+    ) -> None:
+        if crossbar is not None and crossbar_packed is not None:
+            raise CoreletError("give the crossbar as bool or as packed rows, not both")
+        self.axon_types = axon_types
+        self._crossbar: np.ndarray | None = crossbar  # bool, or None while packed
+        self._packed: np.ndarray | None = crossbar_packed  # uint8 rows, or None
+        self.neurons = neurons
+        self.position = position
+        self.seeds = seeds
+        self.inputs = [] if inputs is None else inputs
+        self.outputs = [] if outputs is None else outputs
+        self.chips = chips
+        self.metadata = {} if metadata is None else metadata
+
+    @property
+    def crossbar(self) -> np.ndarray:
+        """bool (C, 256 axons, 256 neurons); unpacked (once) from packed rows if need be."""
+        if self._packed is not None:
+            packed, self._packed = self._packed, None
+            self._crossbar = unpack_crossbar(packed)
+        return self._crossbar  # type: ignore[return-value]  # None only if given None
+
+    @crossbar.setter
+    def crossbar(self, value: np.ndarray) -> None:
+        self._crossbar, self._packed = value, None
+
+    @property
+    def crossbar_packed(self) -> np.ndarray:
+        """uint8 (C, 256, 32) packed rows: the rows held (not a copy) while
+        ``crossbar_is_packed``, else packed from the bool crossbar (a new array)."""
+        if self._packed is not None:
+            return self._packed
+        return pack_crossbar(self.crossbar)
+
+    @crossbar_packed.setter
+    def crossbar_packed(self, value: np.ndarray) -> None:
+        self._crossbar, self._packed = None, value
+
+    @property
+    def crossbar_is_packed(self) -> bool:
+        """True while the corelet holds only packed rows (the bool crossbar not built)."""
+        return self._packed is not None
+
+    def crossbar_rows(self, lo: int, hi: int) -> np.ndarray:
+        """uint8 (hi - lo, 256, 32) packed rows of cores ``lo:hi``: a view of the rows held, or
+        packed from the bool crossbar (never unpacks)."""
+        if self._packed is not None:
+            return self._packed[lo:hi]
+        return pack_crossbar(self.crossbar[lo:hi])
 
     @property
     def n_cores(self) -> int:

@@ -221,9 +221,11 @@ def plan_rank(corelet: Corelet, bounds: np.ndarray, rank: int) -> RankPlan:
 
 def _plan(corelet: Corelet, bounds: np.ndarray, rank: int, routes: _Routes) -> RankPlan:
     lo, hi = int(bounds[rank]), int(bounds[rank + 1])
+    packed = corelet.crossbar_is_packed  # a loaded corelet: its packed rows, never unpacked
     sub = Corelet(
         axon_types=corelet.axon_types[lo:hi],
-        crossbar=corelet.crossbar[lo:hi],
+        crossbar=None if packed else corelet.crossbar[lo:hi],
+        crossbar_packed=corelet.crossbar_rows(lo, hi) if packed else None,
         neurons={k: a[lo:hi].copy() for k, a in corelet.neurons.items()},
         position=corelet.position[lo:hi],
         seeds=corelet.seeds[lo:hi],

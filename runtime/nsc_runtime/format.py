@@ -19,8 +19,9 @@ Writing is deterministic (same corelet, same bytes). Loading trusts nothing: eve
 checked against the bytes that remain before anything is allocated, then the checksum, then
 every hardware rule (``validate.py``). Any problem raises :class:`CoreletFormatError` naming the
 section, the element and the byte offset. Memory used by a load is bounded by a small multiple
-of the file size (the bool crossbar unpacks 8x; a port line costs 8 bytes of offsets for the 4
-of its length, with no per-line Python object; ports and metadata are capped by ``validate``).
+of the file size (the crossbar stays packed as in the file, ``Corelet.crossbar_packed``, and is
+never unpacked to bool by a load; a port line costs 8 bytes of offsets for the 4 of its
+length, with no per-line Python object; ports and metadata are capped by ``validate``).
 """
 
 from __future__ import annotations
@@ -38,7 +39,14 @@ import numpy.typing as npt
 
 from . import hw
 from .atomic import write_bytes_atomic
-from .corelet import NEURON_FIELDS, Corelet, Port, neuron_field_shape
+from .corelet import (
+    NEURON_FIELDS,
+    ROW_BYTES,
+    Corelet,
+    Port,
+    aligned_zeros,
+    neuron_field_shape,
+)
 from .errors import CoreletError, CoreletFormatError
 from .validate import (
     METADATA_MAX_ITEMS,
@@ -54,7 +62,6 @@ HEADER = struct.Struct("<8sHHIIIQ")  # magic, major, minor, flags, n_cores, n_se
 SECTION = struct.Struct("<4sIQ")  # tag, reserved (0), payload length
 DIGEST_SIZE = hashlib.sha256().digest_size  # trailer: SHA-256 of everything before it
 SECTION_TAGS = (b"CORE", b"GEOM", b"SEED", b"INPT", b"OUTP", b"META")
-ROW_BYTES = hw.NEURONS_PER_CORE // 8  # one crossbar row (axon) packed: bit j = neuron j
 
 _U16, _U32 = struct.Struct("<H"), struct.Struct("<I")
 _CUMSUM_CHUNK = 1 << 16  # port line lengths summed this many at a time
@@ -135,7 +142,7 @@ def dumps(corelet: Corelet) -> bytes:
 
 
 def _core_payload(corelet: Corelet) -> bytes:
-    packed = np.packbits(corelet.crossbar.reshape(-1), bitorder="little")  # rows: whole bytes
+    packed = corelet.crossbar_packed  # the rows held (a loaded corelet), or packed from bool
     parts = [FIELD_TABLE, corelet.axon_types.astype(np.uint8).tobytes(), packed.tobytes()]
     parts += [corelet.neurons[f.name].astype(f.dtype).tobytes() for f in FIELDS]
     return b"".join(parts)
@@ -345,9 +352,11 @@ def _parse_core(r: _Reader, n_cores: int, layout: _Layout) -> dict[str, np.ndarr
     layout.arrays["axon_types"] = (r.section, r.pos, 1, (n_cores, a))
     out["axon_types"] = r.array(np.uint8, n_cores * a, "axon types").reshape(n_cores, a)
     layout.arrays["crossbar"] = (r.section, r.pos, 1, (n_cores, a, ROW_BYTES))
-    packed = r.array(np.uint8, n_cores * a * ROW_BYTES, "crossbar")
-    bits = np.unpackbits(packed, bitorder="little")  # flat: rows are whole bytes
-    out["crossbar"] = bits.view(np.bool_).reshape(n_cores, a, hw.NEURONS_PER_CORE)
+    rows = r.view(np.uint8, n_cores * a * ROW_BYTES, "crossbar")
+    packed = aligned_zeros((n_cores, a, ROW_BYTES), np.uint8)  # kept packed, as in the file
+    packed.reshape(-1)[:] = rows
+    packed.flags.writeable = False  # the kernel may read these very rows (sim.build_tables)
+    out["crossbar"] = packed
     for spec in FIELDS:
         shape = neuron_field_shape(spec.name, n_cores)
         layout.arrays[spec.name] = (r.section, r.pos, spec.dtype.itemsize, shape)
@@ -425,7 +434,8 @@ def _assemble(
     """The corelet of parsed sections, validated like user input (a violation names where)."""
     corelet = Corelet(
         axon_types=core.pop("axon_types"),
-        crossbar=core.pop("crossbar"),
+        crossbar=None,
+        crossbar_packed=core.pop("crossbar"),
         neurons=core,
         position=position,
         seeds=seeds,
@@ -530,7 +540,7 @@ def _load_part(
     _check_sections(bytes(mm[: HEADER.size]))
     layout = _Layout({}, {}, {})
     walk = _Sections(mm, layout)
-    core_at = walk.next(lambda r: r.take(r.end - r.pos, "CORE payload"))
+    core_at, core_size = walk.next(_span)
     chips, position = walk.next(lambda r: _parse_geom(r, c, layout))
     seeds = walk.next(lambda r: _parse_seed(r, c, layout))
     inputs = walk.next(lambda r: _parse_ports(r, layout))
@@ -540,28 +550,41 @@ def _load_part(
     lo, hi = (int(v) for v in owned(c, chips, position))
     if not 0 <= lo <= hi <= c:
         raise CoreletFormatError(f"cores {lo}:{hi} are not a range of the file's {c} cores")
-    core = _parse_core_part(f, mm, core_at, c, lo, hi, layout)
+    core = _parse_core_part(f, mm, core_at, core_size, c, lo, hi, layout)
     corelet = _assemble(core, chips, position, seeds, inputs, outputs, metadata, layout)
     return corelet, (lo, hi)
 
 
+def _span(r: _Reader) -> tuple[int, int]:
+    """(offset, size) of the whole section, skipped (read later, in parts)."""
+    size = r.end - r.pos
+    return r.take(size, f"{r.section} payload"), size
+
+
 def _parse_core_part(
-    f: Any, mm: Any, at: int, c: int, lo: int, hi: int, layout: _Layout
+    f: Any, mm: Any, at: int, size: int, c: int, lo: int, hi: int, layout: _Layout
 ) -> dict[str, np.ndarray]:
-    """The CORE arrays: cores lo:hi (and the route fields whole) read, the rest zeros."""
-    table = bytes(mm[at : at + len(FIELD_TABLE)])
+    """The CORE arrays (the payload at ``at``, ``size`` bytes): cores lo:hi (and the route
+    fields whole) read, the rest zeros. Sizes checked as :func:`loads` checks them."""
+    table = bytes(mm[at : at + min(size, len(FIELD_TABLE))])
     if table != FIELD_TABLE:
         raise CoreletFormatError(
             "section CORE: the neuron field table differs from this nsc_runtime's: written by "
             f"another version? (byte offset {at})"
         )
     pos = at + len(FIELD_TABLE)
+    need, have = c * CORE_BYTES, size - len(FIELD_TABLE)
+    if need != have:
+        raise CoreletFormatError(
+            f"section CORE: {c} cores need {need} bytes of arrays, the section has {have} "
+            f"(byte offset {pos})"
+        )
     a = hw.AXONS_PER_CORE
 
     def read(dtype: npt.DTypeLike, per_core: int, shape: tuple[int, ...], whole: bool) -> Any:
         nonlocal pos
         dt = np.dtype(dtype)
-        out = np.zeros(shape, dt.newbyteorder("="))
+        out = aligned_zeros(shape, dt.newbyteorder("="))
         first, last = (0, c) if whole else (lo, hi)
         count = (last - first) * per_core
         f.seek(pos + first * per_core * dt.itemsize)
@@ -575,15 +598,8 @@ def _parse_core_part(
     layout.arrays["axon_types"] = ("CORE", pos, 1, (c, a))
     out["axon_types"] = read(np.uint8, a, (c, a), False)
     layout.arrays["crossbar"] = ("CORE", pos, 1, (c, a, ROW_BYTES))
-    packed = read(np.uint8, a * ROW_BYTES, (c, a * ROW_BYTES), False)
-    crossbar = np.zeros((c, a, hw.NEURONS_PER_CORE), np.bool_)
-    step = 256  # cores unpacked at a time: small temporaries
-    for k in range(lo, hi, step):
-        m = min(hi, k + step)
-        bits = np.unpackbits(packed[k:m].reshape(-1), bitorder="little")
-        crossbar[k:m] = bits.view(np.bool_).reshape(m - k, a, hw.NEURONS_PER_CORE)
-    del packed
-    out["crossbar"] = crossbar
+    out["crossbar"] = read(np.uint8, a * ROW_BYTES, (c, a, ROW_BYTES), False)  # kept packed
+    out["crossbar"].flags.writeable = False  # the kernel may read these very rows
     for spec in FIELDS:
         shape = neuron_field_shape(spec.name, c)
         layout.arrays[spec.name] = ("CORE", pos, spec.dtype.itemsize, shape)

@@ -136,7 +136,7 @@ def build_tables(corelet: Corelet, palette: bool = True) -> dict[str, np.ndarray
     routed = n["dest_core"] >= 0
     tables = {
         "head": aligned(head),
-        "xbar": _packed_crossbar(corelet.crossbar),
+        "xbar": _crossbar_table(corelet),
         "atype": aligned(np.bitwise_or.reduce(atype, axis=2)),
         "route": _permuted(_routes(corelet), np.int64),
         "v0": _permuted(n["v0"], np.int32),
@@ -278,16 +278,23 @@ def _routes(corelet: Corelet) -> np.ndarray:
     return route
 
 
-def _packed_crossbar(crossbar: np.ndarray) -> np.ndarray:
-    """Crossbar rows as 256-bit masks (little-endian bits) in uint64 words, packed slice by
-    slice of cores straight into the aligned table (no full-size temporary)."""
-    c = crossbar.shape[0]
+def _crossbar_table(corelet: Corelet) -> np.ndarray:
+    """Crossbar rows as 256-bit masks (little-endian bits) in uint64 words: the packed rows
+    of the file's format (``Corelet.crossbar_packed``), read as words. A corelet holding
+    packed rows (one loaded from a file) lends them as they are when they are 64-byte
+    aligned (the loaders allocate them so): no copy, and the bool crossbar is never built.
+    Otherwise the rows are copied, or packed from the bool crossbar, slice by slice of cores
+    straight into the aligned table (no full-size temporary)."""
+    c = corelet.n_cores
+    if corelet.crossbar_is_packed:
+        rows = corelet.crossbar_packed.reshape(-1)
+        if rows.flags.c_contiguous and rows.__array_interface__["data"][0] % 64 == 0:
+            return rows.view("<u8")
     per_core = hw.AXONS_PER_CORE * hw.NEURONS_PER_CORE // 64
     out = aligned(np.zeros(0, np.uint64), size=c * per_core)
     for lo in range(0, c, 256):
         hi = min(c, lo + 256)
-        bits = np.packbits(crossbar[lo:hi].reshape(-1), bitorder="little")
-        out[lo * per_core : hi * per_core] = bits.view("<u8")
+        out[lo * per_core : hi * per_core] = corelet.crossbar_rows(lo, hi).reshape(-1).view("<u8")
     return out
 
 

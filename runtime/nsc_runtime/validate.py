@@ -7,8 +7,10 @@ in-memory corelet and a loaded one obey exactly the same rules. Ranges come from
 
 Rules (C = number of cores, N = 256 neurons, A = 256 axons per core):
 
-- shapes: ``axon_types`` (C, A), ``crossbar`` (C, A, N) bool, every ``NEURON_FIELDS`` entry
-  (C, N) (``weights`` (C, N, 4)) with an integer dtype, ``position`` (C, 2), ``seeds`` (C,);
+- shapes: ``axon_types`` (C, A), ``crossbar`` (C, A, N) bool (while the corelet holds packed
+  rows: ``crossbar_packed`` (C, A, N / 8) uint8, checked as it is, never unpacked), every
+  ``NEURON_FIELDS`` entry (C, N) (``weights`` (C, N, 4)) with an integer dtype, ``position``
+  (C, 2), ``seeds`` (C,);
 - values: :data:`NEURON_RANGES` (from ``hw.NEURON_PARAM_RANGES``) per neuron field;
   ``axon_types`` in 0..3; ``dest_core`` in -1..C-1; ``delay`` in 1..15 where
   ``dest_core != -1`` (ignored, any 0..255, where -1);
@@ -31,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import hw
-from .corelet import NEURON_FIELDS, Corelet, Port, neuron_field_shape
+from .corelet import NEURON_FIELDS, ROW_BYTES, Corelet, Port, neuron_field_shape
 from .errors import CoreletError
 
 # field -> (min, max) of every value, from the one table hw.NEURON_PARAM_RANGES; dest_core and
@@ -108,9 +110,11 @@ def _check_shapes(corelet: Corelet) -> Violation | None:
     if not isinstance(corelet.axon_types, np.ndarray) or corelet.axon_types.ndim != 2:
         return Violation("axon_types", (), "not a 2-D array", "shape (C, 256)", "structure")
     c, a, n = corelet.n_cores, hw.AXONS_PER_CORE, hw.NEURONS_PER_CORE
+    packed = corelet.crossbar_is_packed  # checked as held: never unpacked here
+    crossbar = corelet.crossbar_packed if packed else corelet.crossbar
     expected: list[tuple[str, object, tuple[int, ...]]] = [
         ("axon_types", corelet.axon_types, (c, a)),
-        ("crossbar", corelet.crossbar, (c, a, n)),
+        ("crossbar", crossbar, (c, a, ROW_BYTES if packed else n)),
         ("position", corelet.position, (c, 2)),
         ("seeds", corelet.seeds, (c,)),
     ]
@@ -123,8 +127,10 @@ def _check_shapes(corelet: Corelet) -> Violation | None:
         found = _shape_violation(name, arr, shape)
         if found is not None:
             return found
-    if corelet.crossbar.dtype != np.bool_:
-        return Violation("crossbar", (), f"dtype {corelet.crossbar.dtype}", "bool", "structure")
+    want = np.dtype(np.uint8 if packed else np.bool_)
+    if crossbar.dtype != want:
+        allowed = "uint8 (packed rows)" if packed else "bool"
+        return Violation("crossbar", (), f"dtype {crossbar.dtype}", allowed, "structure")
     return None
 
 
