@@ -16,7 +16,8 @@ the placer's real gap. Neuron slots are not tight (48 neurons x 4 routes = 192 o
 of equal width, neuron ``j`` of a layer listening to all 4 types of the 49 neurons ``j-24 ..
 j+24`` of the previous layer (host lines for the first). Neighbouring windows overlap, every
 source is heard on several cores, so copies dominate and the counting bound (which assumes
-each key's listeners share a core) is far from tight: its ``gap`` overstates the true one.
+each key's listeners share a core) is far from tight; the order bound sees that every core
+pays one whole window of keys (docs/placement.md, "Lower bound").
 
 ``--family tree`` is what split-fanin makes of stacked recurrent layers (docs/conversion.md):
 ``layers`` Elman layers of ``hidden`` ReLU units (2,048 by default), layer 0 fed by 64 host
@@ -205,7 +206,8 @@ def run(
     report = placement.report
     print(
         f"{family:>8} {problem.n_neurons:>9,} neurons  {report.cores:>6,} cores  bound "
-        f"{report.lower_bound:>6,}  gap {report.gap:6.2%}  place {report.seconds:6.1f} s  "
+        f"{report.lower_bound:>6,} ({_bounds(report.lower_bounds)})  gap {report.gap:6.2%}  "
+        f"place {report.seconds:6.1f} s  "
         f"(build {built:.1f} s)  traffic/random {report.hops_vs_random:.3f}  between chips "
         f"{report.chip_traffic:,.0f} (random {report.random_chip_traffic:,.0f}) spikes/tick  "
         f"chips {hardware}",

@@ -53,7 +53,7 @@ GRAM_ROWS = 8192  # largest group computed densely
 GRAM_CELLS = 1 << 25  # neurons x keys of one group's dense incidence matrix (128 MiB)
 MAX_PAIRS = 5 * 10**7  # largest group computed sparsely (listener pairs)
 HOOK_ROUNDS = 64  # union rounds of the components; beyond it the shares fall back
-EPS = 1e-9  # float slack before a ceiling (the shares are sums of reciprocals)
+EPS = 1e-9  # relative slack before the ceiling (the shares are float sums of reciprocals)
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ def shares_bound(problem: PlacementProblem, work: float) -> SharesBound:
     q, counted = overlap_caps(problem, work)
     share = neuron_shares(problem, q)
     total = float(share.sum())
-    cores = max(int(np.ceil(total / CORE_AXONS - EPS)), 1 if problem.n_neurons else 0)
+    cores = max(int(np.ceil(total / CORE_AXONS * (1 - EPS))), 1 if problem.n_neurons else 0)
     return SharesBound(cores, total, counted)
 
 
