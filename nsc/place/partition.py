@@ -12,15 +12,17 @@ exact repair and compaction of :mod:`.pack`.
    copies as if every key's listeners sat together) are both at most 256. Otherwise it needs
    about ``q = ceil(max(keys, slots) / 256)`` cores (for large parts the keys are estimated
    by the axon share ``sum_k listeners_in_part(k) / listeners(k)``). A part that needs at most
-   8 cores is filled greedily: cores take neurons in breadth-first order of the part's sharing
-   graph (heaviest edges first) while keys and slots fit. A larger part is split in two by
+   8 cores is filled best fit (:func:`fill_best`): a core takes next the neuron whose keys it
+   already holds the largest share of, while keys and slots fit. A larger part is split in two by
    pymetis with target weights ``floor(q/2) : ceil(q/2)``, cutting as few shared keys as it
    can, balancing the weight of the scarcer resource (axon share or fewest slots), with a
    30 % imbalance allowed so that the cut can follow natural groups (a counting estimate of
    ``q`` is often low), fixed seed. Parts become cores in depth-first order, so consecutive
    core numbers are close in the hierarchy.
-   A second start, :func:`node_greedy`, fills cores best-fit within each IR node (small
-   nodes only); both starts are repaired and the one with fewer cores, then slots, wins.
+   A second start, :func:`best_fit`, fills cores best-fit within each IR node (small
+   nodes only; :func:`node_greedy` under three ranking rules, each refilled with the copies
+   of its previous fill), a third, :func:`sequential`, in neuron order (large problems);
+   every start is repaired and the one with fewer cores, then slots, wins.
 3. **Compaction, repair, compaction** (:mod:`.pack`): with copies counted exactly, the
    least-loaded cores (often fragments of a group the bisection cut) are emptied into cores
    that hold their keys (when a start has at most 64 cores, also into the roomiest cores),
@@ -47,7 +49,6 @@ SAMPLE_ENTRIES = 2_000_000  # sample keys above this many (neuron, key) entries
 SAMPLED_KEYS_PER_NEURON = 8
 EXACT_COUNT_NEURONS = 4096  # count a part's distinct keys exactly up to this many neurons
 GREEDY_CORES = 8  # parts that need at most this many cores are filled greedily
-LOOKAHEAD = 8  # neurons tried past the first that does not fit before a core is closed
 UFACTOR = 300  # METIS imbalance tolerance, per mille
 WORK_PER_SECOND = 600_000  # compaction work units (keys + (key, core) pairs examined) per s
 AXON_CAP, SLOT_CAP = hw.AXONS_PER_CORE, hw.NEURONS_PER_CORE
@@ -57,6 +58,8 @@ GREEDY_CELLS = 80_000_000  # ... and no node's (neuron x distinct key) matrix is
 SPARE_MAX_CORES = 64  # compaction also tries the roomiest cores when a start has this few
 SEQUENTIAL_MIN_NEURONS = 512  # the in-order start runs above this many neurons
 SEQUENTIAL_FILLS = 3  # in-order fills, each with the copies of the one before as slots
+RULES = ("new", "ratio", "shared")  # node_greedy's ways to rank the next neuron (best_fit)
+FILL_RULE = "ratio"  # the rule of the bisection's fill of parts of up to GREEDY_CORES cores
 
 
 def partition(
@@ -71,7 +74,7 @@ def partition(
     budget = int(compact_seconds * WORK_PER_SECOND) // 2
     starts = [_Bisection(problem, sharing_graph(problem), bound.min_slots, seed).run]
     if _greedy_applies(problem):
-        starts.append(lambda: node_greedy(problem, bound.min_slots))
+        starts.append(lambda: best_fit(problem, bound.min_slots, bound.cores))
     if problem.n_neurons > SEQUENTIAL_MIN_NEURONS:
         starts.append(lambda: sequential(problem, bound.min_slots))
     best: tuple[tuple[int, int], tuple[np.ndarray, int]] | None = None
@@ -169,46 +172,144 @@ def _segments(problem: PlacementProblem) -> list[np.ndarray]:
     return [g for g in groups if g.size]
 
 
-def node_greedy(problem: PlacementProblem, min_slots: np.ndarray) -> tuple[np.ndarray, int]:
+def node_greedy(
+    problem: PlacementProblem, min_slots: np.ndarray, rule: str = "new"
+) -> tuple[np.ndarray, int]:
     """Best-fit cores per IR node: neurons of one node (for split-fanin parts, chunks of
     similar inputs) fill cores one at a time; a core starts with the remaining neuron that
-    needs most keys and then repeatedly takes the neuron that adds the fewest new keys while
-    its keys and fewest slots fit (ties: lowest id). Compaction later merges the partly
-    filled last cores of different nodes."""
-    ptr = problem.ptr
+    needs most keys and then repeatedly takes the best neuron by ``rule`` (:data:`RULES`)
+    whose keys and slots (``min_slots``) fit (ties: lowest id). Compaction later merges the
+    partly filled last cores of different nodes."""
+    if rule not in RULES:
+        raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
     core_of = np.empty(problem.n_neurons, np.int64)
     cores = 0
     for ids in _segments(problem):
-        entries = _row_entries(ptr, ids)
-        local_keys, col = np.unique(problem.keys[entries], return_inverse=True)
-        row = np.repeat(np.arange(ids.size), ptr[ids + 1] - ptr[ids])
-        has = np.zeros((ids.size, max(local_keys.size, 1)), np.uint8)
-        has[row, col.reshape(-1)] = 1
-        count = has.sum(axis=1, dtype=np.int64)
-        slots = min_slots[ids].astype(np.int64)
-        left = np.ones(ids.size, bool)
-        while left.any():
-            cand = np.flatnonzero(left)
-            first = int(cand[np.argmax(count[cand])])
-            used = has[first].astype(bool)
-            new = count - has[:, used].sum(axis=1, dtype=np.int64)
-            axons, slot_sum = int(count[first]), int(slots[first])
-            left[first] = False
-            core_of[ids[first]] = cores
-            while True:
-                fits = left & (axons + new <= AXON_CAP) & (slot_sum + slots <= SLOT_CAP)
-                if not fits.any():
-                    break
-                pick = int(np.argmin(np.where(fits, new, np.iinfo(np.int64).max)))
-                added = has[pick].astype(bool) & ~used
-                axons += int(new[pick])
-                slot_sum += int(slots[pick])
-                used |= added
-                new -= has[:, added].sum(axis=1, dtype=np.int64)
-                left[pick] = False
-                core_of[ids[pick]] = cores
-            cores += 1
+        local, count = fill_best(problem, ids, min_slots[ids], rule)
+        core_of[ids] = cores + local
+        cores += count
     return core_of, cores
+
+
+def fill_best(
+    problem: PlacementProblem, ids: np.ndarray, slots: np.ndarray, rule: str
+) -> tuple[np.ndarray, int]:
+    """Cores for the neurons ``ids`` (with ``slots`` each), filled one at a time: a core
+    starts with the remaining neuron that needs most keys, then repeatedly takes the
+    neuron that ``rule`` ranks best (:func:`_fit_score`) among those whose keys and slots
+    still fit, until none fits. Returns ``(local core of each of ids, cores)``.
+
+    Under ``ratio`` and ``shared`` a neuron that shares no key with the core joins it only
+    if no other remaining neuron needs any of its keys (it has no group to wait for: e.g. a
+    re-emitter with private keys); otherwise it waits for a core of its own group, since
+    taking it here would cut its group (its keys on two cores, its sources' copies on two
+    cores). ``new`` (the former rule) takes any neuron that fits. Work: a dense (neuron x
+    distinct key) matrix of the ids, and per taken neuron one pass over the columns of the
+    keys it adds."""
+    ptr = problem.ptr
+    local = np.empty(ids.size, np.int64)
+    entries = _row_entries(ptr, ids)
+    local_keys, col = np.unique(problem.keys[entries], return_inverse=True)
+    row = np.repeat(np.arange(ids.size), ptr[ids + 1] - ptr[ids])
+    # key x neuron, so that the sums over the keys a neuron adds read contiguous rows
+    needs = np.zeros((max(local_keys.size, 1), ids.size), np.uint8)
+    needs[col.reshape(-1), row] = 1
+    count = needs.sum(axis=0, dtype=np.int64)
+    slots = np.asarray(slots, np.int64)
+    wait = rule != "new"
+    listeners = needs.sum(axis=1, dtype=np.int64)  # remaining neurons that need each key
+    grouped = needs[listeners > 1].sum(axis=0, dtype=np.int64)  # keys shared with others
+    left = np.ones(ids.size, bool)
+    cores = 0
+
+    def take(i: int) -> None:
+        nonlocal grouped
+        left[i] = False
+        local[i] = cores
+        if wait:
+            mine = needs[:, i].astype(bool)
+            listeners[mine] -= 1
+            alone = mine & (listeners == 1)  # keys that only one remaining neuron needs now
+            if alone.any():
+                grouped = grouped - needs[alone].sum(axis=0, dtype=np.int64)
+
+    while left.any():
+        cand = np.flatnonzero(left)
+        first = int(cand[np.argmax(count[cand])])
+        used = needs[:, first].astype(bool)
+        new = count - needs[used].sum(axis=0, dtype=np.int64)
+        axons, slot_sum = int(count[first]), int(slots[first])
+        take(first)
+        while True:
+            fits = left & (axons + new <= AXON_CAP) & (slot_sum + slots <= SLOT_CAP)
+            if wait:
+                fits &= (new < count) | (grouped == 0)
+            if not fits.any():
+                break
+            free = np.flatnonzero(fits & (new == 0))
+            if free.size and rule != "shared":
+                # neurons whose keys the core holds score 0, the lowest score under "new" and
+                # "ratio": take them in id order (what one pick at a time does) while slots fit
+                for i in free[np.cumsum(slots[free]) <= SLOT_CAP - slot_sum].tolist():
+                    slot_sum += int(slots[i])
+                    take(i)
+                continue
+            pick = int(np.argmin(np.where(fits, _fit_score(rule, new, count), np.inf)))
+            added = needs[:, pick].astype(bool) & ~used
+            axons += int(new[pick])
+            slot_sum += int(slots[pick])
+            used |= added
+            if added.any():
+                new -= needs[added].sum(axis=0, dtype=np.int64)
+            take(pick)
+        cores += 1
+    return local, cores
+
+
+def _fit_score(rule: str, new: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Score of each candidate neuron for :func:`node_greedy` (lowest is taken): ``new`` keys
+    it adds to the core; their share of its keys (``ratio``); or most keys it shares with the
+    core, then fewest new (``shared``)."""
+    if rule == "new":
+        return new.astype(np.float64)
+    if rule == "ratio":
+        return new / np.maximum(count, 1)
+    return (new - (AXON_CAP + 1) * (count - new)).astype(np.float64)
+
+
+def best_fit(
+    problem: PlacementProblem, min_slots: np.ndarray, bound_cores: int = 0
+) -> tuple[np.ndarray, int]:
+    """:func:`node_greedy` under each rule of :data:`RULES`, each refilled up to
+    :data:`SEQUENTIAL_FILLS` times with the copies its previous fill gave every neuron as its
+    slots (at least its fewest), as :func:`sequential` does; the fill with the fewest cores
+    over capacity, then fewest cores, then fewest slots wins (the first such in rule and fill
+    order). Stops at a fill within capacity that meets ``bound_cores``.
+
+    Why several rules: taking the neuron that adds the fewest new keys (``new``, the first
+    rule) favours neurons with few keys, wherever their keys come from, so on a layer of
+    groups that each fill a core's 256 axons exactly (an Elman layer under a group mask,
+    each group reading two groups) it mixes groups and every later core overflows; ranking
+    by the share of a neuron's keys the core already holds (``ratio``) or by the keys it
+    shares (``shared``) keeps groups together (docs/placement.md, "Grouped layers")."""
+    best: tuple[tuple[int, int, int], np.ndarray, int] | None = None
+    for rule in RULES:
+        slots = min_slots.astype(np.int64)
+        for _ in range(SEQUENTIAL_FILLS):
+            core_of, n_cores = node_greedy(problem, slots, rule)
+            usage = evaluate(problem, core_of, n_cores)
+            over = int(usage.over.size)
+            score = (over, n_cores, int(usage.slots.sum()))
+            if best is None or score < best[0]:
+                best = (score, core_of, n_cores)
+            if over == 0:
+                break
+            slots = np.maximum(slots, usage.source_slots)
+        assert best is not None
+        if best[0][0] == 0 and best[0][1] <= bound_cores:
+            break
+    assert best is not None
+    return best[1], best[2]
 
 
 def sharing_graph(problem: PlacementProblem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -315,35 +416,13 @@ class _Bisection:
         return xadj, neighbour[inside], self.eweights[entries][inside]
 
     def fill(self, part: np.ndarray) -> list[np.ndarray]:
-        """Cores filled greedily along a breadth-first order of the part's sharing graph
-        (heaviest edges first): add each neuron whose keys and fewest slots still fit; close
-        the core after ``LOOKAHEAD`` neurons in a row do not fit. A core's first neuron is
-        always taken (if it alone is too much, the repair step explains why)."""
-        problem, ptr = self.problem, self.problem.ptr
-        min_slots = dict(zip(part.tolist(), self.min_slots[part].tolist(), strict=True))
-        remaining = part[_bfs_order(*self.subgraph(part))].tolist()
-        groups = []
-        while remaining:
-            keys: set[int] = set()
-            slots, misses = 0, 0
-            taken: list[int] = []
-            rest: list[int] = []
-            for at, i in enumerate(remaining):
-                if misses >= LOOKAHEAD:
-                    rest.extend(remaining[at:])
-                    break
-                new = [k for k in problem.keys[ptr[i] : ptr[i + 1]].tolist() if k not in keys]
-                own = min_slots[i]
-                if not taken or (len(keys) + len(new) <= AXON_CAP and slots + own <= SLOT_CAP):
-                    keys.update(new)
-                    slots, misses = slots + own, 0
-                    taken.append(i)
-                else:
-                    rest.append(i)
-                    misses += 1
-            groups.append(np.asarray(taken, np.int64))
-            remaining = rest
-        return groups
+        """Cores filled best fit (:func:`fill_best`, rule ``ratio``): a core takes next the
+        neuron whose keys it already holds the largest share of, while keys and fewest slots
+        fit. (Filling along a breadth-first order of the sharing graph, as before, took
+        neighbours' neighbours from other groups while the core had room: on a layer of
+        groups that each fill 256 axons exactly it mixed groups and every core overflowed.)"""
+        local, cores = fill_best(self.problem, part, self.min_slots[part], FILL_RULE)
+        return [part[local == c] for c in range(cores)]
 
     def split(self, part: np.ndarray, q: int) -> tuple[np.ndarray, np.ndarray]:
         """METIS bisection of the part with target weights ``floor(q/2) : ceil(q/2)``."""
@@ -374,27 +453,3 @@ def _row_entries(ptr: np.ndarray, rows: np.ndarray) -> np.ndarray:
     length = ptr[rows + 1] - start
     offset = np.cumsum(length) - length
     return np.repeat(start - offset, length) + np.arange(int(length.sum()))
-
-
-def _bfs_order(xadj: np.ndarray, adjncy: np.ndarray, eweights: np.ndarray) -> np.ndarray:
-    """Breadth-first order of all vertices, each vertex's neighbours heaviest edge first; a
-    new search starts at the lowest unvisited vertex."""
-    n = xadj.size - 1
-    owner = np.repeat(np.arange(n), np.diff(xadj))
-    by_weight = np.lexsort((-eweights, owner))
-    neighbours = adjncy[by_weight].tolist()
-    bounds = xadj.tolist()
-    seen = [False] * n
-    order: list[int] = []
-    for root in range(n):
-        if seen[root]:
-            continue
-        seen[root] = True
-        queue = [root]
-        for v in queue:
-            order.append(v)
-            for u in neighbours[bounds[v] : bounds[v + 1]]:
-                if not seen[u]:
-                    seen[u] = True
-                    queue.append(u)
-    return np.asarray(order, dtype=np.int64)
