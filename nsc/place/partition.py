@@ -32,7 +32,9 @@ exact repair and compaction of :mod:`.pack`.
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pymetis
@@ -109,19 +111,31 @@ def sequential(problem: PlacementProblem, min_slots: np.ndarray) -> tuple[np.nda
     copies the first fill gave each neuron (at least its fewest); the fill with fewer cores
     over capacity wins, and the repair step fixes the rest. Work: one pass over the (neuron,
     key) entries per fill."""
+    _, core_of, n_cores = _refilled(problem, min_slots, lambda s: _fill_in_order(problem, s))
+    return core_of, n_cores
+
+
+Fill = Callable[[np.ndarray], tuple[np.ndarray, int]]
+Scored = tuple[tuple[int, int, int], np.ndarray, int]
+
+
+def _refilled(problem: PlacementProblem, min_slots: np.ndarray, fill: Fill) -> Scored:
+    """The best of up to :data:`SEQUENTIAL_FILLS` fills, each given as its neurons' slots the
+    copies the previous fill gave them (at least their fewest), scored by cores over capacity,
+    then cores, then slots (the first of equals); it stops at a fill within capacity."""
     slots = min_slots.astype(np.int64)
-    best: tuple[int, np.ndarray, int] | None = None
+    best: Scored | None = None
     for _ in range(SEQUENTIAL_FILLS):
-        core_of, n_cores = _fill_in_order(problem, slots)
+        core_of, n_cores = fill(slots)
         usage = evaluate(problem, core_of, n_cores)
-        over = int(usage.over.size)
-        if best is None or over < best[0]:
-            best = (over, core_of, n_cores)
-        if over == 0:
+        score = (int(usage.over.size), n_cores, int(usage.slots.sum()))
+        if best is None or score < best[0]:
+            best = (score, core_of, n_cores)
+        if score[0] == 0:
             break
         slots = np.maximum(slots, usage.source_slots)
     assert best is not None
-    return best[1], best[2]
+    return best
 
 
 def _fill_in_order(problem: PlacementProblem, slots: np.ndarray) -> tuple[np.ndarray, int]:
@@ -292,20 +306,11 @@ def best_fit(
     each group reading two groups) it mixes groups and every later core overflows; ranking
     by the share of a neuron's keys the core already holds (``ratio``) or by the keys it
     shares (``shared``) keeps groups together (docs/placement.md, "Grouped layers")."""
-    best: tuple[tuple[int, int, int], np.ndarray, int] | None = None
+    best: Scored | None = None
     for rule in RULES:
-        slots = min_slots.astype(np.int64)
-        for _ in range(SEQUENTIAL_FILLS):
-            core_of, n_cores = node_greedy(problem, slots, rule)
-            usage = evaluate(problem, core_of, n_cores)
-            over = int(usage.over.size)
-            score = (over, n_cores, int(usage.slots.sum()))
-            if best is None or score < best[0]:
-                best = (score, core_of, n_cores)
-            if over == 0:
-                break
-            slots = np.maximum(slots, usage.source_slots)
-        assert best is not None
+        got = _refilled(problem, min_slots, functools.partial(node_greedy, problem, rule=rule))
+        if best is None or got[0] < best[0]:
+            best = got
         if best[0][0] == 0 and best[0][1] <= bound_cores:
             break
     assert best is not None
