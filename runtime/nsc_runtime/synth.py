@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import hw
-from .corelet import Corelet, Port
+from .corelet import ROW_BYTES, Corelet, Port, aligned_zeros
 from .errors import NscError
 
 _BATCH = 64  # cores whose crossbars are drawn at once (bounds temporary memory)
@@ -126,14 +126,18 @@ def random_corelet(
 
 
 def _random_crossbar(corelet: Corelet, synapses: int, rng: np.random.Generator) -> None:
-    """Balanced axon types; each neuron gets ``synapses`` synapses split evenly over types."""
+    """Balanced axon types; each neuron gets ``synapses`` synapses split evenly over types.
+    The crossbar is drawn a batch of cores at a time and kept as packed rows (the file's and
+    the kernel's form), so the bool crossbar of a large system is never built."""
     c, per_type = corelet.n_cores, hw.AXONS_PER_CORE // hw.AXON_TYPES
     base = np.repeat(np.arange(hw.AXON_TYPES, dtype=np.uint8), per_type)
     corelet.axon_types[:] = rng.permuted(np.broadcast_to(base, (c, base.size)), axis=1)
     counts = [synapses // 4 + (g < synapses % 4) for g in range(hw.AXON_TYPES)]
     neurons = np.arange(hw.NEURONS_PER_CORE)
+    packed = aligned_zeros((c, hw.AXONS_PER_CORE, ROW_BYTES), np.uint8)
     for lo in range(0, c, _BATCH):
         hi = min(c, lo + _BATCH)
+        block = np.zeros((hi - lo, hw.AXONS_PER_CORE, hw.NEURONS_PER_CORE), np.bool_)
         types = corelet.axon_types[lo:hi]
         # axons of each type, per core: (cores, 4 types, 64)
         by_type = np.argsort(types, axis=1, kind="stable").reshape(hi - lo, 4, per_type)
@@ -143,8 +147,10 @@ def _random_crossbar(corelet: Corelet, synapses: int, rng: np.random.Generator) 
             keys = rng.random((hi - lo, hw.NEURONS_PER_CORE, per_type), dtype=np.float32)
             pick = np.argpartition(keys, k - 1, axis=2)[:, :, :k]  # (cores, neurons, k)
             axons = np.take_along_axis(by_type[:, g, None, :], pick, axis=2)
-            core_idx = np.arange(lo, hi)[:, None, None]
-            corelet.crossbar[core_idx, axons, neurons[None, :, None]] = True
+            core_idx = np.arange(hi - lo)[:, None, None]
+            block[core_idx, axons, neurons[None, :, None]] = True
+        packed[lo:hi] = np.packbits(block, axis=2, bitorder="little")
+    corelet.crossbar_packed = packed  # 1 bit per synapse (a 4x4 system: 537 MB, not 4.3 GB)
 
 
 def stress_corelet(n_cores: int, seed: int, *, density: float | None = None) -> Corelet:

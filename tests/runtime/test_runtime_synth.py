@@ -12,6 +12,7 @@ from nsc_runtime import NscError, hw, sim, synth
 def test_random_corelet_structure(heterogeneous: bool) -> None:
     c = synth.random_corelet(10, 20.0, 70, seed=1, heterogeneous=heterogeneous)
     c.validate()
+    assert c.crossbar_is_packed  # drawn batch by batch into packed rows, never as bools
     per_neuron = c.crossbar.sum(axis=1)
     assert (per_neuron == 70).all()
     for g in range(hw.AXON_TYPES):  # 70 = 18 + 18 + 17 + 17 synapses of types 0..3
@@ -54,3 +55,24 @@ def test_random_corelet_rejects_bad_arguments(args: tuple[int, float, int], mess
 def test_stress_corelets_are_valid() -> None:
     for seed in range(20):
         synth.stress_corelet(int(seed % 4) + 1, seed).validate()
+
+
+def test_random_corelet_crossbar_is_the_batchwise_draw() -> None:
+    # more cores than one batch: the packed rows of every batch land on their own cores
+    c = synth.random_corelet(synth._BATCH + 5, 20.0, 9, seed=4)
+    assert c.crossbar_is_packed
+    bools = c.crossbar  # unpacks
+    assert (bools.sum(axis=1) == 9).all()
+    assert not c.crossbar_is_packed
+
+
+def test_corelet_random_refuses_what_memory_cannot_hold(monkeypatch, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from nsc.cli import corelet_cmd, main
+
+    monkeypatch.setattr(corelet_cmd, "memory_budget", lambda: 10 * corelet_cmd.BYTES_PER_CORE)
+    out = tmp_path / "big.corelet"
+    assert main(["corelet", "random", "--cores", "11", "-o", str(out)]) == 1
+    assert "to build, more than" in capsys.readouterr().err
+    assert not out.exists()
+    assert main(["corelet", "random", "--cores", "10", "-o", str(out)]) == 0
+    assert out.exists()
