@@ -126,7 +126,10 @@ def place(
         core_of, n_cores = cores.core_of, cores.n_cores
         stages["cores"] = cores.status
         if cores.bound > lb:
-            lb, how = cores.bound, f"CP-SAT proof (counting bound: {bound.how})"
+            lb, how = (
+                cores.bound,
+                f"CP-SAT proof (before it, lower bound {bound.cores:,}: {bound.how})",
+            )
         cut = solve_cut(
             problem,
             core_of,
