@@ -196,9 +196,11 @@ def _water_fill(ptr: np.ndarray, rows: np.ndarray, caps: np.ndarray, q: np.ndarr
 def overlap_caps(problem: PlacementProblem, work: float) -> tuple[np.ndarray, int]:
     """``Q_i`` of the module docstring per neuron (``inf`` where not computed), and how many
     neurons got a finite one. Groups of neurons that share keys are computed in order of
-    their least neuron while ``work`` lasts (units: one listener pair, about 20 multiply-adds
-    of a dense product); a group of at most 256 neurons needs no work (every other member is
-    among the 255 most overlapping, so ``Q_i`` is the sum of ``i``'s keys' listeners)."""
+    their least neuron while ``work`` lasts (multiply-adds of the dense Gram products; a
+    listener pair of the sparse count costs :data:`PAIR_COST`); a group whose sampled members
+    cannot gain is skipped (:func:`_may_gain`), and a group of at most 256 neurons needs no
+    work (every other member is among the 255 most overlapping, so ``Q_i`` is the sum of
+    ``i``'s keys' listeners)."""
     n = problem.n_neurons
     q = np.full(n, np.inf)
     if n == 0 or problem.keys.size == 0:
