@@ -45,6 +45,15 @@ def typed_pool(n: int, sources: int, seed: int, host: bool = True) -> PlacementP
     return problem_from_rows(rows, n + sources if host else max(n, sources))
 
 
+def pool_and_private() -> PlacementProblem:
+    """A part population of 1,024 neurons hearing 64 neuron sources on random types, and 128
+    neurons that each hear 64 private host lines (four of them fill a core's axons)."""
+    pool = typed_pool(1024, 64, seed=0, host=False)
+    private = [np.arange(64) * 4 + 4 * (1024 + 64 * j) for j in range(128)]
+    rows = [pool.keys[pool.ptr[i] : pool.ptr[i + 1]] for i in range(1024)] + private
+    return problem_from_rows(rows, 1024 + 128 + 64 * 128)
+
+
 def window(width: int, radius: int, layers: int = 2) -> PlacementProblem:
     """Layers of ``width`` neurons, neuron j hearing all 4 types of sources j-r..j+r of the
     layer before (host lines for the first)."""
@@ -172,11 +181,7 @@ def test_components_join_neurons_that_share_keys() -> None:
 
 
 def test_shares_beat_counting_on_a_typed_pool_and_hold_against_placement() -> None:
-    pool = typed_pool(1024, 64, seed=0, host=False)
-    # and 128 neurons that each hear 64 private host lines: four of them fill a core's axons
-    private = [np.arange(64) * 4 + 4 * (1024 + 64 * j) for j in range(128)]
-    rows = [pool.keys[pool.ptr[i] : pool.ptr[i + 1]] for i in range(1024)] + private
-    problem = problem_from_rows(rows, 1024 + 128 + 64 * 128)
+    problem = pool_and_private()
     counting = lower_bound(problem)
     tight = lower_bound(problem, overlap_work=UNLIMITED)
     assert counting.shares is None and tight.shares is not None
@@ -233,3 +238,14 @@ def test_work_budget_limits_the_overlaps() -> None:
     assert overlap_caps(problem, 0.0)[1] == 0
     assert overlap_caps(problem, UNLIMITED)[1] == 600
     assert order_bound(problem).cores >= 1
+
+
+def test_fast_effort_skips_the_shares_bound_and_says_so() -> None:
+    problem = pool_and_private()  # the start misses the counting and order bounds
+    fast = place(problem, Hardware(), time_limit=1.0, seed=0, effort="fast").report
+    assert "shares" not in fast.lower_bounds and "no budget" in fast.decisions["bound"]
+    assert fast.lower_bound == fast.lower_bounds["counting"] == 34
+    normal = place(problem, Hardware(), time_limit=1.0, seed=0).report
+    assert normal.decisions["bound"].startswith("ran the shares bound")
+    assert normal.lower_bound == normal.lower_bounds["shares"] >= 36
+    assert "by the shares bound, counting 34" in normal.summary()
