@@ -245,10 +245,10 @@ def _exact_seconds(
 
 
 def _cores_decision(
-    problem: PlacementProblem, n_cores: int, counting: int, level: Effort, status: str
+    problem: PlacementProblem, n_cores: int, bound: int, level: Effort, status: str
 ) -> str:
-    if n_cores <= counting:
-        return "skipped: the start meets the counting bound (proven minimal)"
+    if n_cores <= bound:
+        return "skipped: the start meets the lower bound (proven minimal)"
     if status == "HEURISTIC":
         return _too_large(problem, n_cores, level, "cores")
     return f"ran: {status}"

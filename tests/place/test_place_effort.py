@@ -48,7 +48,7 @@ def test_small_rnn_meets_the_bound_without_the_exact_core_model(small_rnn_graph)
     assert report.neurons == 222
     assert report.cores == 3 == report.lower_bound  # was 4 cores (bound 3)
     assert report.stages["cores"] == "OPTIMAL" and report.gap == 0
-    assert report.decisions["cores"].startswith("skipped: the start meets the counting bound")
+    assert report.decisions["cores"].startswith("skipped: the start meets the lower bound")
     assert report.effort == "normal"
 
 
