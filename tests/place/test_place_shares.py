@@ -214,12 +214,19 @@ def test_order_bound_is_tight_on_a_window_layer() -> None:
     pool=st.integers(1, 300),
     per=st.integers(1, 120),
     seed=st.integers(0, 2**16),
+    neuron_sources=st.booleans(),
 )
-def test_no_bound_exceeds_a_placement(n: int, pool: int, per: int, seed: int) -> None:
+def test_no_bound_exceeds_a_placement(
+    n: int, pool: int, per: int, seed: int, neuron_sources: bool
+) -> None:
     rng = np.random.default_rng(seed)
-    keys = pool * 4
-    rows = [n * 4 + np.sort(rng.choice(keys, min(per, keys), replace=False)) for _ in range(n)]
-    problem = problem_from_rows(rows, n + pool)  # all keys are host lines' (no copies)
+    keys = (n + pool) * 4  # neurons' keys (their sources need copies) and host lines'
+    first = 0 if neuron_sources else n * 4
+    rows = [
+        np.sort(rng.choice(np.arange(first, keys), min(per, keys - first), replace=False))
+        for _ in range(n)
+    ]
+    problem = problem_from_rows(rows, n + pool)
     bound = lower_bound(problem, overlap_work=UNLIMITED)
     placed = place(problem, Hardware(), time_limit=1.0, seed=0, effort="fast")
     assert evaluate(problem, placed.core_of, placed.n_cores).fits
