@@ -235,6 +235,22 @@ class _Layout:
     port_lines: int = 0  # lines read so far, all ports together
 
 
+def _walk(
+    data: Any, c: int, layout: _Layout, core: Callable[[_Reader], T]
+) -> tuple[T, tuple[Any, ...]]:
+    """Every section in order: the CORE payload through ``core``, then (chips, position,
+    seeds, inputs, outputs, metadata), the arguments of :func:`_assemble` after the core."""
+    walk = _Sections(data, layout)
+    core_value = walk.next(core)
+    chips, position = walk.next(lambda r: _parse_geom(r, c, layout))
+    seeds = walk.next(lambda r: _parse_seed(r, c, layout))
+    inputs = walk.next(lambda r: _parse_ports(r, layout))
+    outputs = walk.next(lambda r: _parse_ports(r, layout))
+    metadata = walk.next(_parse_meta)
+    walk.finish()
+    return core_value, (chips, position, seeds, inputs, outputs, metadata)
+
+
 class _Sections:
     """Walks the fixed sequence of sections, checking each section header."""
 
@@ -275,15 +291,8 @@ def loads(data: bytes | bytearray | memoryview) -> Corelet:
     raw = bytes(data)
     c = _check_envelope(raw)
     layout = _Layout({}, {}, {})
-    walk = _Sections(raw, layout)
-    core = walk.next(lambda r: _parse_core(r, c, layout))
-    chips, position = walk.next(lambda r: _parse_geom(r, c, layout))
-    seeds = walk.next(lambda r: _parse_seed(r, c, layout))
-    inputs = walk.next(lambda r: _parse_ports(r, layout))
-    outputs = walk.next(lambda r: _parse_ports(r, layout))
-    metadata = walk.next(_parse_meta)
-    walk.finish()
-    corelet = _assemble(core, chips, position, seeds, inputs, outputs, metadata, layout)
+    core, rest = _walk(raw, c, layout, lambda r: _parse_core(r, c, layout))
+    corelet = _assemble(core, *rest, layout)
     return corelet
 
 
@@ -539,19 +548,13 @@ def _load_part(
         )
     _check_sections(bytes(mm[: HEADER.size]))
     layout = _Layout({}, {}, {})
-    walk = _Sections(mm, layout)
-    core_at, core_size = walk.next(_span)
-    chips, position = walk.next(lambda r: _parse_geom(r, c, layout))
-    seeds = walk.next(lambda r: _parse_seed(r, c, layout))
-    inputs = walk.next(lambda r: _parse_ports(r, layout))
-    outputs = walk.next(lambda r: _parse_ports(r, layout))
-    metadata = walk.next(_parse_meta)
-    walk.finish()
+    (core_at, core_size), rest = _walk(mm, c, layout, _span)
+    chips, position = rest[0], rest[1]
     lo, hi = (int(v) for v in owned(c, chips, position))
     if not 0 <= lo <= hi <= c:
         raise CoreletFormatError(f"cores {lo}:{hi} are not a range of the file's {c} cores")
     core = _parse_core_part(f, mm, core_at, core_size, c, lo, hi, layout)
-    corelet = _assemble(core, chips, position, seeds, inputs, outputs, metadata, layout)
+    corelet = _assemble(core, *rest, layout)
     return corelet, (lo, hi)
 
 
