@@ -11,7 +11,7 @@ import numpy as np
 from ..errors import DoesNotFitError
 from ..ir import Graph, Neurons
 from . import effort as eff
-from .bounds import check_fits, check_fits_graph, lower_bound, suggest_chips
+from .bounds import check_fits, check_fits_graph, lower_bound, suggest_chips, with_shares
 from .effort import Effort
 from .exact import (
     EXACT_MAX_NEURONS,
@@ -101,7 +101,7 @@ def place(
             decisions["lns"] = f"skipped: no budget (effort {level}, time_limit {time_limit:g})"
         stages["lns"] = "HEURISTIC"
     if n_cores > bound.cores and level.overlap_work() > 0:
-        bound = lower_bound(problem, overlap_work=level.overlap_work())
+        bound = with_shares(bound, problem, level.overlap_work())
         lb, how = bound.cores, bound.how
         stages["cores"] = "OPTIMAL" if n_cores == lb else stages["cores"]
         decisions["bound"] = (

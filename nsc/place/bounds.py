@@ -19,6 +19,7 @@ largest of them.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -47,11 +48,12 @@ class LowerBound:
     counting: int = 0
     order: int = 0
     shares: int | None = None
+    counting_how: str = ""  # the counting bound's derivation (``how`` when it is the largest)
 
 
 def lower_bound(problem: PlacementProblem, overlap_work: float = 0.0) -> LowerBound:
-    """The largest of the counting bound (module docstring), the order bound and, when
-    ``overlap_work`` > 0, the shares bound computed within that work (:mod:`.shares`)."""
+    """The larger of the counting bound (module docstring) and the order bound and, when
+    ``overlap_work`` > 0, of the shares bound computed within that work (:func:`with_shares`)."""
     n = problem.n_neurons
     reach = -(-problem.degree // hw.NEURONS_PER_CORE)  # m_k, 0 for unused keys
     axons = int(reach.sum())
@@ -66,22 +68,27 @@ def lower_bound(problem: PlacementProblem, overlap_work: float = 0.0) -> LowerBo
         "slot plus one copy per (core, axon type) it feeds, at least one core per type it "
         "drives; each needed (source, type) key takes an axon on every core that listens to it"
     )
-    counting = cores
+    counting = LowerBound(cores, how, axons, slots, min_slots, cores, counting_how=how)
     order = order_bound(problem)
-    shares = shares_bound(problem, overlap_work) if overlap_work > 0 else None
-    for other in (order, shares):
-        if other is not None and other.cores > cores:
-            cores, how = other.cores, f"{other.how} (counting bound {counting:,}: {how})"
-    return LowerBound(
-        cores,
-        how,
-        axons,
-        slots,
-        min_slots,
-        counting,
-        order.cores,
-        None if shares is None else shares.cores,
-    )
+    bound = _raised(dataclasses.replace(counting, order=order.cores), order.cores, order.how)
+    return with_shares(bound, problem, overlap_work) if overlap_work > 0 else bound
+
+
+def with_shares(bound: LowerBound, problem: PlacementProblem, overlap_work: float) -> LowerBound:
+    """``bound`` (from :func:`lower_bound`) with the shares bound of ``problem`` computed
+    within ``overlap_work``: the work :func:`.api.place` spends only when the placement
+    misses the cheaper bounds."""
+    shares = shares_bound(problem, overlap_work)
+    return _raised(dataclasses.replace(bound, shares=shares.cores), shares.cores, shares.how)
+
+
+def _raised(bound: LowerBound, cores: int, how: str) -> LowerBound:
+    """``bound`` raised to ``cores`` when that is larger (``how`` then explains it, the
+    counting bound beside)."""
+    if cores <= bound.cores:
+        return bound
+    how = f"{how} (counting bound {bound.counting:,}: {bound.counting_how})"
+    return dataclasses.replace(bound, cores=cores, how=how)
 
 
 def check_fits(problem: PlacementProblem, hardware: Hardware, bound: LowerBound) -> None:

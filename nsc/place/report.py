@@ -73,16 +73,8 @@ class PlacementReport:
     def summary(self) -> str:
         """A few human-readable lines."""
         bound = f"lower bound {self.lower_bound:,}"
-        counting = self.lower_bounds.get("counting", self.lower_bound)
-        if counting < self.lower_bound:
-            best = max(
-                (k for k in ("order", "shares") if k in self.lower_bounds),
-                key=lambda k: self.lower_bounds[k],
-                default="CP-SAT",
-            )
-            if self.lower_bounds.get(best, 0) < self.lower_bound:
-                best = "CP-SAT"
-            bound += f" by the {best} bound, counting {counting:,}"
+        if self.lower_bounds:
+            bound += " (" + ", ".join(f"{k} {v:,}" for k, v in self.lower_bounds.items()) + ")"
         gap = "proven minimal" if self.gap == 0 else f"gap {self.gap:.1%}"
         return "\n".join(
             [

@@ -255,4 +255,11 @@ def test_fast_effort_skips_the_shares_bound_and_says_so() -> None:
     normal = place(problem, Hardware(), time_limit=1.0, seed=0).report
     assert normal.decisions["bound"].startswith("ran the shares bound")
     assert normal.lower_bound == normal.lower_bounds["shares"] >= 36
-    assert "by the shares bound, counting 34" in normal.summary()
+    bounds = normal.lower_bounds
+    assert (
+        f"lower bound {normal.lower_bound:,} (counting 34, order {bounds['order']:,}, shares "
+        in (normal.summary())
+    )
+    assert normal.lower_bound_how.startswith("ceil(") and "counting bound 34: max(" in (
+        normal.lower_bound_how
+    )
